@@ -1,0 +1,2 @@
+// Intentionally empty: MPIShim.h holds the accessors and prototypes; SwiftPM needs one source file.
+#include "MPIShim.h"
