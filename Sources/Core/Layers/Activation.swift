@@ -1,0 +1,205 @@
+/// `y = max(x, 0)`. The on/off pattern `x > 0` is what the ReLU-pattern distance compares.
+public final class ReLU<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape
+    public var outShape: Shape { inShape }
+    public init(shape: Shape) { inShape = shape }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        for i in 0..<(n * inShape.count) { y[i] = x[i] > 0 ? x[i] : 0 }
+    }
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        guard let dx else { return }
+        for i in 0..<(n * inShape.count) where x[i] > 0 { dx[i] += dy[i] }
+    }
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * inShape.count
+        guard let tx else { ty.update(repeating: 0, count: count); return }
+        for i in 0..<count { ty[i] = x[i] > 0 ? tx[i] : 0 }
+    }
+    public var reluLayers: [ReLU<T>] { [self] }
+}
+
+/// Max pooling with a square window `k` and stride `k` (no padding); ties go to the first maximum
+/// in row-major window order. The winning input index of each output is cached for backward/JVP.
+public final class MaxPool2D<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape, outShape: Shape
+    public let size: Int
+    private var argmax: [Int32] = []
+
+    public init(shape: Shape, size: Int = 2) {
+        precondition(shape.h >= size && shape.w >= size, "MaxPool2D: input \(shape) smaller than window \(size)")
+        inShape = shape; self.size = size
+        outShape = Shape(shape.c, shape.h / size, shape.w / size)
+    }
+    public func prepare(maxBatch: Int) {
+        if argmax.count < maxBatch * outShape.count { argmax = Array(repeating: 0, count: maxBatch * outShape.count) }
+    }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        prepare(maxBatch: n)
+        let (h, w, oh, ow) = (inShape.h, inShape.w, outShape.h, outShape.w)
+        argmax.withUnsafeMutableBufferPointer { arg in
+            for plane in 0..<(inShape.c * n) {
+                let src = x + plane * h * w, dst = y + plane * oh * ow
+                let a = arg.baseAddress! + plane * oh * ow
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var best = (oy * size) * w + ox * size
+                        var v = src[best]
+                        for dy in 0..<size {
+                            for dx in 0..<size {
+                                let i = (oy * size + dy) * w + ox * size + dx
+                                if src[i] > v { v = src[i]; best = i }
+                            }
+                        }
+                        dst[oy * ow + ox] = v
+                        a[oy * ow + ox] = Int32(best)
+                    }
+                }
+            }
+        }
+    }
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        guard let dx else { return }
+        let ip = inShape.plane, op = outShape.plane
+        argmax.withUnsafeBufferPointer { arg in
+            for plane in 0..<(inShape.c * n) {
+                for o in 0..<op { dx[plane * ip + Int(arg[plane * op + o])] += dy[plane * op + o] }
+            }
+        }
+    }
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let ip = inShape.plane, op = outShape.plane
+        guard let tx else { ty.update(repeating: 0, count: n * outShape.count); return }
+        argmax.withUnsafeBufferPointer { arg in
+            for plane in 0..<(inShape.c * n) {
+                for o in 0..<op { ty[plane * op + o] = tx[plane * ip + Int(arg[plane * op + o])] }
+            }
+        }
+    }
+    public var forwardFlops: Int { inShape.count }
+}
+
+/// Global average pooling `[C, N, H, W] -> [C, N]`: `y[c, n] = mean_{h,w} x[c, n, h, w]`.
+public final class GlobalAvgPool<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape
+    public var outShape: Shape { Shape(inShape.c) }
+    public init(shape: Shape) { inShape = shape }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        average(x, y, n: n)
+    }
+    private func average(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int) {
+        let p = inShape.plane, scale = 1 / T(p)
+        for i in 0..<(inShape.c * n) {
+            var s: T = 0
+            for j in 0..<p { s += x[i * p + j] }
+            y[i] = s * scale
+        }
+    }
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        guard let dx else { return }
+        let p = inShape.plane, scale = 1 / T(p)
+        for i in 0..<(inShape.c * n) {
+            let g = dy[i] * scale
+            for j in 0..<p { dx[i * p + j] += g }
+        }
+    }
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        guard let tx else { ty.update(repeating: 0, count: n * inShape.c); return }
+        average(tx, ty, n: n)
+    }
+    public var forwardFlops: Int { inShape.count }
+}
+
+/// `[C, N, H, W] -> [C*H*W, N]` in PyTorch's `flatten` order `(c, h, w)`.
+public final class Flatten<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape
+    public var outShape: Shape { Shape(inShape.count) }
+    public init(shape: Shape) { inShape = shape }
+
+    /// `out[(c*P + p), n] = in[c, n, p]` (or the inverse, accumulating, when `inverse`).
+    private func permute(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, inverse: Bool) {
+        let p = inShape.plane
+        for c in 0..<inShape.c {
+            for b in 0..<n {
+                for j in 0..<p {
+                    let cnhw = (c * n + b) * p + j, flat = (c * p + j) * n + b
+                    if inverse { dst[cnhw] += src[flat] } else { dst[flat] = src[cnhw] }
+                }
+            }
+        }
+    }
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        permute(x, y, n: n, inverse: false)
+    }
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        if let dx { permute(dy, dx, n: n, inverse: true) }
+    }
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        guard let tx else { ty.update(repeating: 0, count: n * inShape.count); return }
+        permute(tx, ty, n: n, inverse: false)
+    }
+}
+
+/// Fully connected `y[O, N] = W[O, F] x[F, N] + b[O]`; weight `[out, in]` as PyTorch's `Linear`.
+public final class Linear<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape, outShape: Shape
+    public let weightOffset: Int, biasOffset: Int?
+
+    public init(_ name: String, in features: Int, out: Int, bias: Bool = true, layout: ParameterLayout) {
+        inShape = Shape(features); outShape = Shape(out)
+        weightOffset = layout.addParameter("\(name).weight", [out, features])
+        biasOffset = bias ? layout.addParameter("\(name).bias", [out]) : nil
+    }
+    private var f: Int { inShape.c }
+    private var o: Int { outShape.c }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: ctx.params + weightOffset, lda: f,
+               b: x, ldb: n, beta: 0, c: y, ldc: n)
+        if let b = biasOffset { addBias(ctx.params + b, y, channels: o, stride: n) }
+    }
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        // dW += dy x^T ; db += sum_n dy ; dx += W^T dy
+        T.gemm(transA: false, transB: true, m: o, n: f, k: n, alpha: 1, a: dy, lda: n, b: x, ldb: n,
+               beta: 1, c: ctx.grads + weightOffset, ldc: f)
+        if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: o, stride: n) }
+        if let dx {
+            T.gemm(transA: true, transB: false, m: f, n: n, k: o, alpha: 1, a: ctx.params + weightOffset, lda: f,
+                   b: dy, ldb: n, beta: 1, c: dx, ldc: n)
+        }
+    }
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        var beta: T = 0
+        if let t = ctx.tangent {
+            T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: t + weightOffset, lda: f,
+                   b: x, ldb: n, beta: 0, c: ty, ldc: n)
+            if let b = biasOffset { addBias(t + b, ty, channels: o, stride: n) }
+            beta = 1
+        }
+        if let tx {
+            T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: ctx.params + weightOffset, lda: f,
+                   b: tx, ldb: n, beta: beta, c: ty, ldc: n)
+        } else if ctx.tangent == nil {
+            ty.update(repeating: 0, count: n * o)
+        }
+    }
+    public var forwardFlops: Int { 2 * f * o }
+    public func backwardFlops(inputGradient: Bool) -> Int { forwardFlops * (inputGradient ? 2 : 1) }
+}

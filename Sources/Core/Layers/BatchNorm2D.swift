@@ -1,0 +1,130 @@
+/// Batch normalisation over each channel (PyTorch `BatchNorm2d`, momentum 0.1, eps 1e-5).
+///
+/// train: `xhat = (x - mu_B) / sqrt(var_B + eps)`, `y = gamma*xhat + beta`, with `mu_B`, `var_B`
+/// (biased) over the `N*H*W` values of the channel; running statistics updated as
+/// `r <- (1-m) r + m * stat` with the *unbiased* batch variance (as PyTorch does).
+/// eval: the same with running statistics, an affine per-channel map.
+/// Parameters `weight`, `bias` `[C]`; state `running_mean`, `running_var` `[C]`.
+public final class BatchNorm2D<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape
+    public var outShape: Shape { inShape }
+    public let weightOffset: Int, biasOffset: Int, meanOffset: Int, varOffset: Int
+    public let eps: T = 1e-5
+    /// Running-statistics momentum; `nil` = cumulative average over batches since the last reset
+    /// (PyTorch's `momentum=None`, used when re-estimating statistics at interpolated weights).
+    public var momentum: T? = 0.1
+    /// Batches seen since the statistics were reset (PyTorch's `num_batches_tracked`).
+    public var batchesTracked = 0
+    /// Per-channel batch mean and `1/sqrt(var+eps)` of the last forward (train mode).
+    private var mean: [T], invStd: [T]
+
+    public init(_ name: String, shape: Shape, layout: ParameterLayout) {
+        inShape = shape
+        weightOffset = layout.addParameter("\(name).weight", [shape.c])
+        biasOffset = layout.addParameter("\(name).bias", [shape.c])
+        meanOffset = layout.addState("\(name).running_mean", [shape.c])
+        varOffset = layout.addState("\(name).running_var", [shape.c])
+        mean = Array(repeating: 0, count: shape.c)
+        invStd = Array(repeating: 0, count: shape.c)
+    }
+
+    /// Sets `weight = 1`, `bias = 0`, `running_mean = 0`, `running_var = 1` (PyTorch's defaults).
+    public func initialize(params: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>) {
+        (params + weightOffset).update(repeating: 1, count: inShape.c)
+        (params + biasOffset).update(repeating: 0, count: inShape.c)
+        resetRunningStatistics(state: state)
+    }
+
+    public func resetRunningStatistics(state: UnsafeMutablePointer<T>) {
+        (state + meanOffset).update(repeating: 0, count: inShape.c)
+        (state + varOffset).update(repeating: 1, count: inShape.c)
+        batchesTracked = 0
+    }
+
+    /// Fills `mean`/`invStd` with the statistics the current mode normalises with.
+    private func statistics(_ x: UnsafePointer<T>, count: Int, _ ctx: LayerContext<T>) {
+        for c in 0..<inShape.c {
+            if ctx.mode == .eval {
+                mean[c] = ctx.state[meanOffset + c]
+                invStd[c] = 1 / T.sqrt(ctx.state[varOffset + c] + eps)
+                continue
+            }
+            let p = x + c * count
+            var s: T = 0
+            for i in 0..<count { s += p[i] }
+            let mu = s / T(count)
+            var v: T = 0
+            for i in 0..<count { let d = p[i] - mu; v += d * d }
+            v /= T(count)
+            mean[c] = mu
+            invStd[c] = 1 / T.sqrt(v + eps)
+            let m = momentum ?? 1 / T(batchesTracked + 1)
+            let unbiased = count > 1 ? v * T(count) / T(count - 1) : v
+            ctx.state[meanOffset + c] = (1 - m) * ctx.state[meanOffset + c] + m * mu
+            ctx.state[varOffset + c] = (1 - m) * ctx.state[varOffset + c] + m * unbiased
+        }
+        if ctx.mode == .train { batchesTracked += 1 }
+    }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * inShape.plane
+        statistics(x, count: count, ctx)
+        for c in 0..<inShape.c {
+            let scale = ctx.params[weightOffset + c] * invStd[c]
+            let shift = ctx.params[biasOffset + c] - mean[c] * scale
+            let p = x + c * count, q = y + c * count
+            for i in 0..<count { q[i] = p[i] * scale + shift }
+        }
+    }
+
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * inShape.plane
+        for c in 0..<inShape.c {
+            let p = x + c * count, g = dy + c * count
+            let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
+            var sumG: T = 0, sumGX: T = 0
+            for i in 0..<count { sumG += g[i]; sumGX += g[i] * (p[i] - mu) * s }
+            ctx.grads[weightOffset + c] += sumGX
+            ctx.grads[biasOffset + c] += sumG
+            guard let dx else { continue }
+            let d = dx + c * count
+            if ctx.mode == .eval {
+                let k = gamma * s
+                for i in 0..<count { d[i] += g[i] * k }
+            } else {
+                // dx = gamma*s * (g - mean(g) - xhat * mean(g*xhat))
+                let mg = sumG / T(count), mgx = sumGX / T(count), k = gamma * s
+                for i in 0..<count { d[i] += k * (g[i] - mg - (p[i] - mu) * s * mgx) }
+            }
+        }
+    }
+
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * inShape.plane
+        for c in 0..<inShape.c {
+            let p = x + c * count, q = ty + c * count
+            let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
+            let tGamma = ctx.tangent.map { $0[weightOffset + c] } ?? 0
+            let tBeta = ctx.tangent.map { $0[biasOffset + c] } ?? 0
+            for i in 0..<count { q[i] = tGamma * (p[i] - mu) * s + tBeta }
+            guard let tx else { continue }
+            let t = tx + c * count
+            if ctx.mode == .eval {
+                let k = gamma * s
+                for i in 0..<count { q[i] += k * t[i] }
+            } else {
+                // d xhat = s * (dx - mean(dx) - xhat * mean(xhat * dx))
+                var st: T = 0, sxt: T = 0
+                for i in 0..<count { st += t[i]; sxt += (p[i] - mu) * s * t[i] }
+                let mt = st / T(count), mxt = sxt / T(count), k = gamma * s
+                for i in 0..<count { q[i] += k * (t[i] - mt - (p[i] - mu) * s * mxt) }
+            }
+        }
+    }
+
+    public var forwardFlops: Int { 2 * inShape.count }
+    public func backwardFlops(inputGradient: Bool) -> Int { 4 * inShape.count }
+}

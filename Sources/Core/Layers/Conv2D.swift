@@ -1,0 +1,217 @@
+/// 2-D convolution, `y[co, n, oy, ox] = b[co] + sum_{ci, ky, kx} W[co, ci, ky, kx] x[ci, n, oy*s-p+ky, ox*s-p+kx]`
+/// with zero padding `p` and stride `s`. Weight `[Cout, Cin, KH, KW]` (PyTorch layout), bias `[Cout]`.
+///
+/// Fast path: im2col into `col[K, n*OH*OW]` (`K = Cin*KH*KW`, row order `(ci, ky, kx)` = the weight's
+/// column order) and one GEMM per chunk of examples; the CNHW layout makes the GEMM output land in place.
+public final class Conv2D<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape, outShape: Shape
+    public let kernel: Int, stride: Int, padding: Int
+    public let weightOffset: Int
+    public let biasOffset: Int?
+    /// Upper bound on im2col workspace per chunk (elements); large enough for efficient GEMMs.
+    static var chunkElements: Int { 1 << 23 }
+
+    public init(_ name: String, in inShape: Shape, out cout: Int, kernel: Int, stride: Int = 1,
+                padding: Int, bias: Bool, layout: ParameterLayout) {
+        self.inShape = inShape
+        self.kernel = kernel; self.stride = stride; self.padding = padding
+        let oh = (inShape.h + 2 * padding - kernel) / stride + 1
+        let ow = (inShape.w + 2 * padding - kernel) / stride + 1
+        precondition(oh > 0 && ow > 0, "\(name): input \(inShape) too small for kernel \(kernel)")
+        outShape = Shape(cout, oh, ow)
+        weightOffset = layout.addParameter("\(name).weight", [cout, inShape.c, kernel, kernel])
+        biasOffset = bias ? layout.addParameter("\(name).bias", [cout]) : nil
+    }
+
+    var k: Int { inShape.c * kernel * kernel }
+
+    /// Examples per im2col chunk.
+    func chunk(_ n: Int) -> Int { max(1, min(n, Self.chunkElements / (k * outShape.plane))) }
+
+    public func workspaceSize(maxBatch: Int) -> Int { k * chunk(maxBatch) * outShape.plane }
+
+    public var forwardFlops: Int { 2 * k * outShape.count }
+    public func backwardFlops(inputGradient: Bool) -> Int { forwardFlops * (inputGradient ? 2 : 1) }
+
+    private var geometry: ConvGeometry {
+        ConvGeometry(cin: inShape.c, h: inShape.h, w: inShape.w, oh: outShape.h, ow: outShape.w,
+                     kernel: kernel, stride: stride, padding: padding)
+    }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        convolve(x, weights: ctx.params + weightOffset, into: y, beta: 0, n: n, ctx)
+        if let b = biasOffset { addBias(ctx.params + b, y, channels: outShape.c, stride: n * outShape.plane) }
+    }
+
+    /// `y = beta*y + conv(x, W)` over the whole batch, chunked through the workspace.
+    private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
+                          beta: T, n: Int, _ ctx: LayerContext<T>) {
+        let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n)
+        var n0 = 0
+        while n0 < n {
+            let nc = min(step, n - n0)
+            im2col(x, g, batch: n, first: n0, count: nc, col: ctx.workspace)
+            T.gemm(transA: false, transB: false, m: outShape.c, n: nc * plane, k: k, alpha: 1,
+                   a: weights, lda: k, b: ctx.workspace, ldb: nc * plane, beta: beta,
+                   c: y + n0 * plane, ldc: ld)
+            n0 += nc
+        }
+    }
+
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n)
+        let w = ctx.params + weightOffset, dw = ctx.grads + weightOffset
+        var n0 = 0
+        while n0 < n {
+            let nc = min(step, n - n0)
+            // dW[Cout, K] += dy[Cout, nc*P] col[K, nc*P]^T
+            im2col(x, g, batch: n, first: n0, count: nc, col: ctx.workspace)
+            T.gemm(transA: false, transB: true, m: outShape.c, n: k, k: nc * plane, alpha: 1,
+                   a: dy + n0 * plane, lda: ld, b: ctx.workspace, ldb: nc * plane, beta: 1, c: dw, ldc: k)
+            if let dx {
+                // dcol[K, nc*P] = W^T dy, then scatter-add back to the input positions.
+                T.gemm(transA: true, transB: false, m: k, n: nc * plane, k: outShape.c, alpha: 1,
+                       a: w, lda: k, b: dy + n0 * plane, ldb: ld, beta: 0, c: ctx.workspace, ldc: nc * plane)
+                col2im(ctx.workspace, g, batch: n, first: n0, count: nc, dx: dx)
+            }
+            n0 += nc
+        }
+        if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: outShape.c, stride: ld) }
+    }
+
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        // d(conv(x, W) + b) = conv(x, dW) + conv(dx, W) + db
+        var beta: T = 0
+        if let t = ctx.tangent {
+            convolve(x, weights: t + weightOffset, into: ty, beta: 0, n: n, ctx)
+            if let b = biasOffset { addBias(t + b, ty, channels: outShape.c, stride: n * outShape.plane) }
+            beta = 1
+        }
+        if let tx {
+            convolve(tx, weights: ctx.params + weightOffset, into: ty, beta: beta, n: n, ctx)
+        } else if ctx.tangent == nil {
+            ty.update(repeating: 0, count: n * outShape.count)
+        }
+    }
+}
+
+/// Geometry of a convolution (per example): input `Cin x H x W`, output `OH x OW`.
+struct ConvGeometry {
+    var cin, h, w, oh, ow, kernel, stride, padding: Int
+}
+
+/// `col[(ci, ky, kx), (j, oy, ox)] = x[ci, first+j, oy*s-p+ky, ox*s-p+kx]` (zero outside),
+/// for `count` examples of a CNHW batch of `batch`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
+                     col: UnsafeMutablePointer<T>) {
+    let plane = g.h * g.w, oplane = g.oh * g.ow, rowLen = count * oplane
+    for ci in 0..<g.cin {
+        for ky in 0..<g.kernel {
+            for kx in 0..<g.kernel {
+                let row = col + ((ci * g.kernel + ky) * g.kernel + kx) * rowLen
+                // Valid output columns ox: 0 <= ox*s - p + kx < W.
+                let oxLo = max(0, (g.padding - kx + g.stride - 1) / g.stride)
+                let oxHi = validColumnEnd(g, kx)
+                for j in 0..<count {
+                    let src = x + (ci * batch + first + j) * plane
+                    for oy in 0..<g.oh {
+                        let out = row + (j * g.oh + oy) * g.ow
+                        let iy = oy * g.stride - g.padding + ky
+                        if iy < 0 || iy >= g.h || oxLo >= oxHi {
+                            out.update(repeating: 0, count: g.ow)
+                            continue
+                        }
+                        if oxLo > 0 { out.update(repeating: 0, count: oxLo) }
+                        if oxHi < g.ow { (out + oxHi).update(repeating: 0, count: g.ow - oxHi) }
+                        let line = src + iy * g.w - g.padding + kx
+                        if g.stride == 1 {
+                            (out + oxLo).update(from: line + oxLo, count: oxHi - oxLo)
+                        } else {
+                            for ox in oxLo..<oxHi { out[ox] = line[ox * g.stride] }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One past the last output column whose input column `ox*s - p + kx` lies inside the image.
+@inline(__always) func validColumnEnd(_ g: ConvGeometry, _ kx: Int) -> Int {
+    let last = g.w - 1 + g.padding - kx   // need ox*s <= last
+    return last < 0 ? 0 : min(g.ow, last / g.stride + 1)
+}
+
+/// Adjoint of `im2col`: `dx[ci, first+j, iy, ix] += col[(ci, ky, kx), (j, oy, ox)]`.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func col2im<T: Real>(_ col: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
+                     dx: UnsafeMutablePointer<T>) {
+    let plane = g.h * g.w, rowLen = count * g.oh * g.ow
+    for ci in 0..<g.cin {
+        for ky in 0..<g.kernel {
+            for kx in 0..<g.kernel {
+                let row = col + ((ci * g.kernel + ky) * g.kernel + kx) * rowLen
+                let oxLo = max(0, (g.padding - kx + g.stride - 1) / g.stride)
+                let oxHi = validColumnEnd(g, kx)
+                if oxLo >= oxHi { continue }
+                for j in 0..<count {
+                    let dst = dx + (ci * batch + first + j) * plane
+                    for oy in 0..<g.oh {
+                        let iy = oy * g.stride - g.padding + ky
+                        if iy < 0 || iy >= g.h { continue }
+                        let src = row + (j * g.oh + oy) * g.ow
+                        let line = dst + iy * g.w - g.padding + kx
+                        for ox in oxLo..<oxHi { line[ox * g.stride] += src[ox] }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y[c, :] += b[c]` over a channel-major buffer whose channels are `stride` apart.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func addBias<T: Real>(_ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, channels: Int, stride: Int) {
+    for c in 0..<channels {
+        let v = b[c], p = y + c * stride
+        for i in 0..<stride { p[i] += v }
+    }
+}
+
+/// `g[c] += sum_i dy[c, i]` (bias gradient).
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func accumulateChannelSums<T: Real>(_ dy: UnsafePointer<T>, into g: UnsafeMutablePointer<T>, channels: Int, stride: Int) {
+    for c in 0..<channels {
+        let p = dy + c * stride
+        var s: T = 0
+        for i in 0..<stride { s += p[i] }
+        g[c] += s
+    }
+}
+
+/// Direct-loop convolution on NCHW tensors — the oracle the im2col path is tested against. Slow.
+/// `x [N, Cin, H, W]`, `w [Cout, Cin, K, K]`, `b [Cout]?` → `[N, Cout, OH, OW]`.
+public func naiveConv2D<T: Real>(x: [T], n: Int, cin: Int, h: Int, w: Int, weight: [T], bias: [T]?,
+                                 cout: Int, kernel: Int, stride: Int, padding: Int) -> [T] {
+    let oh = (h + 2 * padding - kernel) / stride + 1, ow = (w + 2 * padding - kernel) / stride + 1
+    var y = [T](repeating: 0, count: n * cout * oh * ow)
+    for b in 0..<n { for co in 0..<cout { for oy in 0..<oh { for ox in 0..<ow {
+        var s: T = bias?[co] ?? 0
+        for ci in 0..<cin { for ky in 0..<kernel { for kx in 0..<kernel {
+            let iy = oy * stride - padding + ky, ix = ox * stride - padding + kx
+            if iy >= 0 && iy < h && ix >= 0 && ix < w {
+                s += weight[((co * cin + ci) * kernel + ky) * kernel + kx] * x[((b * cin + ci) * h + iy) * w + ix]
+            }
+        } } }
+        y[((b * cout + co) * oh + oy) * ow + ox] = s
+    } } } }
+    return y
+}

@@ -1,0 +1,62 @@
+/// Everything a layer reads besides its input: the network's flat buffers and the mode.
+///
+/// Shapes use the letters `N` batch, `C` channels, `H`,`W` spatial; activations are `[C, N, H, W]`.
+public struct LayerContext<T: Real> {
+    /// Trainable parameters (layer tensors are views at fixed offsets).
+    public var params: UnsafeMutablePointer<T>
+    /// Gradient accumulator with the parameters' layout; `backward` adds into it.
+    public var grads: UnsafeMutablePointer<T>
+    /// BatchNorm running statistics.
+    public var state: UnsafeMutablePointer<T>
+    /// Parameter tangent for `jvp` (same layout as `params`); `nil` means zero.
+    public var tangent: UnsafePointer<T>?
+    /// Scratch memory shared by all layers (im2col columns); at least `maxWorkspace` of every layer.
+    public var workspace: UnsafeMutablePointer<T>
+    public var mode: Mode
+
+    public init(params: UnsafeMutablePointer<T>, grads: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>,
+                tangent: UnsafePointer<T>? = nil, workspace: UnsafeMutablePointer<T>, mode: Mode) {
+        self.params = params; self.grads = grads; self.state = state
+        self.tangent = tangent; self.workspace = workspace; self.mode = mode
+    }
+
+    public enum Mode: Sendable {
+        /// BatchNorm normalises with batch statistics and updates its running statistics.
+        case train
+        /// BatchNorm normalises with running statistics; the network is a per-example function.
+        case eval
+    }
+}
+
+/// One differentiable operation. Contract (llm.c style): `forward` writes `y`; `backward` *adds*
+/// the input gradient into `dx` (when non-nil) and the parameter gradients into `ctx.grads`;
+/// `jvp` *writes* the output tangent for input tangent `tx` (nil = zero) and parameter tangent
+/// `ctx.tangent`. Both `backward` and `jvp` must follow a `forward` on the same `x` and mode.
+public protocol Layer<Scalar>: AnyObject {
+    associatedtype Scalar: Real
+    var inShape: Shape { get }
+    var outShape: Shape { get }
+    /// Allocates per-batch caches (argmax indices, batch statistics) for up to `maxBatch` examples.
+    func prepare(maxBatch: Int)
+    /// Scratch elements this layer needs for a batch of `n` (shared workspace).
+    func workspaceSize(maxBatch: Int) -> Int
+    func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, n: Int, _ ctx: LayerContext<Scalar>)
+    func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
+                  dx: UnsafeMutablePointer<Scalar>?, n: Int, _ ctx: LayerContext<Scalar>)
+    func jvp(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, tx: UnsafePointer<Scalar>?,
+             ty: UnsafeMutablePointer<Scalar>, n: Int, _ ctx: LayerContext<Scalar>)
+    /// Multiply-adds ×2 of one example's forward pass.
+    var forwardFlops: Int { get }
+    /// FLOPs of one example's backward pass (parameter gradients plus, if asked, input gradient).
+    func backwardFlops(inputGradient: Bool) -> Int
+    /// The ReLU layers inside this layer, in forward order (for ReLU-pattern metrics).
+    var reluLayers: [ReLU<Scalar>] { get }
+}
+
+public extension Layer {
+    func prepare(maxBatch: Int) {}
+    func workspaceSize(maxBatch: Int) -> Int { 0 }
+    var forwardFlops: Int { 0 }
+    func backwardFlops(inputGradient: Bool) -> Int { 0 }
+    var reluLayers: [ReLU<Scalar>] { [] }
+}

@@ -1,0 +1,83 @@
+/// Layers applied one after another, owning the activations between them (forward), their
+/// gradients (backward) and tangents (JVP), each sized for `maxBatch` examples.
+public final class LayerChain<T: Real> {
+    public let layers: [any Layer<T>]
+    public let inShape: Shape
+    public var outShape: Shape { layers.last?.outShape ?? inShape }
+    public private(set) var capacity = 0
+    /// `acts[i]` is the output of `layers[i]`; `grads[i]`, `tangents[i]` likewise.
+    private var acts: [Buffer<T>] = [], grads: [Buffer<T>] = [], tangents: [Buffer<T>] = []
+
+    public init(_ layers: [any Layer<T>], inShape: Shape) {
+        var shape = inShape
+        for l in layers {
+            precondition(l.inShape == shape, "layer expects \(l.inShape), gets \(shape)")
+            shape = l.outShape
+        }
+        self.layers = layers
+        self.inShape = inShape
+    }
+
+    public func prepare(maxBatch: Int) {
+        guard maxBatch > capacity else { return }
+        capacity = maxBatch
+        acts = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
+        grads = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
+        tangents = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
+        layers.forEach { $0.prepare(maxBatch: maxBatch) }
+    }
+
+    public func workspaceSize(maxBatch: Int) -> Int {
+        layers.map { $0.workspaceSize(maxBatch: maxBatch) }.max() ?? 0
+    }
+
+    /// Output of the last forward (valid until the next forward).
+    public var output: UnsafeMutablePointer<T> { acts[layers.count - 1].pointer }
+    /// Output of layer `i` of the last forward.
+    public func activation(_ i: Int) -> UnsafeMutablePointer<T> { acts[i].pointer }
+
+    @discardableResult
+    public func forward(_ x: UnsafePointer<T>, n: Int, _ ctx: LayerContext<T>) -> UnsafeMutablePointer<T> {
+        precondition(n <= capacity, "batch \(n) exceeds prepared capacity \(capacity)")
+        var input = x
+        for (i, l) in layers.enumerated() {
+            l.forward(input, acts[i].pointer, n: n, ctx)
+            input = UnsafePointer(acts[i].pointer)
+        }
+        return output
+    }
+
+    /// Adds parameter gradients into `ctx.grads` and, when `dx` is given, the input gradient into it.
+    public func backward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
+                         n: Int, _ ctx: LayerContext<T>) {
+        var gradOut = dy
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
+            var gradIn: UnsafeMutablePointer<T>? = dx
+            if i > 0 {
+                gradIn = grads[i - 1].pointer
+                gradIn!.update(repeating: 0, count: n * layers[i - 1].outShape.count)
+            }
+            layers[i].backward(x: input, y: acts[i].pointer, dy: gradOut, dx: gradIn, n: n, ctx)
+            if i > 0 { gradOut = UnsafePointer(grads[i - 1].pointer) }
+        }
+    }
+
+    /// Output tangent for input tangent `tx` (nil = 0) and parameter tangent `ctx.tangent`.
+    @discardableResult
+    public func jvp(x: UnsafePointer<T>, tx: UnsafePointer<T>?, n: Int, _ ctx: LayerContext<T>) -> UnsafeMutablePointer<T> {
+        var input = x, tangent = tx
+        for (i, l) in layers.enumerated() {
+            l.jvp(x: input, y: acts[i].pointer, tx: tangent, ty: tangents[i].pointer, n: n, ctx)
+            input = UnsafePointer(acts[i].pointer)
+            tangent = UnsafePointer(tangents[i].pointer)
+        }
+        return tangents[layers.count - 1].pointer
+    }
+
+    public var forwardFlops: Int { layers.reduce(0) { $0 + $1.forwardFlops } }
+    public func backwardFlops(inputGradient: Bool) -> Int {
+        layers.enumerated().reduce(0) { $0 + $1.element.backwardFlops(inputGradient: inputGradient || $1.offset > 0) }
+    }
+    public var reluLayers: [ReLU<T>] { layers.flatMap { $0.reluLayers } }
+}

@@ -1,0 +1,146 @@
+/// How a residual block maps its input onto the output's shape.
+public enum ShortcutKind: String, Codable, Sendable, CaseIterable {
+    /// He et al. 2016 option A: identity when shapes agree; otherwise subsample spatially by the
+    /// stride and zero-pad channels equally on both sides (the CIFAR ResNet20 shortcut).
+    case optionA
+    /// Identity when shapes agree; otherwise a strided 1x1 convolution (option B).
+    case projection
+}
+
+/// A residual block `y = post(main(pre(x)) + shortcut(s))`, covering both families we need:
+/// - post-activation basic block (He et al. 2016): no `pre`, `main = conv-bn-relu-conv-bn`,
+///   `s = x`, `post = ReLU`;
+/// - pre-activation block (Zagoruyko & Komodakis 2016, WRN): `pre = bn-relu`,
+///   `main = conv-bn-relu-conv`, `s = pre(x)` when the shortcut projects and `x` otherwise, no `post`.
+public final class ResidualBlock<T: Real>: Layer {
+    public typealias Scalar = T
+    public let inShape: Shape, outShape: Shape
+    let pre: LayerChain<T>?
+    let main: LayerChain<T>
+    /// Projection convolution (and optional BatchNorm) when the shortcut projects.
+    let projection: LayerChain<T>?
+    /// Whether the shortcut reads the `pre` output instead of the block input.
+    let shortcutFromPre: Bool
+    let post: ReLU<T>?
+    private var sum: Buffer<T> = Buffer(count: 0), sumGrad: Buffer<T> = Buffer(count: 0)
+    private var sumTangent: Buffer<T> = Buffer(count: 0), preGrad: Buffer<T> = Buffer(count: 0)
+    private var capacity = 0
+
+    public init(pre: LayerChain<T>?, main: LayerChain<T>, projection: LayerChain<T>?, shortcutFromPre: Bool,
+                postReLU: Bool) {
+        self.pre = pre; self.main = main; self.projection = projection
+        self.shortcutFromPre = shortcutFromPre
+        inShape = pre?.inShape ?? main.inShape
+        outShape = main.outShape
+        if let projection { precondition(projection.outShape == outShape, "projection shape mismatch") }
+        post = postReLU ? ReLU(shape: outShape) : nil
+    }
+
+    public func prepare(maxBatch: Int) {
+        pre?.prepare(maxBatch: maxBatch); main.prepare(maxBatch: maxBatch); projection?.prepare(maxBatch: maxBatch)
+        guard maxBatch > capacity else { return }
+        capacity = maxBatch
+        sum = Buffer(count: maxBatch * outShape.count)
+        sumGrad = Buffer(count: maxBatch * outShape.count)
+        sumTangent = Buffer(count: maxBatch * outShape.count)
+        if let pre { preGrad = Buffer(count: maxBatch * pre.outShape.count) }
+    }
+
+    public func workspaceSize(maxBatch: Int) -> Int {
+        [pre?.workspaceSize(maxBatch: maxBatch) ?? 0, main.workspaceSize(maxBatch: maxBatch),
+         projection?.workspaceSize(maxBatch: maxBatch) ?? 0].max()!
+    }
+
+    /// Stride of the spatial subsampling the option-A shortcut applies.
+    private var stride: Int { inShape.h / outShape.h }
+
+    /// `z += A(s)` for the option-A/identity shortcut; with `adjoint`, `s += A^T(z)`.
+    private func optionA(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, adjoint: Bool) {
+        let cin = inShape.c, cout = outShape.c, pad = (cout - cin) / 2
+        let (h, w, oh, ow, s) = (inShape.h, inShape.w, outShape.h, outShape.w, stride)
+        for c in 0..<cin {
+            for b in 0..<n {
+                let xi = (c * n + b) * h * w, zi = ((c + pad) * n + b) * oh * ow
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        if adjoint {
+                            dst[xi + oy * s * w + ox * s] += src[zi + oy * ow + ox]
+                        } else {
+                            dst[zi + oy * ow + ox] += src[xi + oy * s * w + ox * s]
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Shortcut input for a block input `x`.
+    private func shortcutSource(_ x: UnsafePointer<T>) -> UnsafePointer<T> {
+        shortcutFromPre ? UnsafePointer(pre!.output) : x
+    }
+
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * outShape.count
+        let mainIn = pre.map { UnsafePointer($0.forward(x, n: n, ctx)) } ?? x
+        let z = post == nil ? y : sum.pointer
+        z.update(from: main.forward(mainIn, n: n, ctx), count: count)
+        let s = shortcutSource(x)
+        if let projection {
+            let p = projection.forward(s, n: n, ctx)
+            for i in 0..<count { z[i] += p[i] }
+        } else {
+            optionA(s, z, n: n, adjoint: false)
+        }
+        post?.forward(z, y, n: n, ctx)
+    }
+
+    public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                         dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        var dz = dy
+        if let post {
+            sumGrad.pointer.update(repeating: 0, count: n * outShape.count)
+            post.backward(x: sum.pointer, y: y, dy: dy, dx: sumGrad.pointer, n: n, ctx)
+            dz = UnsafePointer(sumGrad.pointer)
+        }
+        // Gradient w.r.t. the main path's input: the block input, or the pre-chain output.
+        let mainIn = pre.map { UnsafePointer($0.output) } ?? x
+        let dMainIn: UnsafeMutablePointer<T>? = pre == nil ? dx : preGrad.pointer
+        if let pre { preGrad.pointer.update(repeating: 0, count: n * pre.outShape.count) }
+        main.backward(x: mainIn, dy: dz, dx: dMainIn, n: n, ctx)
+        let dShortcut = shortcutFromPre ? dMainIn : dx
+        if let projection {
+            projection.backward(x: shortcutSource(x), dy: dz, dx: dShortcut, n: n, ctx)
+        } else if let dShortcut {
+            optionA(dz, dShortcut, n: n, adjoint: true)
+        }
+        if let pre { pre.backward(x: x, dy: preGrad.pointer, dx: dx, n: n, ctx) }
+    }
+
+    public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
+                    ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * outShape.count
+        let mainIn = pre.map { UnsafePointer($0.output) } ?? x
+        let tMainIn = pre.map { UnsafePointer($0.jvp(x: x, tx: tx, n: n, ctx)) } ?? tx
+        let tz = post == nil ? ty : sumTangent.pointer
+        tz.update(from: main.jvp(x: mainIn, tx: tMainIn, n: n, ctx), count: count)
+        let (s, ts) = shortcutFromPre ? (mainIn, tMainIn) : (x, tx)
+        if let projection {
+            let p = projection.jvp(x: s, tx: ts, n: n, ctx)
+            for i in 0..<count { tz[i] += p[i] }
+        } else if let ts {
+            optionA(ts, tz, n: n, adjoint: false)
+        }
+        post?.jvp(x: sum.pointer, y: y, tx: tz, ty: ty, n: n, ctx)
+    }
+
+    public var forwardFlops: Int {
+        (pre?.forwardFlops ?? 0) + main.forwardFlops + (projection?.forwardFlops ?? 0) + outShape.count
+    }
+    public func backwardFlops(inputGradient: Bool) -> Int {
+        (pre?.backwardFlops(inputGradient: inputGradient) ?? 0) + main.backwardFlops(inputGradient: true)
+            + (projection?.backwardFlops(inputGradient: true) ?? 0)
+    }
+    public var reluLayers: [ReLU<T>] {
+        (pre?.reluLayers ?? []) + main.reluLayers + (post.map { [$0] } ?? [])
+    }
+}

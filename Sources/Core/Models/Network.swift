@@ -1,0 +1,121 @@
+/// A trainable network: one flat parameter vector with named views, a flat BatchNorm state buffer,
+/// and a chain of layers. The boundary is conventional — inputs `[N, C, H, W]`, logits
+/// `[N, classes]` row-major — while activations inside are channel-major `[C, N, H, W]`.
+public final class Network<T: Real> {
+    public let kind: ModelKind
+    public let inputShape: Shape
+    public let classes: Int
+    public let layout: ParameterLayout
+    /// Trainable parameters, their gradient accumulator, and BatchNorm running statistics.
+    public let params: Buffer<T>, grads: Buffer<T>, state: Buffer<T>
+    public let chain: LayerChain<T>
+    public let batchNorms: [BatchNorm2D<T>]
+    private var workspace = Buffer<T>(count: 0)
+    private var inputCN = Buffer<T>(count: 0), inputTangentCN = Buffer<T>(count: 0)
+    private var logits = Buffer<T>(count: 0), logitGradCN = Buffer<T>(count: 0), tangentNC = Buffer<T>(count: 0)
+    private var inputGradCN = Buffer<T>(count: 0)
+    public private(set) var capacity = 0
+
+    init(kind: ModelKind, inputShape: Shape, classes: Int, layout: ParameterLayout, layers: [any Layer<T>],
+         batchNorms: [BatchNorm2D<T>]) {
+        self.kind = kind; self.inputShape = inputShape; self.classes = classes; self.layout = layout
+        self.batchNorms = batchNorms
+        chain = LayerChain(layers, inShape: inputShape)
+        precondition(chain.outShape == Shape(classes), "network output \(chain.outShape) is not \(classes) logits")
+        params = Buffer(count: layout.parameterCount)
+        grads = Buffer(count: layout.parameterCount)
+        state = Buffer(count: layout.stateCount)
+        for bn in batchNorms { bn.initialize(params: params.pointer, state: state.pointer) }
+    }
+
+    public var parameterCount: Int { layout.parameterCount }
+
+    /// Kaiming-normal weights (`std = sqrt(2 / fan_in)`, He et al. 2015; PyTorch's
+    /// `kaiming_normal_(mode="fan_in", nonlinearity="relu")`), zero biases, BatchNorm weight 1 / bias 0,
+    /// running statistics reset. `normal()` supplies standard normal draws in parameter order.
+    public func initialize(normal: () -> Double) {
+        for v in layout.parameters where v.shape.count >= 2 {
+            let fanIn = v.shape.dropFirst().reduce(1, *)
+            let std = (2.0 / Double(fanIn)).squareRoot()
+            for i in v.range { params[i] = T(std * normal()) }
+        }
+        for v in layout.parameters where v.shape.count == 1 { (params.pointer + v.offset).update(repeating: 0, count: v.count) }
+        for bn in batchNorms { bn.initialize(params: params.pointer, state: state.pointer) }
+    }
+
+    /// Allocates activations for batches of up to `maxBatch` (grows, never shrinks).
+    public func prepare(maxBatch: Int) {
+        guard maxBatch > capacity else { return }
+        capacity = maxBatch
+        chain.prepare(maxBatch: maxBatch)
+        workspace = Buffer(count: chain.workspaceSize(maxBatch: maxBatch))
+        inputCN = Buffer(count: maxBatch * inputShape.count)
+        inputTangentCN = Buffer(count: maxBatch * inputShape.count)
+        inputGradCN = Buffer(count: maxBatch * inputShape.count)
+        logits = Buffer(count: maxBatch * classes)
+        logitGradCN = Buffer(count: maxBatch * classes)
+        tangentNC = Buffer(count: maxBatch * classes)
+    }
+
+    func context(_ mode: LayerContext<T>.Mode, tangent: UnsafePointer<T>? = nil) -> LayerContext<T> {
+        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent,
+                     workspace: workspace.pointer, mode: mode)
+    }
+
+    /// Logits `[n, classes]` for inputs `x [n, C, H, W]`; valid until the next call.
+    @discardableResult
+    public func forward(_ x: UnsafePointer<T>, n: Int, mode: LayerContext<T>.Mode) -> UnsafeMutablePointer<T> {
+        prepare(maxBatch: n)
+        transpose(x, into: inputCN.pointer, outer: n, inner: inputShape.c, block: inputShape.plane)
+        let out = chain.forward(inputCN.pointer, n: n, context(mode))
+        transpose(out, into: logits.pointer, outer: classes, inner: n, block: 1)
+        return logits.pointer
+    }
+
+    /// Adds `d loss / d params` into `grads` for `dlogits [n, classes]` after a `forward` of the same
+    /// batch and mode; writes `d loss / d x [n, C, H, W]` into `inputGradient` when given.
+    public func backward(_ dlogits: UnsafePointer<T>, n: Int, mode: LayerContext<T>.Mode,
+                         inputGradient: UnsafeMutablePointer<T>? = nil) {
+        transpose(dlogits, into: logitGradCN.pointer, outer: n, inner: classes, block: 1)
+        if inputGradient != nil { inputGradCN.pointer.update(repeating: 0, count: n * inputShape.count) }
+        chain.backward(x: inputCN.pointer, dy: logitGradCN.pointer, dx: inputGradient == nil ? nil : inputGradCN.pointer,
+                       n: n, context(mode))
+        if let inputGradient {
+            transpose(inputGradCN.pointer, into: inputGradient, outer: inputShape.c, inner: n, block: inputShape.plane)
+        }
+    }
+
+    /// Logit tangent `[n, classes]`: `J_x tx + J_w tw` at the last `forward`'s inputs and mode.
+    @discardableResult
+    public func jvp(inputTangent: UnsafePointer<T>?, parameterTangent: UnsafePointer<T>?, n: Int,
+                    mode: LayerContext<T>.Mode) -> UnsafeMutablePointer<T> {
+        var tx: UnsafePointer<T>? = nil
+        if let inputTangent {
+            transpose(inputTangent, into: inputTangentCN.pointer, outer: n, inner: inputShape.c, block: inputShape.plane)
+            tx = UnsafePointer(inputTangentCN.pointer)
+        }
+        let t = chain.jvp(x: inputCN.pointer, tx: tx, n: n, context(mode, tangent: parameterTangent))
+        transpose(t, into: tangentNC.pointer, outer: classes, inner: n, block: 1)
+        return tangentNC.pointer
+    }
+
+    public func zeroGrads() { grads.zero() }
+
+    /// Forward FLOPs per example (2 x multiply-adds of convolutions and linear layers, plus
+    /// elementwise work counted once per element).
+    public var forwardFlops: Int { chain.forwardFlops }
+    /// Forward + backward FLOPs per training example (no gradient for the input).
+    public var trainingFlops: Int { chain.forwardFlops + chain.backwardFlops(inputGradient: false) }
+    public var reluLayers: [ReLU<T>] { chain.reluLayers }
+}
+
+/// `dst[j, i, :] = src[i, j, :]` for `src [outer, inner, block]` — converts NCHW <-> CNHW.
+@_specialize(where T == Float)
+@_specialize(where T == Double)
+func transpose<T: Real>(_ src: UnsafePointer<T>, into dst: UnsafeMutablePointer<T>, outer: Int, inner: Int, block: Int) {
+    for i in 0..<outer {
+        for j in 0..<inner {
+            (dst + (j * outer + i) * block).update(from: src + (i * inner + j) * block, count: block)
+        }
+    }
+}

@@ -1,0 +1,215 @@
+import Core
+import XCTest
+
+/// Runs one layer in Double on CNHW buffers so its derivatives can be checked numerically.
+final class LayerHarness {
+    let layout = ParameterLayout()
+    let layer: any Layer<Double>
+    let n: Int
+    let mode: LayerContext<Double>.Mode
+    let params: Buffer<Double>, grads: Buffer<Double>, state: Buffer<Double>, workspace: Buffer<Double>
+    var inCount: Int { n * layer.inShape.count }
+    var outCount: Int { n * layer.outShape.count }
+
+    init(n: Int, mode: LayerContext<Double>.Mode = .train, seed: UInt64 = 1, _ make: (ParameterLayout) -> any Layer<Double>) {
+        self.n = n; self.mode = mode
+        layer = make(layout)
+        layer.prepare(maxBatch: n)
+        params = Buffer(count: layout.parameterCount)
+        grads = Buffer(count: layout.parameterCount)
+        state = Buffer(count: layout.stateCount)
+        workspace = Buffer(count: layer.workspaceSize(maxBatch: n))
+        var r = TestRandom(seed)
+        for i in 0..<params.count { params[i] = r.uniform() }
+        // Running statistics: means in [-1, 1], variances in [0.5, 1.5].
+        for v in layout.state { for i in v.range { state[i] = v.name.hasSuffix("var") ? 1 + 0.5 * r.uniform() : r.uniform() } }
+    }
+
+    func ctx(tangent: UnsafePointer<Double>? = nil) -> LayerContext<Double> {
+        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent,
+                     workspace: workspace.pointer, mode: mode)
+    }
+
+    func forward(_ x: [Double], _ w: [Double]? = nil) -> [Double] {
+        if let w { params.copy(from: w) }
+        var y = [Double](repeating: 0, count: outCount)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { yp in
+            layer.forward(xp.baseAddress!, yp.baseAddress!, n: n, ctx())
+        } }
+        return y
+    }
+
+    /// `(d<u, y>/dx, d<u, y>/dw)` from `backward`, after a forward at `(x, w)`.
+    func backward(_ x: [Double], _ w: [Double], _ u: [Double]) -> (dx: [Double], dw: [Double]) {
+        let y = forward(x, w)
+        grads.zero()
+        var dx = [Double](repeating: 0, count: inCount)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in u.withUnsafeBufferPointer { up in
+            dx.withUnsafeMutableBufferPointer { dp in
+                layer.backward(x: xp.baseAddress!, y: yp.baseAddress!, dy: up.baseAddress!, dx: dp.baseAddress!, n: n, ctx())
+            } } } }
+        return (dx, grads.array)
+    }
+
+    func jvp(_ x: [Double], _ w: [Double], tx: [Double], tw: [Double]) -> [Double] {
+        let y = forward(x, w)
+        var ty = [Double](repeating: 0, count: outCount)
+        x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in tx.withUnsafeBufferPointer { tp in
+            tw.withUnsafeBufferPointer { wp in ty.withUnsafeMutableBufferPointer { op in
+                layer.jvp(x: xp.baseAddress!, y: yp.baseAddress!, tx: tp.baseAddress!, ty: op.baseAddress!, n: n,
+                          ctx(tangent: wp.baseAddress!))
+            } } } } }
+        return ty
+    }
+
+    /// Checks backward and JVP against central differences and against each other (adjoint identity).
+    func checkDerivatives(_ what: String, inputScale: Double = 1, file: StaticString = #filePath, line: UInt = #line) {
+        var r = TestRandom(99)
+        let x = r.array(inCount, scale: inputScale), w = params.array, u = r.array(outCount)
+        let h = 1e-6
+        let (dx, dw) = backward(x, w, u)
+        func objective(_ x: [Double], _ w: [Double]) -> Double { dot(u, forward(x, w)) }
+        var fdx = [Double](), fdw = [Double]()
+        for i in 0..<x.count {
+            var xp = x, xm = x; xp[i] += h; xm[i] -= h
+            fdx.append((objective(xp, w) - objective(xm, w)) / (2 * h))
+        }
+        for i in 0..<w.count {
+            var wp = w, wm = w; wp[i] += h; wm[i] -= h
+            fdw.append((objective(x, wp) - objective(x, wm)) / (2 * h))
+        }
+        assertClose(dx, fdx, Tolerance.finiteDifference, "\(what) input gradient vs finite differences", file: file, line: line)
+        assertClose(dw, fdw, Tolerance.finiteDifference, "\(what) parameter gradient vs finite differences", file: file, line: line)
+
+        let tx = r.array(x.count), tw = r.array(w.count)
+        let ty = jvp(x, w, tx: tx, tw: tw)
+        let xp = zip(x, tx).map { $0 + h * $1 }, xm = zip(x, tx).map { $0 - h * $1 }
+        let wp = zip(w, tw).map { $0 + h * $1 }, wm = zip(w, tw).map { $0 - h * $1 }
+        let fdt = zip(forward(xp, wp), forward(xm, wm)).map { ($0 - $1) / (2 * h) }
+        assertClose(ty, fdt, Tolerance.finiteDifference, "\(what) JVP vs finite differences", file: file, line: line)
+        // <u, J t> == <J^T u, t>
+        assertClose(dot(u, ty), dot(dx, tx) + dot(dw, tw), Tolerance.double, "\(what) adjoint identity", file: file, line: line)
+    }
+}
+
+final class LayerTests: XCTestCase {
+    func testConvStride1PaddedWithBias() {
+        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 5, 4), out: 3, kernel: 3, stride: 1, padding: 1, bias: true, layout: $0) }
+            .checkDerivatives("conv 3x3 s1 p1")
+    }
+    func testConvStride2NonSquareSingleChannel() {
+        LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(1, 7, 5), out: 2, kernel: 3, stride: 2, padding: 1, bias: false, layout: $0) }
+            .checkDerivatives("conv 3x3 s2 p1 1ch")
+    }
+    func testConv1x1Stride2() {
+        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(3, 6, 6), out: 4, kernel: 1, stride: 2, padding: 0, bias: true, layout: $0) }
+            .checkDerivatives("conv 1x1 s2")
+    }
+    func testBatchNormTrainMode() {
+        LayerHarness(n: 3, mode: .train) { BatchNorm2D<Double>("bn", shape: Shape(2, 3, 2), layout: $0) }
+            .checkDerivatives("batchnorm train")
+    }
+    func testBatchNormEvalMode() {
+        LayerHarness(n: 3, mode: .eval) { BatchNorm2D<Double>("bn", shape: Shape(2, 3, 2), layout: $0) }
+            .checkDerivatives("batchnorm eval")
+    }
+    func testReLU() {
+        LayerHarness(n: 2) { _ in ReLU<Double>(shape: Shape(3, 2, 2)) }.checkDerivatives("relu")
+    }
+    func testMaxPool() {
+        LayerHarness(n: 2) { _ in MaxPool2D<Double>(shape: Shape(2, 4, 6)) }.checkDerivatives("maxpool")
+    }
+    func testGlobalAvgPool() {
+        LayerHarness(n: 2) { _ in GlobalAvgPool<Double>(shape: Shape(3, 3, 2)) }.checkDerivatives("gap")
+    }
+    func testFlatten() {
+        LayerHarness(n: 2) { _ in Flatten<Double>(shape: Shape(2, 2, 3)) }.checkDerivatives("flatten")
+    }
+    func testLinear() {
+        LayerHarness(n: 3) { Linear<Double>("fc", in: 5, out: 4, layout: $0) }.checkDerivatives("linear")
+    }
+
+    /// Builds a residual block through the public model builder path: a one-block network piece.
+    private func residual(_ layout: ParameterLayout, pre: Bool, projection: Bool, bn: Bool) -> any Layer<Double> {
+        let input = Shape(2, 4, 4), out = 4
+        var mainLayers: [any Layer<Double>] = []
+        let inner = pre ? input : input
+        let c1 = Conv2D<Double>("m.conv1", in: inner, out: out, kernel: 3, stride: 2, padding: 1, bias: !bn, layout: layout)
+        mainLayers.append(c1)
+        if bn { mainLayers.append(BatchNorm2D<Double>("m.bn1", shape: c1.outShape, layout: layout)) }
+        mainLayers.append(ReLU<Double>(shape: c1.outShape))
+        let c2 = Conv2D<Double>("m.conv2", in: c1.outShape, out: out, kernel: 3, stride: 1, padding: 1, bias: !bn, layout: layout)
+        mainLayers.append(c2)
+        let preChain: LayerChain<Double>? = pre
+            ? LayerChain([BatchNorm2D<Double>("p.bn", shape: input, layout: layout), ReLU<Double>(shape: input)], inShape: input)
+            : nil
+        let proj: LayerChain<Double>? = projection
+            ? LayerChain([Conv2D<Double>("s.conv", in: input, out: out, kernel: 1, stride: 2, padding: 0, bias: false, layout: layout)],
+                         inShape: input)
+            : nil
+        return ResidualBlock(pre: preChain, main: LayerChain(mainLayers, inShape: inner), projection: proj,
+                             shortcutFromPre: pre && projection, postReLU: !pre)
+    }
+
+    func testResidualOptionAWithChannelPadding() {
+        LayerHarness(n: 2) { self.residual($0, pre: false, projection: false, bn: true) }.checkDerivatives("block option A")
+    }
+    func testResidualProjectionEval() {
+        LayerHarness(n: 2, mode: .eval) { self.residual($0, pre: false, projection: true, bn: true) }
+            .checkDerivatives("block projection eval")
+    }
+    func testPreActivationBlockTrain() {
+        LayerHarness(n: 3, mode: .train) { self.residual($0, pre: true, projection: true, bn: true) }
+            .checkDerivatives("pre-activation block")
+    }
+
+    /// Option A maps channel c to c + (Cout - Cin)/2 and subsamples by 2: check against a hand-built map.
+    func testOptionAShortcutPlacement() {
+        // Main path with zero weights leaves only the shortcut: y = relu(shortcut(x)).
+        let h = LayerHarness(n: 1) { self.residual($0, pre: false, projection: false, bn: false) }
+        h.params.zero()
+        let x = (0..<32).map { Double($0 + 1) }   // 2 channels x 4 x 4, all positive
+        let y = h.forward(x)
+        var expected = [Double](repeating: 0, count: 16)   // 4 channels x 2 x 2
+        for c in 0..<2 { for oy in 0..<2 { for ox in 0..<2 {
+            expected[((c + 1) * 2 + oy) * 2 + ox] = x[(c * 4 + 2 * oy) * 4 + 2 * ox]
+        } } }
+        assertClose(y, expected, Tolerance.double, "option-A shortcut")
+    }
+
+    /// The im2col + GEMM convolution equals the direct-loop oracle (NCHW) on odd shapes, Float and Double.
+    func testFastConvMatchesNaiveOracle() {
+        let cases: [(cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int)] = [
+            (1, 7, 5, 2, 3, 2, 1), (3, 6, 9, 4, 3, 1, 1), (2, 5, 5, 3, 3, 2, 0), (3, 8, 8, 5, 1, 2, 0), (2, 1, 1, 3, 3, 1, 1),
+        ]
+        for (ci, c) in cases.enumerated() {
+            let n = 3
+            var r = TestRandom(UInt64(ci + 10))
+            let x = r.array(n * c.cin * c.h * c.w), w = r.array(c.cout * c.cin * c.k * c.k), b = r.array(c.cout)
+            let want = naiveConv2D(x: x, n: n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
+                                   kernel: c.k, stride: c.s, padding: c.p)
+            let got = convNCHW(Double.self, x: x, n: n, shape: Shape(c.cin, c.h, c.w), weight: w + b, c: c)
+            assertClose(got, want, Tolerance.double, "conv case \(ci) Double")
+            let gotF = convNCHW(Float.self, x: x, n: n, shape: Shape(c.cin, c.h, c.w), weight: w + b, c: c)
+            assertClose(gotF, want, Tolerance.float, "conv case \(ci) Float")
+        }
+    }
+
+    private func convNCHW<T: Real>(_: T.Type, x: [Double], n: Int, shape: Shape, weight: [Double],
+                                   c: (cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int)) -> [Double] {
+        let layout = ParameterLayout()
+        let conv = Conv2D<T>("c", in: shape, out: c.cout, kernel: c.k, stride: c.s, padding: c.p, bias: true, layout: layout)
+        let params = Buffer<T>(weight.map { T($0) }), ws = Buffer<T>(count: conv.workspaceSize(maxBatch: n))
+        let empty = Buffer<T>(count: 0)
+        // NCHW -> CNHW
+        let plane = shape.plane, oplane = conv.outShape.plane
+        var xc = [T](repeating: 0, count: x.count)
+        for b in 0..<n { for ch in 0..<shape.c { for i in 0..<plane { xc[(ch * n + b) * plane + i] = T(x[(b * shape.c + ch) * plane + i]) } } }
+        var y = [T](repeating: 0, count: n * conv.outShape.count)
+        let ctx = LayerContext(params: params.pointer, grads: empty.pointer, state: empty.pointer, workspace: ws.pointer, mode: .eval)
+        xc.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, ctx) } }
+        var out = [Double](repeating: 0, count: y.count)
+        for b in 0..<n { for ch in 0..<c.cout { for i in 0..<oplane { out[(b * c.cout + ch) * oplane + i] = Double(y[(ch * n + b) * oplane + i]) } } }
+        return out
+    }
+}
