@@ -337,8 +337,11 @@ public struct SafeTensorsFile: Equatable, Sendable {
                   let begin = offs[0].nonNegativeInt, let end = offs[1].nonNegativeInt else {
                 throw fail(.invalidHeader, "tensor '\(name)': \"data_offsets\" must be [begin, end] with non-negative integers", corrupt)
             }
-            guard begin <= end, end <= bufferLength else {
-                throw fail(.offsetsOutOfRange, "tensor '\(name)' has data_offsets [\(begin), \(end)] but the byte buffer is \(bufferLength) bytes", corrupt)
+            guard begin <= end else {
+                throw fail(.offsetsOutOfRange, "tensor '\(name)' has data_offsets [\(begin), \(end)] with begin after end", corrupt)
+            }
+            guard end <= bufferLength else {
+                throw fail(.offsetsOutOfRange, "tensor '\(name)' has data_offsets [\(begin), \(end)] but the byte buffer is only \(bufferLength) bytes: the file is truncated or its header is corrupt", corrupt)
             }
             var count = 1
             for d in shape {
