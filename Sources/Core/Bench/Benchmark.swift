@@ -32,3 +32,55 @@ public enum Benchmark {
         return 2 * Double(n * n * n) / t / 1e9
     }
 }
+
+/// One throughput figure of `ntkscape bench`, next to the same-run sgemm rate.
+public struct BenchResult: Codable, Sendable {
+    public var name: String
+    public var model: String
+    public var batch: Int
+    public var threads: Int
+    /// Median seconds per batch.
+    public var seconds: Double
+    public var imagesPerSecond: Double
+    /// Analytic FLOPs per batch divided by `seconds`.
+    public var gflops: Double
+    public var sgemmGFLOPs: Double
+    public var ratio: Double { gflops / sgemmGFLOPs }
+
+    enum CodingKeys: String, CodingKey { case name, model, batch, threads, seconds, imagesPerSecond, gflops, sgemmGFLOPs, ratio }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name); try c.encode(model, forKey: .model); try c.encode(batch, forKey: .batch)
+        try c.encode(threads, forKey: .threads); try c.encode(seconds, forKey: .seconds)
+        try c.encode(imagesPerSecond, forKey: .imagesPerSecond); try c.encode(gflops, forKey: .gflops)
+        try c.encode(sgemmGFLOPs, forKey: .sgemmGFLOPs); try c.encode(ratio, forKey: .ratio)
+    }
+}
+
+extension Benchmark {
+    /// Training steps (forward, loss, backward, SGD update) or evaluation forwards of `model` on
+    /// synthetic inputs of `input` shape; FLOPs counted analytically from the layers.
+    public static func model(_ kind: ModelKind, training: Bool, batch: Int, input: Shape, classes: Int,
+                             repeats: Int, sgemm: Double, threads: Int) -> BenchResult {
+        let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: batch, testCount: 1, channels: input.c,
+                                                          height: input.h, width: input.w, classCount: classes))
+        var recipe = TrainingRecipe()
+        recipe.batchSize = batch; recipe.learningRate = 0.01
+        let trainer = Trainer(network: kind.build(input: input, classes: classes), recipe: recipe, data: train,
+                              identity: TrainingIdentity(seed: 0))
+        trainer.initializeWeights()
+        let net = trainer.network
+        let seconds: Double
+        if training {
+            seconds = medianSeconds(repeats: repeats) { _ = try? trainer.trainStep() }
+        } else {
+            seconds = medianSeconds(repeats: repeats) {
+                _ = train.images.withUnsafeBufferPointer { net.forward($0.baseAddress!, n: batch, mode: .eval) }
+            }
+        }
+        let flops = Double(training ? net.trainingFlops : net.forwardFlops) * Double(batch)
+        return BenchResult(name: training ? "train" : "eval", model: kind.rawValue, batch: batch, threads: threads,
+                           seconds: seconds, imagesPerSecond: Double(batch) / seconds, gflops: flops / seconds / 1e9,
+                           sgemmGFLOPs: sgemm)
+    }
+}

@@ -143,9 +143,9 @@ public final class ProgressPrinter: TrainingCallback {
         guard now - last >= interval || t.step == endStep else { return }
         let done = t.step - startStep!, rate = Double(done) / (now - start)
         let eta = Double(endStep - t.step) / max(rate, 1e-9)
-        let line = String(format: "%@ epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s ETA %@",
-                          label, t.epoch, t.step, endStep, window.meanLoss, 100 * window.errorRate,
-                          rate * Double(t.recipe.batchSize), formatDuration(eta))
+        let line = "\(label) " + String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", t.epoch, t.step,
+                                         endStep, window.meanLoss, 100 * window.errorRate, rate * Double(t.recipe.batchSize))
+            + " ETA \(formatDuration(eta))"
         FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
         window = LossSummary(); last = now
     }

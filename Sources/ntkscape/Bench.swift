@@ -1,0 +1,56 @@
+import ArgumentParser
+import Core
+import Foundation
+
+/// `ntkscape bench`: throughput next to a same-run 1024^3 sgemm (same threads), as a table and JSON.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure training/evaluation throughput against a same-run sgemm.",
+        discussion: "ratio = achieved GFLOP/s (analytic FLOPs of the model) / GFLOP/s of a 1024^3 sgemm measured in the same run with the same threads. Medians of --repeats runs after one warm-up.")
+
+    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval }
+
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD) or eval (forward, BN inference).")
+    var target: Target
+    @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
+    @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?
+    @Option(help: "Input shape CxHxW.") var input: Shape = Shape(3, 32, 32)
+    @Option(help: "Classes.") var classes: Int = 10
+    @Option(help: "Timed repetitions (median reported).") var repeats: Int = 5
+    @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
+    @Option(help: "Also write the results as JSON to this file.") var json: String?
+
+    func validate() throws {
+        for m in model.split(separator: ",") where ModelKind(rawValue: String(m)) == nil {
+            throw ValidationError("unknown model \(m); choose from \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
+    }
+
+    func run() throws {
+        let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
+        let sgemm = Benchmark.sgemmGFLOPs()
+        var results: [BenchResult] = []
+        print("sgemm 1024^3: \(String(format: "%.1f", sgemm)) GFLOP/s with \(decision.threads) thread(s)")
+        print("target  model          batch      img/s    GFLOP/s   ratio")
+        for name in model.split(separator: ",") {
+            let kind = ModelKind(rawValue: String(name))!
+            let r = Benchmark.model(kind, training: target == .train, batch: batch ?? (target == .train ? 128 : 1000),
+                                    input: input, classes: classes, repeats: repeats, sgemm: sgemm, threads: decision.threads)
+            results.append(r)
+            print(r.name.padding(toLength: 8, withPad: " ", startingAt: 0) + r.model.padding(toLength: 14, withPad: " ", startingAt: 0)
+                  + String(format: "%6d %10.1f %10.1f %7.2f", r.batch, r.imagesPerSecond, r.gflops, r.ratio))
+        }
+        let data = try JSONEncoder.pretty.encode(results)
+        print(String(decoding: data, as: UTF8.self))
+        if let json { try AtomicFile.write(data, to: json) }
+    }
+}
+
+extension JSONEncoder {
+    static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+}

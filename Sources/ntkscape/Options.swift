@@ -1,0 +1,57 @@
+import ArgumentParser
+import Core
+
+extension ModelKind: ExpressibleByArgument {}
+extension DatasetKind: ExpressibleByArgument {}
+extension OptimizerKind: ExpressibleByArgument {}
+extension LossFunction: ExpressibleByArgument {}
+
+extension Shape: ExpressibleByArgument {
+    /// `CxHxW`, e.g. `3x32x32`.
+    public init?(argument: String) {
+        let p = argument.split(separator: "x").compactMap { Int($0) }
+        guard p.count == 3, p.allSatisfy({ $0 > 0 }) else { return nil }
+        self.init(p[0], p[1], p[2])
+    }
+}
+
+/// Which data to train and evaluate on; shared by `train` and `evaluate`.
+struct DataOptions: ParsableArguments {
+    @Option(help: "Data set: \(DatasetKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var dataset: DatasetKind = .fashionMNIST
+
+    @Option(name: .customLong("data-path"),
+            help: "Directory with the data set's files (default: Fashion-MNIST /usr/share/datasets/fashion-mnist; CIFAR needs a path).")
+    var dataPath: String?
+
+    @Option(name: .customLong("train-subset"), help: "Train on the first N training examples (0 = all).")
+    var trainSubset: Int = 0
+
+    @Option(name: .customLong("balanced-subset"),
+            help: "Train on N class-balanced training examples chosen by --seed instead (N a multiple of the class count).")
+    var balancedSubset: Int = 0
+
+    @Option(name: .customLong("test-subset"), help: "Evaluate on the first N test examples (0 = all).")
+    var testSubset: Int = 0
+
+    func validate() throws {
+        if trainSubset < 0 || balancedSubset < 0 || testSubset < 0 { throw ValidationError("subset sizes must be >= 0") }
+        if trainSubset > 0 && balancedSubset > 0 { throw ValidationError("use either --train-subset or --balanced-subset, not both") }
+    }
+
+    /// Loads, subsets and normalises (standard constants of the data set, else computed on the training split).
+    func load(seed: UInt64) throws -> (train: Dataset, test: Dataset) {
+        var (train, test) = try DatasetLoader.load(kind: dataset, path: dataPath)
+        if balancedSubset > 0 {
+            train = train.subset(indices: try train.classBalancedIndices(
+                count: balancedSubset, key: RandomKey(seed: seed, role: .subset)))
+        } else if trainSubset > 0 {
+            train = try train.prefix(count: trainSubset)
+        }
+        if testSubset > 0 { test = try test.prefix(count: testSubset) }
+        let norm = dataset.standardNormalization ?? Normalization.computed(from: train)
+        norm.apply(to: &train)
+        norm.apply(to: &test)
+        return (train, test)
+    }
+}

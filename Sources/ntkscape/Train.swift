@@ -1,0 +1,103 @@
+import ArgumentParser
+import Core
+import Foundation
+
+/// `ntkscape train`: one network, one recipe, a checkpoint at the end (single process).
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train one network and write a safetensors checkpoint.",
+        discussion: "Writes OUTPUT at the end and OUTPUT after every epoch (atomically), so --resume OUTPUT continues an interrupted run bit for bit.")
+
+    @Option(help: "Architecture: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).") var model: ModelKind = .simplecnn
+    @OptionGroup var data: DataOptions
+    @Option(help: "Optimiser: sgd (momentum, PyTorch semantics) or adam.") var optimizer: OptimizerKind = .sgd
+    @Option(help: "Base learning rate.") var lr: Double = 0.1
+    @Option(help: "SGD momentum.") var momentum: Double = 0.9
+    @Option(name: .customLong("weight-decay"), help: "L2 weight decay added to the gradient.") var weightDecay: Double = 5e-4
+    @Option(help: "Comma-separated epochs at which the learning rate is multiplied by --gamma (empty: constant).")
+    var milestones: String = ""
+    @Option(help: "Learning-rate factor at each milestone.") var gamma: Double = 0.1
+    @Option(help: "Mini-batch size.") var batch: Int = 128
+    @Option(help: "Training length in epochs (fractional allowed).") var epochs: Double = 10
+    @Option(help: "Loss: cross_entropy or mse (one-hot targets).") var loss: LossFunction = .crossEntropy
+    @Option(help: "Augmentation (pad-4 random crop + flip): auto (on for CIFAR), on, off.") var augment: String = "auto"
+    @Option(help: "Seed of initialisation, data order and augmentation.") var seed: UInt64 = 0
+    @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
+    @Option(name: .shortAndLong, help: "Checkpoint to write.") var output: String = "model.safetensors"
+    @Option(help: "Resume from this checkpoint (same settings).") var resume: String?
+
+    func validate() throws {
+        guard ["auto", "on", "off"].contains(augment) else { throw ValidationError("--augment must be auto, on or off") }
+        if milestones.split(separator: ",").contains(where: { Double($0) == nil }) {
+            throw ValidationError("--milestones must be comma-separated numbers, got \(milestones)")
+        }
+    }
+
+    var recipe: TrainingRecipe {
+        var r = TrainingRecipe()
+        r.optimizer = optimizer; r.learningRate = lr; r.momentum = momentum; r.weightDecay = weightDecay
+        let m = milestones.split(separator: ",").compactMap { Double($0) }
+        r.schedule = m.isEmpty ? .constant : .step(milestones: m, gamma: gamma)
+        r.batchSize = batch; r.epochs = epochs; r.loss = loss
+        r.augment = augment == "on" || (augment == "auto" && data.dataset.usesCIFARAugmentation)
+        return r
+    }
+
+    func run() throws {
+        let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
+        try recipe.validate()
+        let (train, test) = try data.load(seed: seed)
+        let net = model.build(input: Shape(train.channels, train.height, train.width), classes: train.classCount, as: Float.self)
+        let trainer = Trainer(network: net, recipe: recipe, data: train, identity: TrainingIdentity(seed: seed))
+        if let resume {
+            try Checkpoint.read(resume).restore(into: trainer)
+        } else {
+            trainer.initializeWeights()
+        }
+        print("\(model.rawValue) (\(net.parameterCount) parameters) on \(train.name) (\(train.count) train / \(test.count) test), "
+              + "\(trainer.stepsPerEpoch) steps/epoch, \(decision.threads) BLAS threads")
+        let saver = EpochCheckpointer(path: output)
+        try trainer.train(until: trainer.finalStep,
+                          callbacks: [ProgressPrinter(label: model.rawValue, endStep: trainer.finalStep), saver])
+        try Checkpoint(trainer: trainer).write(to: output)
+        let tr = evaluate(net, on: train), te = evaluate(net, on: test)
+        print(String(format: "epoch %.2f  train loss %.4f err %.2f%%  test loss %.4f err %.2f%%", trainer.epoch,
+                     tr.meanLoss, 100 * tr.errorRate, te.meanLoss, 100 * te.errorRate))
+        print("wrote \(output)")
+    }
+}
+
+/// Saves the trainer at the end of every epoch, so an interrupted `train` can `--resume`.
+final class EpochCheckpointer: TrainingCallback {
+    let path: String
+    init(path: String) { self.path = path }
+    func afterStep(_ t: Trainer, summary: LossSummary) throws {
+        if t.step % t.stepsPerEpoch == 0 { try Checkpoint(trainer: t).write(to: path) }
+    }
+}
+
+/// `ntkscape evaluate CHECKPOINT`: loss and error on the training and test splits.
+struct Evaluate: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Evaluate a checkpoint on a data set (BatchNorm in inference mode).")
+
+    @Argument(help: "A checkpoint written by ntkscape.") var checkpoint: String
+    @OptionGroup var data: DataOptions
+    @Option(help: "Seed for --balanced-subset.") var seed: UInt64 = 0
+    @Option(help: "Evaluation batch size.") var batch: Int = 500
+    @Option(help: "OpenBLAS threads.") var threads: Int?
+
+    func run() throws {
+        _ = BLASThreads.configure(option: threads, ranksOnNode: 1)
+        let ckpt = try Checkpoint.read(checkpoint)
+        let net = try ckpt.makeNetwork()
+        let (train, test) = try data.load(seed: seed)
+        guard net.inputShape == Shape(train.channels, train.height, train.width), net.classes == train.classCount else {
+            throw ValidationError("\(checkpoint) expects \(net.inputShape) inputs and \(net.classes) classes; \(train.name) has "
+                                  + "\(Shape(train.channels, train.height, train.width)) and \(train.classCount). Fix: pass the data set it was trained on.")
+        }
+        for (name, set) in [("train", train), ("test", test)] {
+            let s = evaluate(net, on: set, batchSize: batch)
+            print("\(name)  " + String(format: "%d examples  loss %.4f  error %.2f%%", s.count, s.meanLoss, 100 * s.errorRate))
+        }
+    }
+}
