@@ -219,7 +219,7 @@ private final class Runner {
         defer { grid.close() }
 
         // Partition: an n x (n + 13) matrix holding code(i, j) = i + j m; each global element must
-        // appear on exactly one rank, at the place numroc_ and the index maps say.
+        // appear on exactly one rank, at the place numroc_, globalIndex and location agree on.
         let m = n, k = n + 13
         check("block-cyclic-partition", tolerance: 0) {
             var a = try DistributedMatrix(grid: grid, rows: m, cols: k, blockSize: block)
@@ -230,7 +230,13 @@ private final class Runner {
                 + abs(Int(numroc_(&kk, &nb, &pc, &zero, &q)) - a.localCols)
             var localSum = 0
             for lj in 0..<a.localCols {
-                for li in 0..<a.localRows { localSum += Int(a.local[li + lj * a.leadingDimension]) }
+                for li in 0..<a.localRows {
+                    let offset = li + lj * a.leadingDimension
+                    localSum += Int(a.local[offset])
+                    let (i, j) = a.globalIndex(localRow: li, localCol: lj)
+                    let place = a.location(ofGlobalRow: i, col: j)
+                    e += abs(place.rank - rank) + abs(place.offset - offset)
+                }
             }
             let count = comm.allreduce(a.localRows * a.localCols, .sum)
             let total = m * k

@@ -72,6 +72,16 @@ public struct DistributedMatrix {
          colMap.globalIndex(ofLocal: lj, process: grid.myCol))
     }
 
+    /// Where global element `(i, j)` lives: the grid communicator's rank that stores it and its
+    /// offset in that rank's `local` (whose leading dimension is that rank's, not necessarily ours).
+    public func location(ofGlobalRow i: Int, col j: Int) -> (rank: Int, offset: Int) {
+        precondition((0..<rows).contains(i) && (0..<cols).contains(j),
+                     "location: (\(i), \(j)) outside \(rows) x \(cols)")
+        let pr = rowMap.owner(ofGlobal: i), pc = colMap.owner(ofGlobal: j)
+        let ld = max(1, rowMap.localCount(process: pr))
+        return (grid.rank(row: pr, col: pc), rowMap.localIndex(ofGlobal: i) + colMap.localIndex(ofGlobal: j) * ld)
+    }
+
     /// Sets every element to `f(i, j)` of its global indices; each rank evaluates its own elements.
     public mutating func fill(_ f: (_ row: Int, _ col: Int) -> Double) {
         isCholeskyFactor = false
