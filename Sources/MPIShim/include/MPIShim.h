@@ -21,11 +21,18 @@ static inline int ntk_comm_type_shared(void) { return MPI_COMM_TYPE_SHARED; }
 static inline int ntk_any_source(void) { return MPI_ANY_SOURCE; }
 static inline int ntk_any_tag(void) { return MPI_ANY_TAG; }
 static inline int ntk_undefined(void) { return MPI_UNDEFINED; }
+static inline MPI_Comm ntk_comm_self(void) { return MPI_COMM_SELF; }
+static inline MPI_Errhandler ntk_errors_return(void) { return MPI_ERRORS_RETURN; }
+static inline int ntk_thread_funneled(void) { return MPI_THREAD_FUNNELED; }
+static inline int ntk_max_error_string(void) { return MPI_MAX_ERROR_STRING; }
+static inline int ntk_max_processor_name(void) { return MPI_MAX_PROCESSOR_NAME; }
+static inline int ntk_max_library_version_string(void) { return MPI_MAX_LIBRARY_VERSION_STRING; }
 
 // BLACS C interface (values, not pointers). Shipped inside libscalapack-openmpi without a header.
 void Cblacs_pinfo(int *mypnum, int *nprocs);
 void Cblacs_get(int icontxt, int what, int *val);
 void Cblacs_gridinit(int *icontxt, char *order, int nprow, int npcol);
+void Cblacs_gridmap(int *icontxt, int *usermap, int ldumap, int nprow, int npcol);
 void Cblacs_gridinfo(int icontxt, int *nprow, int *npcol, int *myrow, int *mycol);
 void Cblacs_gridexit(int icontxt);
 int Csys2blacs_handle(MPI_Comm comm);
@@ -34,6 +41,14 @@ void Cfree_blacs_system_handle(int handle);
 // ScaLAPACK / PBLAS / TOOLS (Fortran: every argument by pointer, INTEGER is 32-bit; a CHARACTER
 // argument adds a hidden size_t length after the last real argument).
 int numroc_(const int *n, const int *nb, const int *iproc, const int *isrcproc, const int *nprocs);
+// Index maps of the 1-D block-cyclic distribution; indices are 1-based; INDXG2L and INDXG2P ignore
+// IPROC.
+int indxg2l_(const int *indxglob, const int *nb, const int *iproc, const int *isrcproc,
+             const int *nprocs);
+int indxl2g_(const int *indxloc, const int *nb, const int *iproc, const int *isrcproc,
+             const int *nprocs);
+int indxg2p_(const int *indxglob, const int *nb, const int *iproc, const int *isrcproc,
+             const int *nprocs);
 void descinit_(int *desc, const int *m, const int *n, const int *mb, const int *nb,
                const int *irsrc, const int *icsrc, const int *ictxt, const int *lld, int *info);
 void pdsyevd_(const char *jobz, const char *uplo, const int *n, double *a, const int *ia,

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# System packages NTKScape builds and runs against (Debian 12). The one place that lists them:
+# README's quick start and .ci/run both call this script. Uses sudo unless already root.
+set -euo pipefail
+
+packages=(
+    libopenmpi-dev openmpi-bin                # MPI (Open MPI 4.1)
+    libopenblas-dev liblapacke-dev            # BLAS, LAPACK and its C interface
+    libscalapack-openmpi-dev                  # ScaLAPACK 2.2 with BLACS, built on Open MPI
+    dataset-fashion-mnist                     # Fashion-MNIST in /usr/share/datasets/fashion-mnist
+    zlib1g-dev                                # reading .gz data files
+    pkg-config                                # SwiftPM finds Open MPI's flags through it
+)
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
+"${sudo[@]}" apt-get update
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${packages[@]}"
