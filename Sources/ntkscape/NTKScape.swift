@@ -11,7 +11,7 @@ struct NTKScape: ParsableCommand {
         commandName: "ntkscape",
         abstract: "Loss-landscape and neural-tangent-kernel measurements of deep networks, on MPI.",
         version: NTKScapeVersion.string,
-        subcommands: [Info.self, Selftest.self])
+        subcommands: [Info.self, Selftest.self, Models.self, Train.self, Evaluate.self, Bench.self])
 
     static func main() {
         // Line-buffer stdout: Swift's print is block-buffered into mpirun's pipes, and a rank that

@@ -34,7 +34,7 @@ public enum Benchmark {
 }
 
 /// One throughput figure of `ntkscape bench`, next to the same-run sgemm rate.
-public struct BenchResult: Codable, Sendable {
+public struct BenchResult: Encodable, Sendable {
     public var name: String
     public var model: String
     public var batch: Int
