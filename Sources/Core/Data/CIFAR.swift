@@ -61,7 +61,7 @@ public enum CIFARReader {
 
     /// Class names from a text file with one name per line (`batches.meta.txt`,
     /// `fine_label_names.txt`), or `nil` if absent or of the wrong length.
-    static func classNames(file: String, count: Int) -> [String]? {
+    public static func classNames(file: String, count: Int) -> [String]? {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
