@@ -500,6 +500,45 @@ final class DataTests: XCTestCase {
         ])
     }
 
+    /// Oracle: torchvision's steps done literally: build the zero-padded `(H + 2p) x (W + 2p)` image,
+    /// cut the `H x W` window at `(i, j)`, then reverse each row if flipped.
+    private func naiveCropFlip(_ image: [Float], c: Int, h: Int, w: Int, p: Int, pad: [Float],
+                               i: Int, j: Int, flip: Bool) -> [Float] {
+        let (ph, pw) = (h + 2 * p, w + 2 * p)
+        var padded = [Float](repeating: 0, count: c * ph * pw)
+        for ch in 0..<c {
+            for k in 0..<(ph * pw) { padded[ch * ph * pw + k] = pad[ch] }
+            for y in 0..<h { for x in 0..<w { padded[(ch * ph + y + p) * pw + x + p] = image[(ch * h + y) * w + x] } }
+        }
+        var out: [Float] = []
+        for ch in 0..<c {
+            for y in 0..<h {
+                let row = (0..<w).map { x in padded[(ch * ph + y + i) * pw + x + j] }
+                out += flip ? row.reversed() : row
+            }
+        }
+        return out
+    }
+
+    /// Every crop offset and flip, on shapes wider and narrower than the padding, against the oracle.
+    func testCropFlipMatchesNaivePadCropFlip() {
+        var rng = RandomStream(seed: 21, role: .other)
+        for (c, h, w, p) in [(3, 7, 9, 4), (1, 3, 2, 4), (2, 5, 5, 1), (1, 4, 6, 0)] {
+            let image = (0..<(c * h * w)).map { _ in Float(rng.uniformInt(below: 1000)) }
+            let pad = (0..<c).map { -Float($0) - 0.5 }
+            let aug = CIFARAugmentation(padding: p, padValues: pad)
+            for i in 0...(2 * p) {
+                for j in 0...(2 * p) {
+                    for flip in [false, true] {
+                        XCTAssertEqual(aug.cropFlip(image, channels: c, height: h, width: w, offsetY: i, offsetX: j, flip: flip),
+                                       naiveCropFlip(image, c: c, h: h, w: w, p: p, pad: pad, i: i, j: j, flip: flip),
+                                       "shape \((c, h, w)) padding \(p) offset \((i, j)) flip \(flip)")
+                    }
+                }
+            }
+        }
+    }
+
     /// torchvision pads the raw image with 0 before `Normalize`, so on normalised CIFAR-10 the pad is
     /// `-mean[c] / std[c]`.
     func testPadValueIsNormalisedZeroPixel() {
