@@ -71,6 +71,11 @@ public struct CIFARAugmentation: Sendable {
                      "cropFlip: offsets (\(offsetY), \(offsetX)) outside 0...\(2 * p)")
         precondition(padValues.count == channels, "cropFlip: \(padValues.count) pad values for \(channels) channels")
         let (h, w) = (height, width)
+        let dx = offsetX - p
+        // Output columns whose source column lies inside the image: `lo..<hi`.
+        // Without flip sx = x + dx; with flip sx = w - 1 - x + dx.
+        let lo = flip ? max(0, dx) : max(0, -dx)
+        let hi = flip ? min(w, w + dx) : min(w, w - dx)
         for c in 0..<channels {
             let pad = padValues[c]
             let src = source + c * h * w
@@ -78,15 +83,19 @@ public struct CIFARAugmentation: Sendable {
             for y in 0..<h {
                 let row = dst + y * w
                 let sy = y + offsetY - p
-                guard sy >= 0 && sy < h else {
+                guard sy >= 0 && sy < h, lo < hi else {
                     row.update(repeating: pad, count: w)
                     continue
                 }
                 let srow = src + sy * w
-                for x in 0..<w {
-                    let sx = (flip ? w - 1 - x : x) + offsetX - p
-                    row[x] = sx >= 0 && sx < w ? srow[sx] : pad
+                row.update(repeating: pad, count: lo)
+                if flip {
+                    let base = srow + (w - 1 + dx)
+                    for x in lo..<hi { row[x] = base[-x] }
+                } else {
+                    row.advanced(by: lo).update(from: srow + (lo + dx), count: hi - lo)
                 }
+                (row + hi).update(repeating: pad, count: w - hi)
             }
         }
     }

@@ -61,7 +61,7 @@ public enum CIFARReader {
 
     /// Class names from a text file with one name per line (`batches.meta.txt`,
     /// `fine_label_names.txt`), or `nil` if absent or of the wrong length.
-    static func classNames(file: String, count: Int) -> [String]? {
+    public static func classNames(file: String, count: Int) -> [String]? {
         guard let text = try? String(contentsOfFile: file, encoding: .utf8) else { return nil }
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
             .filter { !$0.isEmpty }
@@ -83,8 +83,6 @@ public enum CIFARReader {
             total += bytes.count / recordSize
         }
 
-        let scale = byteToUnitTable
-        var images = [Float](repeating: 0, count: total * pixelBytes)
         var labels = [Int32](repeating: 0, count: total)
         var example = 0
         for (file, bytes) in zip(files, contents) {
@@ -97,23 +95,31 @@ public enum CIFARReader {
                 }
                 labels[example + r] = Int32(label)
             }
-            bytes.withUnsafeBufferPointer { src in
-                images.withUnsafeMutableBufferPointer { dst in
-                    scale.withUnsafeBufferPointer { lut in
-                        for r in 0..<records {
-                            let s = src.baseAddress! + r * recordSize + labelBytes
-                            let d = dst.baseAddress! + (example + r) * pixelBytes
-                            for p in 0..<pixelBytes { d[p] = lut[Int(s[p])] }
-                        }
+            example += records
+        }
+        // Every pixel is written below, so the buffer need not be zeroed first.
+        let images = [Float](unsafeUninitializedCapacity: total * pixelBytes) { dst, initialized in
+            var first = 0
+            for bytes in contents {
+                let records = bytes.count / recordSize
+                bytes.withUnsafeBufferPointer { src in
+                    for r in 0..<records {
+                        convertBytesToUnit(src.baseAddress! + r * recordSize + labelBytes,
+                                           dst.baseAddress! + (first + r) * pixelBytes, count: pixelBytes)
                     }
                 }
+                first += records
             }
-            example += records
+            initialized = total * pixelBytes
         }
         return Dataset(name: name, images: images, labels: labels, channels: 3, height: 32, width: 32,
                        classCount: classCount, classNames: classNames)
     }
 }
 
-/// `byte / 255` for every byte value: the exact `Float` quotient torchvision's `ToTensor` computes.
-let byteToUnitTable: [Float] = (0..<256).map { Float($0) / 255 }
+/// `dst[i] = Float(src[i]) / 255`, the exact quotient torchvision's `ToTensor` computes (a plain loop
+/// the compiler vectorises).
+@inline(__always)
+func convertBytesToUnit(_ src: UnsafePointer<UInt8>, _ dst: UnsafeMutablePointer<Float>, count: Int) {
+    for i in 0..<count { dst[i] = Float(src[i]) / 255 }
+}

@@ -49,14 +49,11 @@ public enum IDXReader {
             labels[i] = Int32(l)
         }
         let pixelCount = n * rows * cols
-        var images = [Float](repeating: 0, count: pixelCount)
-        imageBytes.withUnsafeBufferPointer { src in
-            images.withUnsafeMutableBufferPointer { dst in
-                byteToUnitTable.withUnsafeBufferPointer { lut in
-                    let s = src.baseAddress! + offset
-                    for p in 0..<pixelCount { dst[p] = lut[Int(s[p])] }
-                }
+        let images = [Float](unsafeUninitializedCapacity: pixelCount) { dst, initialized in
+            imageBytes.withUnsafeBufferPointer { src in
+                convertBytesToUnit(src.baseAddress! + offset, dst.baseAddress!, count: pixelCount)
             }
+            initialized = pixelCount
         }
         return Dataset(name: name ?? kind.rawValue, images: images, labels: labels, channels: 1,
                        height: rows, width: cols, classCount: classCount, classNames: classNames)
