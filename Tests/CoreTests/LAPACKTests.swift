@@ -18,7 +18,7 @@ final class LAPACKTests: XCTestCase {
         for n in [1, 2, 7, 50] {
             let w = try LAPACK.symmetricEigenvalues(Self.laplacian(n), n: n)
             let exact = (1...n).map { 2 - 2 * cos(Double($0) * .pi / Double(n + 1)) }
-            assertClose(w, exact, tolerance: Tolerance.lapack, "Laplacian n=\(n)")
+            assertClose(w, exact, Tolerance.lapack, "Laplacian n=\(n)")
         }
     }
 
@@ -31,7 +31,7 @@ final class LAPACKTests: XCTestCase {
             let exact = (1...n).map { sqrt(2 / Double(n + 1)) * sin(Double($0 * k) * .pi / Double(n + 1)) }
             var column = Array(z[(k - 1) * n..<k * n])
             if zip(column, exact).map(*).reduce(0, +) < 0 { column = column.map { -$0 } }
-            assertClose(column, exact, tolerance: Tolerance.lapack, "eigenvector \(k)")
+            assertClose(column, exact, Tolerance.lapack, "eigenvector \(k)")
         }
     }
 
@@ -43,11 +43,11 @@ final class LAPACKTests: XCTestCase {
         let b: [Double] = [4 - 4 - 6, 2 - 20 + 15, -2 - 10 + 18,
                            2 + 0 + 2, 1 + 0 - 5, -1 + 0 - 6]
         let solved = try LAPACK.choleskySolve(a, n: 3, b, nrhs: 2)
-        assertClose(solved, x, tolerance: Tolerance.lapack, "A X = B")
+        assertClose(solved, x, Tolerance.lapack, "A X = B")
 
         let l = try LAPACK.choleskyFactor(a, n: 3)
         let lower = [l[0], l[1], l[2], l[4], l[5], l[8]]   // L(0,0) L(1,0) L(2,0) L(1,1) L(2,1) L(2,2)
-        assertClose(lower, [2, 1, -1, 3, 2, 1], tolerance: Tolerance.lapack, "Cholesky factor")
+        assertClose(lower, [2, 1, -1, 3, 2, 1], Tolerance.lapack, "Cholesky factor")
     }
 
     func testCholeskyReportsIndefiniteMatrix() {

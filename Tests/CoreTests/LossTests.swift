@@ -2,16 +2,6 @@ import Core
 import Foundation
 import XCTest
 
-private func assertClose<T: BinaryFloatingPoint>(_ actual: [T], _ expected: [Double], tol: Double, _ what: String = "",
-                                                 file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
-    let errs = zip(actual, expected).map { abs(Double($0) - $1) }
-    if let worst = errs.indices.max(by: { errs[$0] < errs[$1] }), !(errs[worst] <= tol) {
-        XCTFail("\(what): max error \(errs[worst]) > \(tol) at [\(worst)]: got \(actual[worst]), expected \(expected[worst])",
-                file: file, line: line)
-    }
-}
-
 /// Calls a loss on arrays; returns (summary, dlogits).
 private func evaluate<T: Real>(_ loss: LossFunction, _ logits: [T], _ labels: [Int32], classes: Int,
                                divisor: Int? = nil) -> (LossSummary, [T]) {
@@ -77,7 +67,7 @@ final class LossTests: XCTestCase {
         let (s, d) = evaluate(.crossEntropy, z, labels, classes: C)
         let ref = naiveCrossEntropy(z, labels, C)
         XCTAssertEqual(s.meanLoss, ref.loss, accuracy: 1e-12)
-        assertClose(d, ref.grad, tol: 1e-12)
+        assertClose(d, ref.grad, Tolerance.absolute(1e-12))
         XCTAssertEqual(s.count, N)
     }
 
@@ -86,7 +76,7 @@ final class LossTests: XCTestCase {
         let (s, d) = evaluate(.crossEntropy, z.map(Float.init), labels, classes: C)
         let ref = naiveCrossEntropy(z.map { Double(Float($0)) }, labels, C)
         XCTAssertEqual(s.meanLoss, ref.loss, accuracy: 1e-5)
-        assertClose(d, ref.grad, tol: 1e-6)
+        assertClose(d, ref.grad, Tolerance.absolute(1e-6))
     }
 
     func testMSEMatchesNaive() {
@@ -94,10 +84,10 @@ final class LossTests: XCTestCase {
         let (s, d) = evaluate(.mse, z, labels, classes: C)
         let ref = naiveMSE(z, labels, C)
         XCTAssertEqual(s.meanLoss, ref.loss, accuracy: 1e-12)
-        assertClose(d, ref.grad, tol: 1e-12)
+        assertClose(d, ref.grad, Tolerance.absolute(1e-12))
         let (sf, df) = evaluate(.mse, z.map(Float.init), labels, classes: C)
         XCTAssertEqual(sf.meanLoss, ref.loss, accuracy: 1e-5)
-        assertClose(df, ref.grad, tol: 1e-6)
+        assertClose(df, ref.grad, Tolerance.absolute(1e-6))
     }
 
     /// The documented convention, by hand: one example, logits [0.5, 2], label 1:
@@ -119,7 +109,7 @@ final class LossTests: XCTestCase {
                 plus[k] += h; minus[k] -= h
                 return (lossOnly(loss, plus, labels, classes: C).meanLoss - lossOnly(loss, minus, labels, classes: C).meanLoss) / (2 * h)
             }
-            assertClose(d, fd, tol: 1e-7, "\(loss)")
+            assertClose(d, fd, Tolerance.absolute(1e-7), "\(loss)")
         }
     }
 
@@ -133,7 +123,7 @@ final class LossTests: XCTestCase {
             XCTAssertEqual(s.meanLoss, 1000, accuracy: 1e-9, name)
             XCTAssertTrue(d.allSatisfy(\.isFinite), name)
             // softmax is [1, 0, 0] in every row.
-            assertClose(d, [0, 0, 0, 1.0 / 3, -1.0 / 3, 0, 1.0 / 3, 0, -1.0 / 3], tol: 1e-7, name)
+            assertClose(d, [0, 0, 0, 1.0 / 3, -1.0 / 3, 0, 1.0 / 3, 0, -1.0 / 3], Tolerance.absolute(1e-7), name)
             XCTAssertEqual(s.correct, 1, name)
         }
         let (sd, dd) = evaluate(.crossEntropy, z, [0, 1, 2], classes: 3)
@@ -154,7 +144,7 @@ final class LossTests: XCTestCase {
             XCTAssertEqual(s.meanLoss, log(Double(C)), accuracy: 1e-12)
             var expected = [Double](repeating: 1 / Double(C) / Double(N), count: N * C)
             for i in 0..<N { expected[i * C + Int(labels[i])] -= 1 / Double(N) }
-            assertClose(d, expected, tol: 1e-12)
+            assertClose(d, expected, Tolerance.absolute(1e-12))
         }
     }
 
@@ -180,7 +170,7 @@ final class LossTests: XCTestCase {
             let (whole, dWhole) = evaluate(loss, z, labels, classes: C)
             let (a, dA) = evaluate(loss, Array(z[0..<(2 * C)]), Array(labels[0..<2]), classes: C, divisor: N)
             let (b, dB) = evaluate(loss, Array(z[(2 * C)...]), Array(labels[2...]), classes: C, divisor: N)
-            assertClose(dA + dB, dWhole, tol: 1e-15, "\(loss)")
+            assertClose(dA + dB, dWhole, Tolerance.absolute(1e-15), "\(loss)")
             let sum = a + b
             XCTAssertEqual(sum.count, whole.count)
             XCTAssertEqual(sum.correct, whole.correct)

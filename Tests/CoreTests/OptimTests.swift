@@ -2,16 +2,8 @@ import Core
 import Foundation
 import XCTest
 
-/// Max |a - b| over two equal-length vectors, with the first mismatch in the failure message.
-private func assertClose(_ actual: [Float], _ expected: [Double], tol: Double = 1e-6, _ what: String = "",
-                         file: StaticString = #filePath, line: UInt = #line) {
-    XCTAssertEqual(actual.count, expected.count, what, file: file, line: line)
-    let errs = zip(actual, expected).map { abs(Double($0) - $1) }
-    if let worst = errs.indices.max(by: { errs[$0] < errs[$1] }), !(errs[worst] <= tol) {
-        XCTFail("\(what): max error \(errs[worst]) > \(tol) at [\(worst)]: got \(actual[worst]), expected \(expected[worst])",
-                file: file, line: line)
-    }
-}
+/// Hand-computed optimiser values are checked to Float rounding.
+private let optimTolerance = Tolerance.absolute(1e-6)
 
 /// Per-step gradients for 3 parameters, fixed so every reference sees the same inputs.
 private let grads3: [[Float]] = [[0.5, 0.25, -1], [-0.5, 1, 0], [0.125, -0.75, 2]]
@@ -79,9 +71,9 @@ final class OptimTests: XCTestCase {
     func testSGDFirstStepMomentumRuleByHand() {
         var opt = SGD(lr: 0.1, momentum: 0.9, weightDecay: 0.01, dampening: 0.5)
         let h = runSteps(&opt, steps: 2)
-        assertClose(h[0], [0.949, -2.023, 0.5995], "step 1")
-        assertClose(opt.momentumBuffer, [0.213745, 0.696885, -0.8925025], "buffer after step 2")
-        assertClose(h[1], [0.9276255, -2.0926885, 0.68875025], "step 2")
+        assertClose(h[0], [0.949, -2.023, 0.5995], optimTolerance, "step 1")
+        assertClose(opt.momentumBuffer, [0.213745, 0.696885, -0.8925025], optimTolerance, "buffer after step 2")
+        assertClose(h[1], [0.9276255, -2.0926885, 0.68875025], optimTolerance, "step 2")
         XCTAssertEqual(opt.stepCount, 2)
     }
 
@@ -98,7 +90,7 @@ final class OptimTests: XCTestCase {
             var opt = SGD(lr: 0.05, momentum: mu, weightDecay: wd, nesterov: nesterov, dampening: damp)
             let got = runSteps(&opt, steps: 3)
             let want = referenceSGD(lr: 0.05, momentum: mu, weightDecay: wd, dampening: damp, nesterov: nesterov, steps: 3)
-            for t in 0..<3 { assertClose(got[t], want[t], "\(name), step \(t + 1)") }
+            for t in 0..<3 { assertClose(got[t], want[t], optimTolerance, "\(name), step \(t + 1)") }
         }
     }
 
@@ -111,8 +103,8 @@ final class OptimTests: XCTestCase {
         let g: [Float] = [1, -2, 0.25]
         for _ in 0..<4 { opt.step(params: &w, grads: g) }
         let factor = (1...4).reduce(0.0) { $0 + (1 - pow(mu, Double($1))) / (1 - mu) }
-        assertClose(w, [0 - lr * 1 * factor, 1 + lr * 2 * factor, -1 - lr * 0.25 * factor])
-        assertClose(opt.momentumBuffer, [1, -2, 0.25].map { $0 * (1 - pow(mu, 4)) / (1 - mu) })
+        assertClose(w, [0 - lr * 1 * factor, 1 + lr * 2 * factor, -1 - lr * 0.25 * factor], optimTolerance)
+        assertClose(opt.momentumBuffer, [1, -2, 0.25].map { $0 * (1 - pow(mu, 4)) / (1 - mu) }, optimTolerance)
     }
 
     func testSGDUsesLearningRatePassedToStep() {
@@ -121,7 +113,7 @@ final class OptimTests: XCTestCase {
         a.step(params: &wa, grads: grads3[0], lr: 0.01)
         b.step(params: &wb, grads: grads3[0])
         XCTAssertEqual(wa, wb)
-        assertClose(wa, [1 - 0.005, -2 - 0.0025, 0.5 + 0.01])
+        assertClose(wa, [1 - 0.005, -2 - 0.0025, 0.5 + 0.01], optimTolerance)
     }
 
     // MARK: Adam
@@ -131,9 +123,9 @@ final class OptimTests: XCTestCase {
     func testAdamFirstStepClosedForm() {
         var opt = Adam(lr: 0.1, eps: 0.1, weightDecay: 0.01)
         let h = runSteps(&opt, steps: 1)
-        assertClose(h[0], [1 - 0.1 * 0.51 / 0.61, -2 - 0.1 * 0.23 / 0.33, 0.5 + 0.1 * 0.995 / 1.095])
-        assertClose(opt.expAvg, [0.051, 0.023, -0.0995])
-        assertClose(opt.expAvgSq, [0.001 * 0.51 * 0.51, 0.001 * 0.23 * 0.23, 0.001 * 0.995 * 0.995], tol: 1e-9)
+        assertClose(h[0], [1 - 0.1 * 0.51 / 0.61, -2 - 0.1 * 0.23 / 0.33, 0.5 + 0.1 * 0.995 / 1.095], optimTolerance)
+        assertClose(opt.expAvg, [0.051, 0.023, -0.0995], optimTolerance)
+        assertClose(opt.expAvgSq, [0.001 * 0.51 * 0.51, 0.001 * 0.23 * 0.23, 0.001 * 0.995 * 0.995], Tolerance.absolute(1e-9))
     }
 
     func testAdamMatchesReference() {
@@ -148,7 +140,7 @@ final class OptimTests: XCTestCase {
             var opt = Adam(lr: 0.01, beta1: b1, beta2: b2, eps: eps, weightDecay: wd)
             let got = runSteps(&opt, steps: 3)
             let want = referenceAdam(lr: 0.01, b1: b1, b2: b2, eps: eps, weightDecay: wd, steps: 3)
-            for t in 0..<3 { assertClose(got[t], want[t], "\(name), step \(t + 1)") }
+            for t in 0..<3 { assertClose(got[t], want[t], optimTolerance, "\(name), step \(t + 1)") }
             XCTAssertEqual(opt.stepCount, 3)
         }
     }

@@ -9,17 +9,21 @@ enum Tolerance {
     static let double = (rel: 1e-11, abs: 1e-12)
     /// Float kernels against a Double or naive reference.
     static let float = (rel: 1e-4, abs: 1e-5)
+    /// Backward-stable dense Double factorisations of order <= 100 with O(1) entries.
+    static let lapack = (rel: 0.0, abs: 1e-12)
+    /// An absolute bound, for hand-computed values.
+    static func absolute(_ bound: Double) -> (rel: Double, abs: Double) { (0, bound) }
 }
 
 /// Asserts `|a - e| <= abs + rel*|e|` element-wise; on failure prints the first mismatches and the
 /// maximum error so a wrong index shows up immediately.
-func assertClose(_ actual: [Double], _ expected: [Double], _ tol: (rel: Double, abs: Double),
-                 _ what: String, file: StaticString = #filePath, line: UInt = #line) {
+func assertClose<A: BinaryFloatingPoint>(_ actual: [A], _ expected: [Double], _ tol: (rel: Double, abs: Double),
+                                         _ what: String = "", file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertEqual(actual.count, expected.count, "\(what): length", file: file, line: line)
     var bad: [String] = [], maxErr = 0.0
     for i in 0..<min(actual.count, expected.count) {
-        let err = abs(actual[i] - expected[i])
-        maxErr = max(maxErr, err)
+        let err = abs(Double(actual[i]) - expected[i])
+        maxErr = max(maxErr, err.isNaN ? .infinity : err)
         if !(err <= tol.abs + tol.rel * abs(expected[i])) && bad.count < 5 {
             bad.append("[\(i)] got \(actual[i]) want \(expected[i]) (err \(err))")
         }
@@ -28,7 +32,7 @@ func assertClose(_ actual: [Double], _ expected: [Double], _ tol: (rel: Double, 
               file: file, line: line)
 }
 
-func assertClose(_ actual: Double, _ expected: Double, _ tol: (rel: Double, abs: Double), _ what: String,
+func assertClose(_ actual: Double, _ expected: Double, _ tol: (rel: Double, abs: Double), _ what: String = "",
                  file: StaticString = #filePath, line: UInt = #line) {
     assertClose([actual], [expected], tol, what, file: file, line: line)
 }
