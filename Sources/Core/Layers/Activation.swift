@@ -5,19 +5,25 @@ public final class ReLU<T: Real>: Layer {
     public var outShape: Shape { inShape }
     public init(shape: Shape) { inShape = shape }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
-        for i in 0..<(n * inShape.count) { y[i] = x[i] > 0 ? x[i] : 0 }
+        Workers.split(n * inShape.count) { r in for i in r { y[i] = x[i] > 0 ? x[i] : 0 } }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
-        for i in 0..<(n * inShape.count) where x[i] > 0 { dx[i] += dy[i] }
+        Workers.split(n * inShape.count) { r in for i in r where x[i] > 0 { dx[i] += dy[i] } }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.count
         guard let tx else { ty.update(repeating: 0, count: count); return }
-        for i in 0..<count { ty[i] = x[i] > 0 ? tx[i] : 0 }
+        Workers.split(count) { r in for i in r { ty[i] = x[i] > 0 ? tx[i] : 0 } }
     }
     public var reluLayers: [ReLU<T>] { [self] }
 }
@@ -39,13 +45,17 @@ public final class MaxPool2D<T: Real>: Layer {
         if argmax.count < maxBatch * outShape.count { argmax = Array(repeating: 0, count: maxBatch * outShape.count) }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         prepare(maxBatch: n)
         let (h, w, oh, ow) = (inShape.h, inShape.w, outShape.h, outShape.w)
         argmax.withUnsafeMutableBufferPointer { arg in
-            for plane in 0..<(inShape.c * n) {
+            let size = size, base = arg.baseAddress!
+            Workers.split(inShape.c * n, cost: h * w) { planes in
+            for plane in planes {
                 let src = x + plane * h * w, dst = y + plane * oh * ow
-                let a = arg.baseAddress! + plane * oh * ow
+                let a = base + plane * oh * ow
                 for oy in 0..<oh {
                     for ox in 0..<ow {
                         var best = (oy * size) * w + ox * size
@@ -61,8 +71,11 @@ public final class MaxPool2D<T: Real>: Layer {
                     }
                 }
             }
+            }
         }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
@@ -73,6 +86,8 @@ public final class MaxPool2D<T: Real>: Layer {
             }
         }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let ip = inShape.plane, op = outShape.plane
@@ -93,9 +108,13 @@ public final class GlobalAvgPool<T: Real>: Layer {
     public var outShape: Shape { Shape(inShape.c) }
     public init(shape: Shape) { inShape = shape }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         average(x, y, n: n)
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func average(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int) {
         let p = inShape.plane, scale = 1 / T(p)
         for i in 0..<(inShape.c * n) {
@@ -104,6 +123,8 @@ public final class GlobalAvgPool<T: Real>: Layer {
             y[i] = s * scale
         }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
@@ -113,6 +134,8 @@ public final class GlobalAvgPool<T: Real>: Layer {
             for j in 0..<p { dx[i * p + j] += g }
         }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         guard let tx else { ty.update(repeating: 0, count: n * inShape.c); return }
@@ -129,6 +152,8 @@ public final class Flatten<T: Real>: Layer {
     public init(shape: Shape) { inShape = shape }
 
     /// `out[(c*P + p), n] = in[c, n, p]` (or the inverse, accumulating, when `inverse`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func permute(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, inverse: Bool) {
         let p = inShape.plane
         for c in 0..<inShape.c {
@@ -140,13 +165,19 @@ public final class Flatten<T: Real>: Layer {
             }
         }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         permute(x, y, n: n, inverse: false)
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         if let dx { permute(dy, dx, n: n, inverse: true) }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         guard let tx else { ty.update(repeating: 0, count: n * inShape.count); return }
@@ -168,11 +199,15 @@ public final class Linear<T: Real>: Layer {
     private var f: Int { inShape.c }
     private var o: Int { outShape.c }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: ctx.params + weightOffset, lda: f,
                b: x, ldb: n, beta: 0, c: y, ldc: n)
         if let b = biasOffset { addBias(ctx.params + b, y, channels: o, stride: n) }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         // dW += dy x^T ; db += sum_n dy ; dx += W^T dy
@@ -184,6 +219,8 @@ public final class Linear<T: Real>: Layer {
                    b: dy, ldb: n, beta: 1, c: dx, ldc: n)
         }
     }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         var beta: T = 0

@@ -17,7 +17,7 @@ public final class BatchNorm2D<T: Real>: Layer {
     /// Batches seen since the statistics were reset (PyTorch's `num_batches_tracked`).
     public var batchesTracked = 0
     /// Per-channel batch mean and `1/sqrt(var+eps)` of the last forward (train mode).
-    private var mean: [T], invStd: [T]
+    private let mean: Buffer<T>, invStd: Buffer<T>
 
     public init(_ name: String, shape: Shape, layout: ParameterLayout) {
         inShape = shape
@@ -25,8 +25,8 @@ public final class BatchNorm2D<T: Real>: Layer {
         biasOffset = layout.addParameter("\(name).bias", [shape.c])
         meanOffset = layout.addState("\(name).running_mean", [shape.c])
         varOffset = layout.addState("\(name).running_var", [shape.c])
-        mean = Array(repeating: 0, count: shape.c)
-        invStd = Array(repeating: 0, count: shape.c)
+        mean = Buffer(count: shape.c)
+        invStd = Buffer(count: shape.c)
     }
 
     /// Sets `weight = 1`, `bias = 0`, `running_mean = 0`, `running_var = 1` (PyTorch's defaults).
@@ -43,8 +43,13 @@ public final class BatchNorm2D<T: Real>: Layer {
     }
 
     /// Fills `mean`/`invStd` with the statistics the current mode normalises with.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func statistics(_ x: UnsafePointer<T>, count: Int, _ ctx: LayerContext<T>) {
-        for c in 0..<inShape.c {
+        let mean = mean.pointer, invStd = invStd.pointer, eps = eps, meanOffset = meanOffset, varOffset = varOffset
+        let m = momentum ?? 1 / T(batchesTracked + 1)
+        Workers.split(inShape.c, cost: 2 * count) { channels in
+        for c in channels {
             if ctx.mode == .eval {
                 mean[c] = ctx.state[meanOffset + c]
                 invStd[c] = 1 / T.sqrt(ctx.state[varOffset + c] + eps)
@@ -59,29 +64,37 @@ public final class BatchNorm2D<T: Real>: Layer {
             v /= T(count)
             mean[c] = mu
             invStd[c] = 1 / T.sqrt(v + eps)
-            let m = momentum ?? 1 / T(batchesTracked + 1)
             let unbiased = count > 1 ? v * T(count) / T(count - 1) : v
             ctx.state[meanOffset + c] = (1 - m) * ctx.state[meanOffset + c] + m * mu
             ctx.state[varOffset + c] = (1 - m) * ctx.state[varOffset + c] + m * unbiased
         }
+        }
         if ctx.mode == .train { batchesTracked += 1 }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.plane
         statistics(x, count: count, ctx)
-        for c in 0..<inShape.c {
-            let scale = ctx.params[weightOffset + c] * invStd[c]
-            let shift = ctx.params[biasOffset + c] - mean[c] * scale
-            let p = x + c * count, q = y + c * count
-            for i in 0..<count { q[i] = p[i] * scale + shift }
+        let mean = mean.pointer, invStd = invStd.pointer, w = ctx.params + weightOffset, b = ctx.params + biasOffset
+        Workers.split(inShape.c, cost: count) { channels in
+            for c in channels {
+                let scale = w[c] * invStd[c], shift = b[c] - mean[c] * scale
+                let p = x + c * count, q = y + c * count
+                for i in 0..<count { q[i] = p[i] * scale + shift }
+            }
         }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.plane
-        for c in 0..<inShape.c {
+        let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
+        Workers.split(inShape.c, cost: 3 * count) { channels in
+        for c in channels {
             let p = x + c * count, g = dy + c * count
             let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
             var sumG: T = 0, sumGX: T = 0
@@ -99,12 +112,17 @@ public final class BatchNorm2D<T: Real>: Layer {
                 for i in 0..<count { d[i] += k * (g[i] - mg - (p[i] - mu) * s * mgx) }
             }
         }
+        }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.plane
-        for c in 0..<inShape.c {
+        let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
+        Workers.split(inShape.c, cost: 3 * count) { channels in
+        for c in channels {
             let p = x + c * count, q = ty + c * count
             let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
             let tGamma = ctx.tangent.map { $0[weightOffset + c] } ?? 0
@@ -122,6 +140,7 @@ public final class BatchNorm2D<T: Real>: Layer {
                 let mt = st / T(count), mxt = sxt / T(count), k = gamma * s
                 for i in 0..<count { q[i] += k * (t[i] - mt - (p[i] - mu) * s * mxt) }
             }
+        }
         }
     }
 

@@ -39,12 +39,16 @@ public final class Conv2D<T: Real>: Layer {
                      kernel: kernel, stride: stride, padding: padding)
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         convolve(x, weights: ctx.params + weightOffset, into: y, beta: 0, n: n, ctx)
         if let b = biasOffset { addBias(ctx.params + b, y, channels: outShape.c, stride: n * outShape.plane) }
     }
 
     /// `y = beta*y + conv(x, W)` over the whole batch, chunked through the workspace.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
                           beta: T, n: Int, _ ctx: LayerContext<T>) {
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n)
@@ -59,6 +63,8 @@ public final class Conv2D<T: Real>: Layer {
         }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n)
@@ -81,6 +87,8 @@ public final class Conv2D<T: Real>: Layer {
         if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: outShape.c, stride: ld) }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         // d(conv(x, W) + b) = conv(x, dW) + conv(dx, W) + db
@@ -110,7 +118,8 @@ struct ConvGeometry {
 func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
                      col: UnsafeMutablePointer<T>) {
     let plane = g.h * g.w, oplane = g.oh * g.ow, rowLen = count * oplane
-    for ci in 0..<g.cin {
+    Workers.split(g.cin, cost: g.kernel * g.kernel * rowLen) { channels in
+    for ci in channels {
         for ky in 0..<g.kernel {
             for kx in 0..<g.kernel {
                 let row = col + ((ci * g.kernel + ky) * g.kernel + kx) * rowLen
@@ -138,7 +147,7 @@ func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first
                 }
             }
         }
-    }
+    }    }
 }
 
 /// One past the last output column whose input column `ox*s - p + kx` lies inside the image.
@@ -153,7 +162,8 @@ func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first
 func col2im<T: Real>(_ col: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
                      dx: UnsafeMutablePointer<T>) {
     let plane = g.h * g.w, rowLen = count * g.oh * g.ow
-    for ci in 0..<g.cin {
+    Workers.split(g.cin, cost: g.kernel * g.kernel * rowLen) { channels in
+    for ci in channels {
         for ky in 0..<g.kernel {
             for kx in 0..<g.kernel {
                 let row = col + ((ci * g.kernel + ky) * g.kernel + kx) * rowLen
@@ -172,16 +182,18 @@ func col2im<T: Real>(_ col: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, fir
                 }
             }
         }
-    }
+    }    }
 }
 
 /// `y[c, :] += b[c]` over a channel-major buffer whose channels are `stride` apart.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func addBias<T: Real>(_ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, channels: Int, stride: Int) {
-    for c in 0..<channels {
-        let v = b[c], p = y + c * stride
-        for i in 0..<stride { p[i] += v }
+    Workers.split(channels, cost: stride) { range in
+        for c in range {
+            let v = b[c], p = y + c * stride
+            for i in 0..<stride { p[i] += v }
+        }
     }
 }
 
@@ -189,11 +201,13 @@ func addBias<T: Real>(_ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, chann
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func accumulateChannelSums<T: Real>(_ dy: UnsafePointer<T>, into g: UnsafeMutablePointer<T>, channels: Int, stride: Int) {
-    for c in 0..<channels {
-        let p = dy + c * stride
-        var s: T = 0
-        for i in 0..<stride { s += p[i] }
-        g[c] += s
+    Workers.split(channels, cost: stride) { range in
+        for c in range {
+            let p = dy + c * stride
+            var s: T = 0
+            for i in 0..<stride { s += p[i] }
+            g[c] += s
+        }
     }
 }
 

@@ -37,6 +37,8 @@ public final class LayerChain<T: Real> {
     public func activation(_ i: Int) -> UnsafeMutablePointer<T> { acts[i].pointer }
 
     @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, n: Int, _ ctx: LayerContext<T>) -> UnsafeMutablePointer<T> {
         precondition(n <= capacity, "batch \(n) exceeds prepared capacity \(capacity)")
         var input = x
@@ -48,6 +50,8 @@ public final class LayerChain<T: Real> {
     }
 
     /// Adds parameter gradients into `ctx.grads` and, when `dx` is given, the input gradient into it.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
                          n: Int, _ ctx: LayerContext<T>) {
         var gradOut = dy
@@ -65,6 +69,8 @@ public final class LayerChain<T: Real> {
 
     /// Output tangent for input tangent `tx` (nil = 0) and parameter tangent `ctx.tangent`.
     @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, tx: UnsafePointer<T>?, n: Int, _ ctx: LayerContext<T>) -> UnsafeMutablePointer<T> {
         var input = x, tangent = tx
         for (i, l) in layers.enumerated() {

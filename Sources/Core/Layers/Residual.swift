@@ -55,10 +55,13 @@ public final class ResidualBlock<T: Real>: Layer {
     private var stride: Int { inShape.h / outShape.h }
 
     /// `z += A(s)` for the option-A/identity shortcut; with `adjoint`, `s += A^T(z)`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     private func optionA(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, adjoint: Bool) {
         let cin = inShape.c, cout = outShape.c, pad = (cout - cin) / 2
         let (h, w, oh, ow, s) = (inShape.h, inShape.w, outShape.h, outShape.w, stride)
-        for c in 0..<cin {
+        Workers.split(cin, cost: n * oh * ow) { channels in
+        for c in channels {
             for b in 0..<n {
                 let xi = (c * n + b) * h * w, zi = ((c + pad) * n + b) * oh * ow
                 for oy in 0..<oh {
@@ -72,6 +75,7 @@ public final class ResidualBlock<T: Real>: Layer {
                 }
             }
         }
+        }
     }
 
     /// Shortcut input for a block input `x`.
@@ -79,6 +83,8 @@ public final class ResidualBlock<T: Real>: Layer {
         shortcutFromPre ? UnsafePointer(pre!.output) : x
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * outShape.count
         let mainIn = pre.map { UnsafePointer($0.forward(x, n: n, ctx)) } ?? x
@@ -87,13 +93,15 @@ public final class ResidualBlock<T: Real>: Layer {
         let s = shortcutSource(x)
         if let projection {
             let p = projection.forward(s, n: n, ctx)
-            for i in 0..<count { z[i] += p[i] }
+            Workers.split(count) { r in for i in r { z[i] += p[i] } }
         } else {
             optionA(s, z, n: n, adjoint: false)
         }
         post?.forward(z, y, n: n, ctx)
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         var dz = dy
@@ -116,6 +124,8 @@ public final class ResidualBlock<T: Real>: Layer {
         if let pre { pre.backward(x: x, dy: preGrad.pointer, dx: dx, n: n, ctx) }
     }
 
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * outShape.count
@@ -126,7 +136,7 @@ public final class ResidualBlock<T: Real>: Layer {
         let (s, ts) = shortcutFromPre ? (mainIn, tMainIn) : (x, tx)
         if let projection {
             let p = projection.jvp(x: s, tx: ts, n: n, ctx)
-            for i in 0..<count { tz[i] += p[i] }
+            Workers.split(count) { r in for i in r { tz[i] += p[i] } }
         } else if let ts {
             optionA(ts, tz, n: n, adjoint: false)
         }

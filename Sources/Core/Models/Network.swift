@@ -64,6 +64,8 @@ public final class Network<T: Real> {
 
     /// Logits `[n, classes]` for inputs `x [n, C, H, W]`; valid until the next call.
     @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, n: Int, mode: LayerContext<T>.Mode) -> UnsafeMutablePointer<T> {
         prepare(maxBatch: n)
         transpose(x, into: inputCN.pointer, outer: n, inner: inputShape.c, block: inputShape.plane)
@@ -74,6 +76,8 @@ public final class Network<T: Real> {
 
     /// Adds `d loss / d params` into `grads` for `dlogits [n, classes]` after a `forward` of the same
     /// batch and mode; writes `d loss / d x [n, C, H, W]` into `inputGradient` when given.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func backward(_ dlogits: UnsafePointer<T>, n: Int, mode: LayerContext<T>.Mode,
                          inputGradient: UnsafeMutablePointer<T>? = nil) {
         transpose(dlogits, into: logitGradCN.pointer, outer: n, inner: classes, block: 1)
@@ -87,6 +91,8 @@ public final class Network<T: Real> {
 
     /// Logit tangent `[n, classes]`: `J_x tx + J_w tw` at the last `forward`'s inputs and mode.
     @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
     public func jvp(inputTangent: UnsafePointer<T>?, parameterTangent: UnsafePointer<T>?, n: Int,
                     mode: LayerContext<T>.Mode) -> UnsafeMutablePointer<T> {
         var tx: UnsafePointer<T>? = nil

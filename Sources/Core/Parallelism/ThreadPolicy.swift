@@ -54,6 +54,7 @@ public enum BLASThreads {
     public static func set(_ threads: Int) {
         precondition(threads >= 1, "BLASThreads.set: \(threads) threads")
         openblas_set_num_threads(Int32(threads))
+        Workers.count = threads
     }
 
     /// OpenBLAS's current thread count.

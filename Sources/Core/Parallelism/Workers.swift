@@ -1,0 +1,23 @@
+import Dispatch
+
+/// Threads for the non-GEMM loops of the layers (im2col, BatchNorm, ReLU, pooling). They run
+/// between OpenBLAS calls, so they use the same number of threads as OpenBLAS
+/// (`BLASThreads.set` keeps the two in step).
+///
+/// Work is split over *independent outputs* (channels, planes, element ranges) and never inside a
+/// reduction, so results are bit-identical for every thread count.
+public enum Workers {
+    public internal(set) static var count = 1
+
+    /// Calls `body` on disjoint consecutive ranges covering `0..<n`, concurrently when the total
+    /// work `n * cost` is large enough to repay the hand-off (~2^15 element operations).
+    @inline(__always)
+    public static func split(_ n: Int, cost: Int = 1, _ body: (Range<Int>) -> Void) {
+        let w = Swift.min(count, n)
+        if w <= 1 || n * cost < 1 << 15 {
+            body(0..<n)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: w) { t in body((t * n / w)..<((t + 1) * n / w)) }
+    }
+}
