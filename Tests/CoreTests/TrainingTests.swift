@@ -123,3 +123,23 @@ final class TrainingTests: XCTestCase {
         }
     }
 }
+
+final class ThreadDeterminismTests: XCTestCase {
+    /// The layers split their loops over threads; results must not depend on the thread count.
+    func testTrainingIsBitIdenticalForOneAndTwoThreads() throws {
+        let data = SyntheticData.make(SyntheticSpec(trainCount: 64, testCount: 8, channels: 3, height: 16, width: 16, classCount: 4)).train
+        var r = TrainingRecipe(); r.batchSize = 32; r.learningRate = 0.05; r.augment = true
+        func run(threads: Int) throws -> [Float] {
+            BLASThreads.set(threads)
+            defer { BLASThreads.set(1) }
+            let t = Trainer(network: ModelKind.resnet20.build(input: Shape(3, 16, 16), classes: 4), recipe: r, data: data,
+                            identity: TrainingIdentity(seed: 5))
+            t.initializeWeights()
+            try t.train(until: 3)
+            return t.network.params.array + t.network.state.array
+        }
+        let one = try run(threads: 1), two = try run(threads: 2)
+        XCTAssertEqual(one.count, two.count)
+        XCTAssertTrue(one == two, "1 and 2 threads differ in \(zip(one, two).filter { $0 != $1 }.count) values")
+    }
+}
