@@ -3,11 +3,17 @@ public final class ReLU<T: Real>: Layer {
     public typealias Scalar = T
     public let inShape: Shape
     public var outShape: Shape { inShape }
+    /// Pre-activations `[C, N, H, W]` of the last forward (valid until the network's next forward)
+    /// and their batch size: unit `(c, n, h, w)` is on when its pre-activation is `> 0`.
+    public private(set) var lastInput: UnsafePointer<T>?
+    public private(set) var lastBatch = 0
+
     public init(shape: Shape) { inShape = shape }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        lastInput = x; lastBatch = n
         Workers.split(n * inShape.count) { r in for i in r { y[i] = x[i] > 0 ? x[i] : 0 } }
     }
     @_specialize(where T == Float)
