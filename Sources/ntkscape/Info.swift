@@ -26,6 +26,8 @@ struct Info: ParsableCommand {
         print("ranks per node:    \(node.ranksOnNode) on rank 0's node\(node.nodeCount > 1 ? " (\(perNode) on average)" : "")")
         print("threads per rank:  \(decision.threads) on rank 0, chosen by \(decision.rule.rawValue) (\(decision.detail))")
         print("OpenBLAS:          \(BLASThreads.config)")
+        print("OpenBLAS kernels:  \(BLASKernels.coreName)"
+              + (ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"].map { " (OPENBLAS_CORETYPE=\($0))" } ?? ""))
         print("MPI library:       \(MPIEnvironment.libraryVersion)")
         print("MPI thread level:  \(MPIEnvironment.threadLevel) (requested MPI_THREAD_FUNNELED)")
         print("ScaLAPACK grid:    \(grid.rows) x \(grid.cols) (row-major)")

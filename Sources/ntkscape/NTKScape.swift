@@ -17,6 +17,7 @@ struct NTKScape: ParsableCommand {
         // Line-buffer stdout: Swift's print is block-buffered into mpirun's pipes, and a rank that
         // dies would take its last lines with it.
         setvbuf(stdout, nil, _IOLBF, 0)
+        BLASKernels.reexecWithOptimizedKernelsIfNeeded()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -24,6 +24,13 @@ struct DataOptions: ParsableArguments {
             help: "Directory with the data set's files (default: Fashion-MNIST /usr/share/datasets/fashion-mnist; CIFAR needs a path).")
     var dataPath: String?
 
+    @Option(name: .customLong("train-file"), parsing: .singleValue,
+            help: "CIFAR only: explicit training batch file(s) instead of --data-path (repeatable), e.g. a sample.")
+    var trainFiles: [String] = []
+
+    @Option(name: .customLong("test-file"), parsing: .singleValue, help: "CIFAR only: explicit test batch file(s) (repeatable).")
+    var testFiles: [String] = []
+
     @Option(name: .customLong("train-subset"), help: "Train on the first N training examples (0 = all).")
     var trainSubset: Int = 0
 
@@ -37,11 +44,27 @@ struct DataOptions: ParsableArguments {
     func validate() throws {
         if trainSubset < 0 || balancedSubset < 0 || testSubset < 0 { throw ValidationError("subset sizes must be >= 0") }
         if trainSubset > 0 && balancedSubset > 0 { throw ValidationError("use either --train-subset or --balanced-subset, not both") }
+        if trainFiles.isEmpty != testFiles.isEmpty { throw ValidationError("--train-file and --test-file go together") }
+        if !trainFiles.isEmpty && ![.cifar10, .cifar100].contains(dataset) {
+            throw ValidationError("--train-file/--test-file are for CIFAR; for \(dataset.rawValue) use --data-path")
+        }
+    }
+
+    private func loadSplits() throws -> (train: Dataset, test: Dataset) {
+        switch (dataset, trainFiles.isEmpty) {
+        case (.cifar10, false):
+            return try DatasetLoader.loadCIFAR10(trainFiles: trainFiles, testFiles: testFiles)
+        case (.cifar100, false):
+            return (try CIFARReader.readCIFAR100(files: trainFiles, name: "cifar100-train"),
+                    try CIFARReader.readCIFAR100(files: testFiles, name: "cifar100-test"))
+        default:
+            return try DatasetLoader.load(kind: dataset, path: dataPath)
+        }
     }
 
     /// Loads, subsets and normalises (standard constants of the data set, else computed on the training split).
     func load(seed: UInt64) throws -> (train: Dataset, test: Dataset) {
-        var (train, test) = try DatasetLoader.load(kind: dataset, path: dataPath)
+        var (train, test) = try loadSplits()
         if balancedSubset > 0 {
             train = train.subset(indices: try train.classBalancedIndices(
                 count: balancedSubset, key: RandomKey(seed: seed, role: .subset)))

@@ -109,3 +109,15 @@ final class ModelTests: XCTestCase {
     func testWRNGradientEvalMode() { checkModel(.wrn16_4, input: Shape(3, 4, 4), classes: 3, n: 2, mode: .eval) }
     func testMLPGradient() { checkModel(.mlp, input: Shape(1, 4, 3), classes: 3, n: 3, mode: .train) }
 }
+
+final class BLASKernelTests: XCTestCase {
+    /// Only the generic fallback on an AVX2 machine is overridden; AVX-512 gets SkylakeX.
+    func testRecommendedCoreType() {
+        let avx2: Set<String> = ["sse3", "avx", "avx2", "fma"]
+        let avx512 = avx2.union(["avx512f", "avx512bw", "avx512dq", "avx512vl"])
+        XCTAssertEqual(BLASKernels.recommendedCoreType(detected: "Prescott", cpuFlags: avx2), "Haswell")
+        XCTAssertEqual(BLASKernels.recommendedCoreType(detected: "Prescott", cpuFlags: avx512), "SkylakeX")
+        XCTAssertNil(BLASKernels.recommendedCoreType(detected: "Zen", cpuFlags: avx2))
+        XCTAssertNil(BLASKernels.recommendedCoreType(detected: "Prescott", cpuFlags: ["sse3"]))
+    }
+}
