@@ -21,7 +21,7 @@ public final class ReLU<T: Real>: Layer {
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
-        Workers.split(n * inShape.count) { r in for i in r where x[i] > 0 { dx[i] += dy[i] } }
+        Workers.split(n * inShape.count) { r in for i in r { dx[i] += x[i] > 0 ? dy[i] : 0 } }   // branchless: vectorises
     }
     @_specialize(where T == Float)
     @_specialize(where T == Double)

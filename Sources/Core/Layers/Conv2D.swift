@@ -177,7 +177,11 @@ func col2im<T: Real>(_ col: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, fir
                         if iy < 0 || iy >= g.h { continue }
                         let src = row + (j * g.oh + oy) * g.ow
                         let line = dst + iy * g.w - g.padding + kx
-                        for ox in oxLo..<oxHi { line[ox * g.stride] += src[ox] }
+                        if g.stride == 1 {
+                            for ox in oxLo..<oxHi { line[ox] += src[ox] }
+                        } else {
+                            for ox in oxLo..<oxHi { line[ox * g.stride] += src[ox] }
+                        }
                     }
                 }
             }

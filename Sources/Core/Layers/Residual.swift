@@ -22,7 +22,7 @@ public final class ResidualBlock<T: Real>: Layer {
     /// Whether the shortcut reads the `pre` output instead of the block input.
     let shortcutFromPre: Bool
     let post: ReLU<T>?
-    private var sum: Buffer<T> = Buffer(count: 0), sumGrad: Buffer<T> = Buffer(count: 0)
+    private var sumGrad: Buffer<T> = Buffer(count: 0)
     private var sumTangent: Buffer<T> = Buffer(count: 0), preGrad: Buffer<T> = Buffer(count: 0)
     private var capacity = 0
 
@@ -40,7 +40,6 @@ public final class ResidualBlock<T: Real>: Layer {
         pre?.prepare(maxBatch: maxBatch); main.prepare(maxBatch: maxBatch); projection?.prepare(maxBatch: maxBatch)
         guard maxBatch > capacity else { return }
         capacity = maxBatch
-        sum = Buffer(count: maxBatch * outShape.count)
         sumGrad = Buffer(count: maxBatch * outShape.count)
         sumTangent = Buffer(count: maxBatch * outShape.count)
         if let pre { preGrad = Buffer(count: maxBatch * pre.outShape.count) }
@@ -88,8 +87,11 @@ public final class ResidualBlock<T: Real>: Layer {
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * outShape.count
         let mainIn = pre.map { UnsafePointer($0.forward(x, n: n, ctx)) } ?? x
-        let z = post == nil ? y : sum.pointer
-        z.update(from: main.forward(mainIn, n: n, ctx), count: count)
+        // With a post-activation the sum is formed in place in the main path's output buffer (no
+        // layer reads its own output in backward or JVP); without one it goes straight to `y`.
+        let mainOut = main.forward(mainIn, n: n, ctx)
+        let z = post == nil ? y : mainOut
+        if post == nil { y.update(from: mainOut, count: count) }
         let s = shortcutSource(x)
         if let projection {
             let p = projection.forward(s, n: n, ctx)
@@ -107,7 +109,7 @@ public final class ResidualBlock<T: Real>: Layer {
         var dz = dy
         if let post {
             sumGrad.pointer.update(repeating: 0, count: n * outShape.count)
-            post.backward(x: sum.pointer, y: y, dy: dy, dx: sumGrad.pointer, n: n, ctx)
+            post.backward(x: main.output, y: y, dy: dy, dx: sumGrad.pointer, n: n, ctx)
             dz = UnsafePointer(sumGrad.pointer)
         }
         // Gradient w.r.t. the main path's input: the block input, or the pre-chain output.
@@ -140,7 +142,7 @@ public final class ResidualBlock<T: Real>: Layer {
         } else if let ts {
             optionA(ts, tz, n: n, adjoint: false)
         }
-        post?.jvp(x: sum.pointer, y: y, tx: tz, ty: ty, n: n, ctx)
+        post?.jvp(x: main.output, y: y, tx: tz, ty: ty, n: n, ctx)
     }
 
     public var forwardFlops: Int {
