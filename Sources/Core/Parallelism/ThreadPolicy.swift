@@ -50,15 +50,17 @@ public struct ThreadDecision: Equatable, Sendable, CustomStringConvertible {
 
 /// OpenBLAS's process-wide settings.
 public enum BLASThreads {
-    /// Sets OpenBLAS's thread count for this process.
+    /// Sets this process's compute threads. GEMMs are split over them by `Real.gemm` (each part a
+    /// single-threaded OpenBLAS call, for results independent of the thread count), so OpenBLAS
+    /// itself runs single-threaded; LAPACK/ScaLAPACK routines therefore run on one thread per rank.
     public static func set(_ threads: Int) {
         precondition(threads >= 1, "BLASThreads.set: \(threads) threads")
-        openblas_set_num_threads(Int32(threads))
+        openblas_set_num_threads(1)
         Workers.count = threads
     }
 
-    /// OpenBLAS's current thread count.
-    public static var current: Int { Int(openblas_get_num_threads()) }
+    /// Compute threads of this process.
+    public static var current: Int { Workers.count }
 
     /// OpenBLAS's build description, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64`.
     public static var config: String {

@@ -5,9 +5,14 @@ import Dispatch
 /// (`BLASThreads.set` keeps the two in step).
 ///
 /// Work is split over *independent outputs* (channels, planes, element ranges) and never inside a
-/// reduction, so results are bit-identical for every thread count.
+/// reduction, so these loops give bit-identical results for every thread count. GEMMs are split
+/// too (`splitGEMM`), which is bit-identical for the kernels tested here but not guaranteed by
+/// OpenBLAS: reproducibility across rank counts therefore comes from a fixed thread count per
+/// rank (the experiment's `threads`), not from the thread count being irrelevant.
 public enum Workers {
     public internal(set) static var count = 1
+    /// Whether GEMMs are split over the workers (off: every GEMM runs on one thread).
+    public static var splitsGEMM = true
 
     /// Calls `body` on disjoint consecutive ranges covering `0..<n`, concurrently when the total
     /// work `n * cost` is large enough to repay the hand-off (~2^15 element operations).
