@@ -1,0 +1,301 @@
+import Foundation
+
+/// A task of the experiment's graph (DESIGN §1, §5).
+public enum ExperimentTask: Hashable, Sendable {
+    /// Train the parent of replicate `r`, writing checkpoints at every spawn and measurement time.
+    case parent(replicate: Int)
+    /// Train child `k` (0-based) of spawn time index `s` from the parent's checkpoint to the end.
+    case child(replicate: Int, spawn: Int, child: Int)
+    /// Compare children `a < b` of spawn time index `s` (barrier, distances).
+    case pair(replicate: Int, spawn: Int, a: Int, b: Int)
+    /// Errors and losses of the parent at measurement time index `t`.
+    case timeline(replicate: Int, time: Int)
+    /// ReLU-pattern distance and logit-gradient alignment between all pairs of measurement times.
+    case timelinePairs(replicate: Int)
+
+    public var id: String {
+        switch self {
+        case let .parent(r): return "r\(r)-parent"
+        case let .child(r, s, k): return "r\(r)-s\(s)-c\(k)"
+        case let .pair(r, s, a, b): return "r\(r)-s\(s)-pair\(a)-\(b)"
+        case let .timeline(r, t): return "r\(r)-t\(t)"
+        case let .timelinePairs(r): return "r\(r)-timeline-pairs"
+        }
+    }
+}
+
+/// Runs an experiment over the ranks of `comm`: every rank computes the same static plan, runs its
+/// share (waiting on files other ranks produce), and rank 0 gathers the records and writes the tables.
+/// A rerun skips tasks whose record exists and resumes training from rolling checkpoints.
+public final class ExperimentRunner {
+    public let config: ExperimentConfig
+    public let paths: RunPaths
+    public let comm: Communicator
+    public let train: Dataset, test: Dataset
+    /// Class-balanced probe set (ReLU patterns, logit gradients).
+    public let probe: Dataset
+    /// Training examples on which barrier curves report train error.
+    public let barrierTrain: Dataset
+    let spawnTimes: [Double], measurementTimes: [Double]
+    let recipe: TrainingRecipe
+    var log: (String) -> Void
+
+    public init(config: ExperimentConfig, runsRoot: String, comm: Communicator, log: @escaping (String) -> Void) throws {
+        self.config = config.resolved()
+        self.comm = comm
+        self.log = log
+        paths = RunPaths(root: runsRoot, config: config)
+        spawnTimes = self.config.spawnTimes ?? []
+        measurementTimes = self.config.measurementTimes ?? []
+        var recipe = self.config.recipe
+        recipe.augment = self.config.dataset.augmentsTraining
+        self.recipe = recipe
+        (train, test) = try Self.loadData(self.config)
+        try self.config.validate(trainExamples: train.count)
+        probe = try train.probeSubset(count: self.config.probeSize, seed: self.config.seed)
+        barrierTrain = try train.prefix(count: min(self.config.barrier.trainSubset, train.count))
+    }
+
+    /// Loads, subsets and normalises the data exactly as every rank must see it.
+    public static func loadData(_ config: ExperimentConfig) throws -> (train: Dataset, test: Dataset) {
+        var (train, test) = try DatasetLoader.load(kind: config.dataset.kind, path: config.dataset.path)
+        if config.dataset.trainSubset > 0 {
+            train = try train.trainingSubset(config.dataset.trainingSubset, seed: config.seed)
+        }
+        if config.dataset.testSubset > 0 { test = try test.prefix(count: min(config.dataset.testSubset, test.count)) }
+        let norm = config.dataset.kind.standardNormalization ?? Normalization.computed(from: train)
+        norm.apply(to: &train)
+        norm.apply(to: &test)
+        return (train, test)
+    }
+
+    var inputShape: Shape { Shape(train.channels, train.height, train.width) }
+    var childrenPerSpawn: Int { config.children }
+    /// `TrainingIdentity.child` of child `k` of spawn index `s` (the parent is 0).
+    func childNumber(spawn s: Int, child k: Int) -> Int { 1 + s * childrenPerSpawn + k }
+    /// Times at which the parent writes checkpoints.
+    var parentSaveTimes: [Double] { Array(Set(spawnTimes + measurementTimes)).sorted() }
+
+    // MARK: Plan
+
+    /// The task graph with relative costs (training-example passes; a forward counts 1/3 of a step).
+    public func tasks() -> [(task: ExperimentTask, planned: PlannedTask)] {
+        let T = recipe.epochs, n = Double(train.count), K = childrenPerSpawn
+        let evalCost = Double(test.count + barrierTrain.count) / 3
+        var out: [(ExperimentTask, PlannedTask)] = []
+        for r in 0..<config.replicates {
+            let parent = ExperimentTask.parent(replicate: r)
+            out.append((parent, PlannedTask(id: parent.id, cost: T * n)))
+            for (s, time) in spawnTimes.enumerated() {
+                for k in 0..<K {
+                    let c = ExperimentTask.child(replicate: r, spawn: s, child: k)
+                    out.append((c, PlannedTask(id: c.id, cost: (T - time) * n, needs: [(parent.id, time / T)])))
+                }
+                for a in 0..<K { for b in (a + 1)..<K {
+                    let p = ExperimentTask.pair(replicate: r, spawn: s, a: a, b: b)
+                    let needs = [a, b].map { (ExperimentTask.child(replicate: r, spawn: s, child: $0).id, 1.0) }
+                    out.append((p, PlannedTask(id: p.id, cost: Double(config.barrier.points) * evalCost, needs: needs)))
+                } }
+            }
+            for (t, time) in measurementTimes.enumerated() {
+                let task = ExperimentTask.timeline(replicate: r, time: t)
+                out.append((task, PlannedTask(id: task.id, cost: (n + Double(test.count)) / 3, needs: [(parent.id, time / T)])))
+            }
+            let tp = ExperimentTask.timelinePairs(replicate: r)
+            out.append((tp, PlannedTask(id: tp.id, cost: Double(measurementTimes.count * probe.count * (train.classCount + 1)),
+                                        needs: [(parent.id, 1)])))
+        }
+        return out
+    }
+
+    public func plan() -> TaskPlan { TaskPlan(tasks: tasks().map(\.planned), ranks: comm.size) }
+
+    // MARK: Run
+
+    /// Runs this rank's share; returns the gathered records on rank 0 (nil elsewhere).
+    public func run() throws -> [TaskRecord]? {
+        let byID = Dictionary(uniqueKeysWithValues: tasks().map { ($0.planned.id, $0.task) })
+        let plan = plan()
+        let total = plan.totalCost, start = Benchmark.now()
+        var done = 0.0, records: [TaskRecord] = []
+        for slot in plan.ranks[comm.rank] {
+            let task = byID[slot.task]!
+            let recordPath = paths.taskDone(task.id)
+            if let data = FileManager.default.contents(atPath: recordPath),
+               let record = try? JSONDecoder().decode(TaskRecord.self, from: data) {
+                records.append(record)
+                continue
+            }
+            log("rank \(comm.rank): \(task.id) starts")
+            let t0 = Benchmark.now()
+            var record = try execute(task)
+            record.seconds = Benchmark.now() - t0
+            try AtomicFile.write(try JSONEncoder.sorted.encode(record), to: recordPath)
+            records.append(record)
+            done += slot.end - slot.start
+            let elapsed = Benchmark.now() - start
+            log("rank \(comm.rank): \(task.id) done in \(formatDuration(record.seconds)); "
+                + "rank share \(Int(100 * done / max(plan.busy[comm.rank], 1e-9)))%, "
+                + "ETA \(formatDuration(elapsed / max(done, 1e-9) * (plan.busy[comm.rank] - done))) (plan total \(Int(total)))")
+        }
+        let mine = try JSONEncoder.sorted.encode(records)
+        guard let all = comm.gather(Array(mine), root: 0) else { return nil }
+        return try all.flatMap { try JSONDecoder().decode([TaskRecord].self, from: Data($0)) }
+    }
+
+    func execute(_ task: ExperimentTask) throws -> TaskRecord {
+        switch task {
+        case let .parent(r): return try trainParent(r)
+        case let .child(r, s, k): return try trainChild(r, s, k)
+        case let .pair(r, s, a, b): return try comparePair(r, s, a, b)
+        case let .timeline(r, t): return try measureTimeline(r, t)
+        case let .timelinePairs(r): return try compareTimes(r)
+        }
+    }
+
+    /// Blocks until `path` exists (another rank writes it atomically).
+    func waitFor(_ path: String) {
+        var waited = 0.0
+        while !FileManager.default.fileExists(atPath: path) {
+            usleep(200_000); waited += 0.2
+            if waited.truncatingRemainder(dividingBy: 60) < 0.2 && waited > 1 {
+                log("rank \(comm.rank): waiting \(Int(waited)) s for \(path)")
+            }
+        }
+    }
+
+    func makeTrainer(identity: TrainingIdentity) -> Trainer {
+        Trainer(network: config.model.build(input: inputShape, classes: train.classCount), recipe: recipe, data: train,
+                identity: identity)
+    }
+
+    func trainParent(_ r: Int) throws -> TaskRecord {
+        let trainer = makeTrainer(identity: TrainingIdentity(seed: config.seed, replicate: r))
+        let state = paths.parentTrainingState(replicate: r)
+        if FileManager.default.fileExists(atPath: state) {
+            try Checkpoint.read(state).restore(into: trainer)
+        } else {
+            trainer.initializeWeights()
+        }
+        let saves = parentSaveTimes.map { (time: $0, step: recipe.step(atEpoch: $0, examples: train.count)) }
+        let saver = TimedCheckpoints(saves: saves) { self.paths.parentCheckpoint(replicate: r, epoch: $0) }
+        try saver.save(trainer)   // time 0 (and anything at the resumed step)
+        try trainer.train(until: trainer.finalStep, callbacks: [
+            saver, RollingState(path: state),
+            ProgressPrinter(label: "r\(r) parent", endStep: trainer.finalStep, interval: 15),
+        ])
+        return TaskRecord(id: ExperimentTask.parent(replicate: r).id)
+    }
+
+    func trainChild(_ r: Int, _ s: Int, _ k: Int) throws -> TaskRecord {
+        let spawn = spawnTimes[s]
+        let final = paths.childCheckpoint(replicate: r, spawn: spawn, child: k)
+        let trainer = makeTrainer(identity: TrainingIdentity(seed: config.seed, replicate: r, child: childNumber(spawn: s, child: k)))
+        let state = paths.childTrainingState(replicate: r, spawn: spawn, child: k)
+        if FileManager.default.fileExists(atPath: state) {
+            try Checkpoint.read(state).restore(into: trainer)
+        } else {
+            let source = paths.parentCheckpoint(replicate: r, epoch: spawn)
+            waitFor(source)
+            try Checkpoint.read(source).restore(into: trainer)   // weights, BN state, optimiser, step
+        }
+        try trainer.train(until: trainer.finalStep, callbacks: [
+            RollingState(path: state),
+            ProgressPrinter(label: "r\(r) spawn \(spawn) child \(k)", endStep: trainer.finalStep, interval: 30),
+        ])
+        try Checkpoint(trainer: trainer).write(to: final)
+        var record = TaskRecord(id: ExperimentTask.child(replicate: r, spawn: s, child: k).id)
+        record.finalTestError = evaluate(trainer.network, on: test).errorRate
+        return record
+    }
+
+    func loadNetwork(_ path: String) throws -> Network<Float> {
+        waitFor(path)
+        return try Checkpoint.read(path).makeNetwork()
+    }
+
+    var interpolationBatchNorm: BarrierBatchNorm {
+        config.barrier.bnPolicy == .interpolate
+            ? .interpolate
+            : .recompute(batches: config.barrier.recomputeBatches, batchSize: recipe.batchSize, seed: config.seed)
+    }
+
+    func comparePair(_ r: Int, _ s: Int, _ a: Int, _ b: Int) throws -> TaskRecord {
+        let spawn = spawnTimes[s]
+        let na = try loadNetwork(paths.childCheckpoint(replicate: r, spawn: spawn, child: a))
+        let nb = try loadNetwork(paths.childCheckpoint(replicate: r, spawn: spawn, child: b))
+        let curve = InterpolationCurve(na, nb, gridPoints: config.barrier.points, test: test, train: barrierTrain,
+                                       batchNorm: interpolationBatchNorm, recomputeFrom: train, loss: recipe.loss)
+        let weights = WeightDistance(na, nb)
+        let function = FunctionDistance(na, nb, on: test)
+        let relu = ReLUPattern.distance(ReLUPattern(na, probe: probe), ReLUPattern(nb, probe: probe))
+        let align = LogitGradientCentroids.alignment(LogitGradientCentroids(na, probe: probe),
+                                                     LogitGradientCentroids(nb, probe: probe))
+        var record = TaskRecord(id: ExperimentTask.pair(replicate: r, spawn: s, a: a, b: b).id)
+        record.pairs = [ChildPairRow(
+            replicate: r, spawnEpoch: spawn, childA: a, childB: b, testErrorA: function.errorA, testErrorB: function.errorB,
+            barrierTestErrorMaxMinusMean: curve.testError.maxMinusMean, barrierTestErrorMaxMinusLine: curve.testError.maxMinusLine,
+            barrierTrainErrorMaxMinusMean: curve.trainError.maxMinusMean, barrierTrainErrorMaxMinusLine: curve.trainError.maxMinusLine,
+            barrierTestLossMaxMinusMean: curve.testLoss.maxMinusMean, barrierTestLossMaxMinusLine: curve.testLoss.maxMinusLine,
+            barrierBatchNorm: curve.batchNormLayers == 0 ? "none" : curve.batchNorm.description,
+            weightL2: weights.l2, weightL2Normalized: weights.normalized, weightCosine: weights.cosine,
+            functionDisagreement: function.disagreement, functionDisagreementOverIndependent: function.normalized,
+            reluPatternDistance: relu, logitGradientAlignment: align.alignment)]
+        record.curves = curve.points.map {
+            BarrierCurveRow(replicate: r, spawnEpoch: spawn, childA: a, childB: b, alpha: $0.alpha, testError: $0.testError,
+                            testLoss: $0.testLoss, trainError: $0.trainError, trainLoss: $0.trainLoss)
+        }
+        return record
+    }
+
+    func measureTimeline(_ r: Int, _ t: Int) throws -> TaskRecord {
+        let time = measurementTimes[t]
+        let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
+        let tr = evaluate(net, on: train, loss: recipe.loss), te = evaluate(net, on: test, loss: recipe.loss)
+        var record = TaskRecord(id: ExperimentTask.timeline(replicate: r, time: t).id)
+        record.timeline = [ParentTimelineRow(replicate: r, epoch: time, trainError: tr.errorRate, trainLoss: tr.meanLoss,
+                                             testError: te.errorRate, testLoss: te.meanLoss)]
+        return record
+    }
+
+    func compareTimes(_ r: Int) throws -> TaskRecord {
+        var patterns: [ReLUPattern] = [], centroids: [LogitGradientCentroids] = []
+        for time in measurementTimes {
+            let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
+            patterns.append(ReLUPattern(net, probe: probe))
+            centroids.append(LogitGradientCentroids(net, probe: probe))
+        }
+        var record = TaskRecord(id: ExperimentTask.timelinePairs(replicate: r).id)
+        for i in measurementTimes.indices {
+            for j in i..<measurementTimes.count {
+                record.timelinePairs.append(TimelinePairRow(
+                    replicate: r, epochA: measurementTimes[i], epochB: measurementTimes[j],
+                    reluPatternDistance: ReLUPattern.distance(patterns[i], patterns[j]),
+                    logitGradientAlignment: LogitGradientCentroids.alignment(centroids[i], centroids[j]).alignment))
+            }
+        }
+        return record
+    }
+}
+
+/// Writes a checkpoint (with optimiser state, so children can continue from it) when training
+/// reaches each planned step; `path(time)` names the file.
+final class TimedCheckpoints: TrainingCallback {
+    let saves: [(time: Double, step: Int)]
+    let path: (Double) -> String
+    init(saves: [(time: Double, step: Int)], path: @escaping (Double) -> String) { self.saves = saves; self.path = path }
+
+    func save(_ t: Trainer) throws {
+        for s in saves where s.step == t.step { try Checkpoint(trainer: t).write(to: path(s.time)) }
+    }
+    func afterStep(_ t: Trainer, summary: LossSummary) throws { try save(t) }
+}
+
+/// Overwrites the rolling resume state at every epoch end.
+final class RollingState: TrainingCallback {
+    let path: String
+    init(path: String) { self.path = path }
+    func afterStep(_ t: Trainer, summary: LossSummary) throws {
+        if t.step % t.stepsPerEpoch == 0 { try Checkpoint(trainer: t).write(to: path) }
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// `manifest.json`: resolved configuration, versions, ranks, timings and each metric's variant.
+public enum Manifest {
+    /// How each reported quantity is defined (DESIGN §4), recorded with the numbers.
+    public static let variants: [String: String] = [
+        "barrier_*_max_minus_mean": "max_a m(w(a)) - (m(w_a) + m(w_b))/2 over the alpha grid (Frankle et al. instability)",
+        "barrier_*_max_minus_line": "max_a [m(w(a)) - ((1-a) m(w_a) + a m(w_b))]",
+        "barrier_batch_norm": "recompute: running statistics reset and re-estimated (cumulative average) on fixed training batches at every alpha; interpolate: running statistics interpolated like the weights",
+        "weight_l2": "||w_a - w_b||_2 over trainable parameters; normalized = l2 / sqrt(||w_a|| ||w_b||); cosine = <w_a,w_b>/(||w_a|| ||w_b||)",
+        "function_disagreement": "fraction of test examples with different predicted labels; over_independent = D / (e_a + e_b - e_a e_b C/(C-1))",
+        "relu_pattern_distance": "fraction of (probe example, ReLU unit) pairs whose pre-activation sign differs; BatchNorm in inference mode",
+        "logit_gradient_alignment": "mean over classes c of cos(g_c(w), g_c(w')), g_c = grad_w mean_{probe} f_c; BatchNorm in inference mode",
+        "parent_timeline": "errors and mean losses of the parent on the training subset and the test set; BatchNorm in inference mode",
+    ]
+
+    public static func write(config: ExperimentConfig, paths: RunPaths, plan: TaskPlan, records: [TaskRecord], ranks: Int,
+                             threads: Int, wallSeconds: Double) throws {
+        let seconds = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.seconds) })
+        let busy = plan.ranks.map { $0.reduce(0.0) { $0 + (seconds[$1.task] ?? 0) } }
+        let object: [String: Any] = [
+            "ntkscape_version": NTKScapeVersion.string,
+            "config": (try? JSONSerialization.jsonObject(with: Data(config.canonicalJSON().utf8))) ?? [:],
+            "run_directory": paths.runDirectory,
+            "ranks": ranks,
+            "threads_per_rank": threads,
+            "openblas": BLASThreads.config,
+            "openblas_kernels": BLASKernels.coreName,
+            "timings": [
+                "wall_seconds": wallSeconds,
+                "makespan_seconds": wallSeconds,
+                "rank_busy_seconds": busy,
+                "task_seconds": seconds,
+                "note": "task seconds as measured when each task ran (possibly in an earlier, interrupted invocation); rank busy = sum over the tasks the plan gives that rank",
+            ] as [String: Any],
+            "plan": ["makespan_units": plan.makespan, "rank_busy_units": plan.busy,
+                     "assignment": plan.ranks.map { $0.map(\.task) }] as [String: Any],
+            "variants": variants,
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data, to: paths.manifest)
+    }
+}

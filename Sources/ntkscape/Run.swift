@@ -1,0 +1,130 @@
+import ArgumentParser
+import Core
+import Foundation
+import Parallel
+
+/// `ntkscape run [EXPERIMENT.yaml]`: the whole measurement programme over the ranks of the job.
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run an experiment (default: the built-in quick experiment) over all MPI ranks.",
+        discussion: """
+            Every rank computes the same static plan (parents, children pipelined behind the parent's \
+            spawn checkpoints, pair and timeline metrics), runs its share, and rank 0 writes the tables \
+            into the run directory <runs>/<name>-<hash>. Rerunning the same experiment skips finished \
+            tasks and resumes unfinished training from its last epoch. Threads per rank come from \
+            --threads, else the experiment's `threads`, else 1, so results do not depend on how many \
+            ranks share a node.
+            """)
+
+    @Argument(help: "Experiment file (YAML); omitted = configs/quick.yaml, built in.") var experiment: String?
+    @Option(help: "Directory holding run directories.") var runs: String = "runs"
+    @Option(help: "Compute threads per rank (overrides the experiment's `threads`).") var threads: Int?
+    @Flag(name: .customLong("print-run-dir"), help: "Print the run directory and exit without running.") var printRunDir = false
+    @Flag(help: "Print every experiment setting with its default and meaning, and exit.") var explain = false
+
+    func run() throws {
+        if explain { print(ExperimentConfig.documentation()); return }
+        let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
+        let paths = RunPaths(root: runs, config: config)
+        if printRunDir { print(paths.runDirectory); return }
+        try config.validate()
+
+        let world = Parallel.worldCommunicator()
+        let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
+        let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        if world.rank == 0 {
+            try FileManager.default.createDirectory(atPath: paths.runDirectory, withIntermediateDirectories: true)
+            if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
+            try AtomicFile.write(config.canonicalJSON(), to: paths.resolvedConfig)
+            print("run directory: \(paths.runDirectory)")
+            print("\(world.size) rank(s) x \(decision.threads) thread(s)")
+        }
+        world.barrier()
+        let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, log: log)
+        let plan = runner.plan()
+        if world.rank == 0 {
+            print("plan: \(plan.ranks.map(\.count).reduce(0, +)) tasks, estimated load per rank "
+                  + plan.busy.map { String(format: "%.0f%%", 100 * $0 / max(plan.makespan, 1e-9)) }.joined(separator: " "))
+        }
+        let start = Benchmark.now()
+        let records: [TaskRecord]?
+        do {
+            records = try runner.run()
+        } catch {
+            log("rank \(world.rank): \(error)")
+            if world.size > 1 { MPIEnvironment.abort(1) }
+            throw ExitCode.failure
+        }
+        guard let records else { world.barrier(); return }
+        let tables = ExperimentTables(records: records)
+        try tables.write(to: paths)
+        try Manifest.write(config: config, paths: paths, plan: plan, records: records, ranks: world.size,
+                           threads: decision.threads, wallSeconds: Benchmark.now() - start)
+        print(tables.summary())
+        print("tables: \(paths.tablesDirectory)")
+        world.barrier()
+    }
+}
+
+/// `ntkscape summary RUN_DIR`: the key table of a finished run.
+struct Summary: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print spawn time vs barrier and distances of a finished run.")
+    @Argument(help: "A run directory written by ntkscape run.") var runDirectory: String
+
+    func run() throws {
+        let tables = try ExperimentTables.read(from: RunPaths(runDirectory: runDirectory))
+        print(tables.summary())
+        print("\nparent timeline (epoch: train err / test err)")
+        for row in tables.parentTimeline {
+            print(String(format: "  r%d  %7.3f: %.4f / %.4f", row.replicate, row.epoch, row.trainError, row.testError))
+        }
+    }
+}
+
+/// `ntkscape plan EXPERIMENT --ranks N`: task counts, cost and makespan estimates, sbatch resources.
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Estimate tasks, core-hours and makespan of an experiment on N ranks, and suggest sbatch resources.",
+        discussion: "Costs come from a short calibration: a few training steps of the experiment's model on its data, timed here.")
+
+    @Argument(help: "Experiment file (YAML); omitted = the built-in quick experiment.") var experiment: String?
+    @Option(help: "Ranks to plan for.") var ranks: Int = 2
+    @Option(help: "Threads per rank (as for run).") var threads: Int?
+    @Option(name: .customLong("calibration-steps"), help: "Training steps timed for the calibration.") var calibrationSteps = 5
+
+    func run() throws {
+        let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
+        try config.validate()
+        let t = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1).threads
+        let runner = try ExperimentRunner(config: config, runsRoot: "runs", comm: SerialCommunicator()) { _ in }
+        // Seconds per cost unit (one training-example pass) from timed steps of the real recipe.
+        let trainer = Trainer(network: config.model.build(input: Shape(runner.train.channels, runner.train.height, runner.train.width),
+                                                          classes: runner.train.classCount),
+                              recipe: config.resolved().recipe, data: runner.train, identity: TrainingIdentity(seed: config.seed))
+        trainer.initializeWeights()
+        try trainer.trainStep()
+        let t0 = Benchmark.now()
+        for _ in 0..<calibrationSteps { try trainer.trainStep() }
+        let perUnit = (Benchmark.now() - t0) / Double(calibrationSteps * config.recipe.batchSize)
+        let tasks = runner.tasks()
+        let counts = Dictionary(grouping: tasks, by: { "\($0.task)".prefix { $0 != "(" } }).mapValues(\.count)
+        print("tasks: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
+        print(String(format: "calibration: %.0f training images/s with %d thread(s)", 1 / perUnit, t))
+        let plan = TaskPlan(tasks: tasks.map(\.planned), ranks: ranks)
+        let coreHours = plan.totalCost * perUnit * Double(t) / 3600
+        print(String(format: "total work: %.2f core-hours", coreHours) + " (\(formatDuration(plan.totalCost * perUnit)) on one rank)")
+        print("ranks  makespan   efficiency")
+        for n in Set([1, 2, 4, 8, 16, 32, ranks]).sorted() {
+            let p = TaskPlan(tasks: tasks.map(\.planned), ranks: n)
+            print(String(format: "%5d  ", n) + formatDuration(p.makespan * perUnit).leftPadded(9)
+                  + String(format: "  %5.0f%%", 100 * p.totalCost / (Double(n) * p.makespan)))
+        }
+        let wall = plan.makespan * perUnit * 1.3 + 300
+        print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment ?? "")")
+    }
+
+    func slurmTime(_ s: Double) -> String {
+        let m = Int(s / 60) + 1
+        return String(format: "%d-%02d:%02d:00", m / 1440, (m % 1440) / 60, m % 60)
+    }
+}
