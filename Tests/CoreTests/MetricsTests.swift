@@ -346,6 +346,21 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(InterpolationCurve.grid(5), [0, 0.25, 0.5, 0.75, 1])
     }
 
+    /// The recorded policy survives a JSON round trip and names its variant and settings.
+    func testCurveRecordsPolicyInJSON() throws {
+        let point = InterpolationPoint(alpha: 0, testError: 0.5, testLoss: 1, trainError: 0.25, trainLoss: 0.5)
+        let curve = InterpolationCurve(points: [point, point], batchNorm: .recompute(batches: 10, batchSize: 64, seed: 7),
+                                       batchNormLayers: 19, loss: .mse)
+        let json = try JSONEncoder().encode(curve)
+        XCTAssertEqual(try JSONDecoder().decode(InterpolationCurve.self, from: json), curve)
+        let object = try JSONSerialization.jsonObject(with: json) as! [String: Any]
+        let policy = (object["batchNorm"] as! [String: Any])["recompute"] as! [String: Any]
+        XCTAssertEqual(policy["batches"] as? Int, 10)
+        XCTAssertEqual(policy["batchSize"] as? Int, 64)
+        XCTAssertEqual(object["loss"] as? String, "mse")
+        XCTAssertEqual(BatchNormPolicy.recompute(batches: 10).description, "recompute(batches=10,batchSize=128,seed=0)")
+    }
+
     /// Identical networks: both policies give a flat curve and zero barriers; the end equals a plain
     /// evaluation of the network (`.interpolate` keeps its own statistics); inputs are untouched.
     func testIdenticalNetworksHaveFlatCurveAndZeroBarriers() {
