@@ -278,6 +278,7 @@ final class MetricsTests: XCTestCase {
         let g = LogitGradientCentroids(net, probe: probe, batchSize: 3)
         XCTAssertEqual(net.params.array, params, "parameters changed")
         XCTAssertEqual(net.state.array, state, "running statistics changed")
+        XCTAssertEqual(net.grads.array, [Float](repeating: 0, count: net.parameterCount), "gradients left non-zero")
         let ref = double(net), P = net.parameterCount
         for c in 0..<3 {
             var mean = [Double](repeating: 0, count: P)

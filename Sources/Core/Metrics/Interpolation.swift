@@ -30,14 +30,15 @@ public final class WeightInterpolation {
     /// The network at the current alpha.
     public let network: Network<Float>
     public let batchNorm: BatchNormPolicy
-    public private(set) var alpha = 0.0
+    /// The current alpha; nil until the first `move(to:)`.
+    public private(set) var alpha: Double?
     private let recomputeData: Dataset?
     private let recomputeBatches: BatchIterator?
     private var batch: Batch?
 
     /// `recomputeFrom`: the training examples `.recompute` draws its batches from (needed only when
     /// the network has BatchNorm). `scratch`: a network of the same architecture to reuse, else one
-    /// is built. The network starts at `alpha = 0`.
+    /// is built. Call `move(to:)` before using `network`.
     public init(from a: Network<Float>, to b: Network<Float>, batchNorm: BatchNormPolicy,
                 recomputeFrom data: Dataset? = nil, scratch: Network<Float>? = nil) {
         precondition(a.sameArchitecture(b), "WeightInterpolation: \(a.kind) and \(b.kind) networks differ in architecture")
@@ -61,7 +62,6 @@ public final class WeightInterpolation {
         } else {
             recomputeData = nil; recomputeBatches = nil
         }
-        move(to: 0)
     }
 
     /// Places `network` at `w(alpha)` and sets its BatchNorm statistics by the policy.

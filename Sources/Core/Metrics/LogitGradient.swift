@@ -20,8 +20,8 @@ public struct LogitGradientCentroids: Sendable {
         self.values = values; self.classes = classes; parameterCount = values.count / classes
     }
 
-    /// Computes the centroids of `network` over `probe`. Uses `network.grads` as scratch: they hold
-    /// garbage afterwards. Parameters and BatchNorm statistics are unchanged.
+    /// Computes the centroids of `network` over `probe`. Uses `network.grads` as scratch and leaves
+    /// them zero; parameters and BatchNorm statistics are unchanged.
     public init(_ network: Network<Float>, probe: Dataset, batchSize: Int = metricBatchSize) {
         network.checkCompatible(probe, "LogitGradientCentroids")
         precondition(probe.count > 0, "LogitGradientCentroids: probe set \(probe.name) is empty")
@@ -44,6 +44,7 @@ public struct LogitGradientCentroids: Sendable {
                 }
             }
         }
+        network.zeroGrads()
         self.init(values: g, classes: C)
     }
 
