@@ -359,7 +359,7 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(policy["batches"] as? Int, 10)
         XCTAssertEqual(policy["batchSize"] as? Int, 64)
         XCTAssertEqual(object["loss"] as? String, "mse")
-        XCTAssertEqual(BatchNormPolicy.recompute(batches: 10).description, "recompute(batches=10,batchSize=128,seed=0)")
+        XCTAssertEqual(BarrierBatchNorm.recompute(batches: 10).description, "recompute(batches=10,batchSize=128,seed=0)")
     }
 
     /// Identical networks: both policies give a flat curve and zero barriers; the end equals a plain
@@ -371,7 +371,7 @@ final class MetricsTests: XCTestCase {
         let test = randomData(30, Shape(3, 5, 5), classes: 3, seed: 53)
         let train = randomData(24, Shape(3, 5, 5), classes: 3, seed: 54)
         let before = (a.params.array, a.state.array)
-        for policy in [BatchNormPolicy.interpolate, .recompute(batches: 2, batchSize: 8, seed: 3)] {
+        for policy in [BarrierBatchNorm.interpolate, .recompute(batches: 2, batchSize: 8, seed: 3)] {
             let curve = InterpolationCurve(a, b, gridPoints: 5, test: test, train: train, batchNorm: policy, batchSize: 7)
             XCTAssertEqual(curve.points.map(\.alpha), [0, 0.25, 0.5, 0.75, 1])
             for p in curve.points {
@@ -456,7 +456,7 @@ final class MetricsTests: XCTestCase {
         let a = randomNetwork(.resnet20, input: shape, classes: 3, seed: 71)
         let b = randomNetwork(.resnet20, input: shape, classes: 3, seed: 72)
         let test = randomData(20, shape, classes: 3, seed: 73), train = randomData(30, shape, classes: 3, seed: 74)
-        let policy = BatchNormPolicy.recompute(batches: 3, batchSize: 8, seed: 11)
+        let policy = BarrierBatchNorm.recompute(batches: 3, batchSize: 8, seed: 11)
         let curve = InterpolationCurve(a, b, gridPoints: 3, test: test, train: train, batchNorm: policy, batchSize: 6)
         let path = WeightInterpolation(from: a, to: b, batchNorm: policy, recomputeFrom: train)
         let order = { () -> [Int] in var s = RandomStream(seed: 11, role: .batchNormRecompute); return s.permutation(30) }()

@@ -1,6 +1,6 @@
 /// What BatchNorm uses for its running statistics at a point `w(alpha)` between two networks
 /// (DESIGN §4 "Error barrier"). Recorded with every curve.
-public enum BatchNormPolicy: Codable, Equatable, Sendable, CustomStringConvertible {
+public enum BarrierBatchNorm: Codable, Equatable, Sendable, CustomStringConvertible {
     /// Running statistics interpolated like the parameters: `s(alpha) = (1-alpha) s_a + alpha s_b`.
     case interpolate
     /// Running statistics reset and re-estimated at `w(alpha)` as the cumulative average (PyTorch
@@ -29,7 +29,7 @@ public final class WeightInterpolation {
     public let a: Network<Float>, b: Network<Float>
     /// The network at the current alpha.
     public let network: Network<Float>
-    public let batchNorm: BatchNormPolicy
+    public let batchNorm: BarrierBatchNorm
     /// The current alpha; nil until the first `move(to:)`.
     public private(set) var alpha: Double?
     private let recomputeData: Dataset?
@@ -39,7 +39,7 @@ public final class WeightInterpolation {
     /// `recomputeFrom`: the training examples `.recompute` draws its batches from (needed only when
     /// the network has BatchNorm). `scratch`: a network of the same architecture to reuse, else one
     /// is built. Call `move(to:)` before using `network`.
-    public init(from a: Network<Float>, to b: Network<Float>, batchNorm: BatchNormPolicy,
+    public init(from a: Network<Float>, to b: Network<Float>, batchNorm: BarrierBatchNorm,
                 recomputeFrom data: Dataset? = nil, scratch: Network<Float>? = nil) {
         precondition(a.sameArchitecture(b), "WeightInterpolation: \(a.kind) and \(b.kind) networks differ in architecture")
         let net = scratch ?? a.kind.build(input: a.inputShape, classes: a.classes, as: Float.self)
@@ -147,7 +147,7 @@ public struct Barrier: Codable, Equatable, Sendable {
 /// with the barriers of each of the four curves. Evaluation in inference mode after the BatchNorm
 /// policy has set the statistics; `train` is the fixed training subset to evaluate on.
 public struct InterpolationCurve: Codable, Equatable, Sendable {
-    public var batchNorm: BatchNormPolicy
+    public var batchNorm: BarrierBatchNorm
     /// BatchNorm layers of the architecture; 0 means the policy had nothing to act on.
     public var batchNormLayers: Int
     public var loss: LossFunction
@@ -158,7 +158,7 @@ public struct InterpolationCurve: Codable, Equatable, Sendable {
     public var trainLoss: Barrier
 
     /// A curve from its points; computes the barriers.
-    public init(points: [InterpolationPoint], batchNorm: BatchNormPolicy, batchNormLayers: Int, loss: LossFunction) {
+    public init(points: [InterpolationPoint], batchNorm: BarrierBatchNorm, batchNormLayers: Int, loss: LossFunction) {
         let alphas = points.map(\.alpha)
         self.points = points; self.batchNorm = batchNorm; self.batchNormLayers = batchNormLayers; self.loss = loss
         testError = Barrier(alphas: alphas, values: points.map(\.testError))
@@ -170,7 +170,7 @@ public struct InterpolationCurve: Codable, Equatable, Sendable {
     /// Evaluates `a`, `b` and the `gridPoints - 2` evenly spaced points between them
     /// (`alpha_k = k / (gridPoints - 1)`). `recomputeFrom` defaults to `train`.
     public init(_ a: Network<Float>, _ b: Network<Float>, gridPoints: Int = 31, test: Dataset, train: Dataset,
-                batchNorm: BatchNormPolicy, recomputeFrom: Dataset? = nil, loss: LossFunction = .crossEntropy,
+                batchNorm: BarrierBatchNorm, recomputeFrom: Dataset? = nil, loss: LossFunction = .crossEntropy,
                 batchSize: Int = metricBatchSize, scratch: Network<Float>? = nil) {
         precondition(gridPoints >= 2, "InterpolationCurve: needs at least the two ends, got \(gridPoints) points")
         let path = WeightInterpolation(from: a, to: b, batchNorm: batchNorm, recomputeFrom: recomputeFrom ?? train,
