@@ -130,7 +130,7 @@ final class ExperimentTests: XCTestCase {
         let e = try XCTUnwrap(parseError("dataset:\n  kind: fashion_mnist\n"))
         XCTAssertEqual(e.kind, .invalidValue)
         XCTAssertEqual(e.keyPath, "dataset.kind")
-        for part in ["did you mean `fashion-mnist`?", "cifar10, cifar100, mnist, fashion-mnist, synthetic"] {
+        for part in ["`fashion_mnist`", "did you mean `fashion-mnist`?", "cifar10, cifar100, mnist, fashion-mnist, synthetic"] {
             XCTAssertTrue(e.description.contains(part), "\(part) missing from: \(e.description)")
         }
     }

@@ -64,9 +64,11 @@ struct ConfigPath {
 
     /// `expected` names the type, e.g. "an integer".
     func wrongType(_ node: Node, expected: String, example: String? = nil) -> ExperimentConfigError {
-        let key = keyPath.split(separator: ".").last.map(String.init) ?? keyPath
+        // `children: 2` for a key; just `0.5` for a list element.
+        let key = keyPath.hasSuffix("]") ? nil : keyPath.split(separator: ".").last.map(String.init)
+        let shown = example.map { e in key.map { "\($0): \(e)" } ?? e }
         return error(.wrongType, at: node, "expects \(expected), found \(node.foundDescription).",
-                     fix: "write \(expected)" + (example.map { ", e.g. `\(key): \($0)`" } ?? "") + ".")
+                     fix: "write \(expected)" + (shown.map { ", e.g. `\($0)`" } ?? "") + ".")
     }
 
     /// The text of a scalar written without quotes (numbers, booleans), else a wrong-type error.
@@ -339,9 +341,9 @@ extension ConfigEnum {
         guard case let .scalar(s) = node, !node.isNull else { throw path.wrongType(node, expected: configType) }
         if let v = Self(rawValue: s.string) { return v }
         let names = allCases.map(\.rawValue)
-        let hint = closest(to: s.string, among: names).map { " (did you mean `\($0)`?)" } ?? ""
-        throw path.error(.invalidValue, at: node, "expects \(configType), found \(node.foundDescription)\(hint).",
-                         fix: "use one of: \(names.joined(separator: ", ")).")
+        let hint = closest(to: s.string, among: names).map { "did you mean `\($0)`? " } ?? ""
+        throw path.error(.invalidValue, at: node, "is \(node.foundDescription), not a valid choice.",
+                         fix: hint + "Use one of: \(names.joined(separator: ", ")).")
     }
     var configValue: ConfigValue { .string(rawValue) }
 }

@@ -102,7 +102,7 @@ extension TrainingRecipe: ConfigSection {
         .init("momentum", \.momentum, "SGD momentum (ignored by adam)."),
         .init("weight_decay", \.weightDecay, "L2 penalty coefficient added to the gradient (PyTorch weight_decay)."),
         .init("schedule", \.schedule,
-              "Learning-rate schedule: constant, or {milestones: [epochs], gamma: factor} (lr times gamma at each milestone)."),
+              "Learning-rate schedule; step decay multiplies the rate by gamma at each milestone epoch."),
         .init("batch_size", \.batchSize, "Examples per optimiser step."),
         .init("epochs", \.epochs, "Parent training length in epochs (fractional allowed); children train until the same time."),
         .init("loss", \.loss, "Training loss: cross_entropy (softmax) or mse (on one-hot targets)."),
@@ -177,7 +177,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
 
     static var fields: [ConfigField<ExperimentConfig>] { [
         .init("name", \.name, identity: false,
-              "Label of the run; its directory is <name>-<12 hex digits of the run hash>. Letters, digits, . _ -"),
+              "Label of the run (letters, digits, . _ -); its directory is <name>-<12 hex digits of the run hash>."),
         .init("seed", \.seed, "Root of every random stream: initialisation, data order, augmentation, subsets, probe set."),
         .init("dataset", \.dataset, "Which data, how much of it, and augmentation."),
         .init("model", \.model, "Architecture (see `ntkscape models`)."),
@@ -194,7 +194,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
                 + "(a multiple of the class count)."),
         .init("barrier", \.barrier, "Error barrier between children along the straight line joining them."),
         .init("threads", \.threads, identity: false,
-              "BLAS threads per rank; null = $OPENBLAS_NUM_THREADS, else the cores per rank. Not part of the run identity."),
+              "BLAS threads per rank; null = $OPENBLAS_NUM_THREADS, else the cores per rank."),
     ] }
 
     /// The spawn times of Fort et al. 2020's figures, in epochs.
@@ -366,7 +366,8 @@ public extension ExperimentConfig {
         func render(_ fields: [FieldInfo], _ value: ConfigValue, _ indent: String) {
             guard case let .map(values) = value else { return }
             for f in fields {
-                lines.append(indent + "# " + f.help + (f.nested == nil ? " [" + f.type + "]" : ""))
+                lines.append(indent + "# " + f.help + (f.nested == nil ? " [" + f.type + "]" : "")
+                                + (f.identity ? "" : " Not part of the run identity."))
                 if let nested = f.nested {
                     lines.append(indent + f.key + ":")
                     render(nested, values[f.key]!, indent + "  ")

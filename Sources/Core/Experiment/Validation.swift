@@ -45,7 +45,7 @@ public extension ExperimentConfig {
         do {
             try recipe.validate()
         } catch let e as ConfigurationError {
-            try fail("recipe." + e.field, e.message + ".", fix: "change `recipe.\(e.field)` as stated.")
+            try fail("recipe." + e.field, e.message + ".", fix: "set `recipe.\(e.field)` accordingly.")
         }
 
         // measurement plan
