@@ -322,7 +322,8 @@ extension Optional: ConfigRepresentable where Wrapped: ConfigRepresentable {
 extension Array: ConfigRepresentable where Element: ConfigRepresentable {
     static var configType: String {
         let element = Element.configType
-        let noun = element.hasPrefix("a ") ? element.dropFirst(2) : element.hasPrefix("an ") ? element.dropFirst(3) : Substring(element)
+        let noun = element.hasPrefix("a ") ? element.dropFirst(2)
+            : element.hasPrefix("an ") ? element.dropFirst(3) : Substring(element)
         return "a list of \(noun)s"
     }
     static func decode(_ node: Node, at path: ConfigPath) throws -> [Element] {

@@ -1,6 +1,8 @@
 public extension ExperimentConfig {
     /// The cross-field rules, in one place. `trainExamples` is the size of the training split when
-    /// it is known (after loading the data), enabling the size checks. Throws
+    /// it is known (after loading the data). The examples actually trained on are
+    /// `dataset.train_subset` when set, else `trainExamples`; when that number is known the probe
+    /// size and the steps of spawn/measurement times are checked against it. Throws
     /// `ExperimentConfigError` (`invalidValue`) naming the key path and the fix.
     func validate(trainExamples: Int? = nil) throws {
         func fail(_ key: String, _ problem: String, fix: String) throws -> Never {
@@ -17,10 +19,12 @@ public extension ExperimentConfig {
 
         // dataset
         if dataset.trainSubset < 0 {
-            try fail("dataset.train_subset", "is \(dataset.trainSubset).", fix: "use 0 (the whole training split) or a positive count.")
+            try fail("dataset.train_subset", "is \(dataset.trainSubset).",
+                     fix: "use 0 (the whole training split) or a positive count.")
         }
         if dataset.testSubset < 0 {
-            try fail("dataset.test_subset", "is \(dataset.testSubset).", fix: "use 0 (the whole test split) or a positive count.")
+            try fail("dataset.test_subset", "is \(dataset.testSubset).",
+                     fix: "use 0 (the whole test split) or a positive count.")
         }
         if let n = trainExamples, dataset.trainSubset > n {
             try fail("dataset.train_subset", "asks for \(dataset.trainSubset) examples but the training split has \(n).",
@@ -32,7 +36,8 @@ public extension ExperimentConfig {
                          fix: "set dataset.train_subset to the subset size, or balanced_subset: false.")
             }
             if let c = classes, dataset.trainSubset % c != 0 {
-                try fail("dataset.train_subset", "is \(dataset.trainSubset), not a multiple of the \(c) classes, so it cannot be class-balanced.",
+                try fail("dataset.train_subset",
+                         "is \(dataset.trainSubset), not a multiple of the \(c) classes, so it cannot be class-balanced.",
                          fix: "use a multiple of \(c), e.g. \((dataset.trainSubset + c - 1) / c * c).")
             }
         }
@@ -66,7 +71,8 @@ public extension ExperimentConfig {
                      fix: "write \(list(Set(spawn).sorted())).")
         }
         if let t = measure.first(where: { !($0 >= 0 && $0 <= epochs) }) {
-            try fail("measurement_times", "contains \(canonicalNumber(t)), outside [0, recipe.epochs = \(canonicalNumber(epochs))].",
+            try fail("measurement_times",
+                     "contains \(canonicalNumber(t)), outside [0, recipe.epochs = \(canonicalNumber(epochs))].",
                      fix: "remove it, or raise recipe.epochs to at least it.")
         }
         if zip(measure, measure.dropFirst()).contains(where: { $0 >= $1 }) {
@@ -108,7 +114,8 @@ public extension ExperimentConfig {
                      fix: "use 1 or more (10 is the default), or bn_policy: interpolate.")
         }
         if barrier.trainSubset < 0 {
-            try fail("barrier.train_subset", "is \(barrier.trainSubset).", fix: "use 0 (all training examples) or a positive count.")
+            try fail("barrier.train_subset", "is \(barrier.trainSubset).",
+                     fix: "use 0 (all training examples) or a positive count.")
         }
 
         if let t = threads, t < 1 {
