@@ -10,6 +10,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.0"),
     ],
     targets: [
         // System libraries. pkg-config supplies Open MPI's include/library flags to every dependent.
@@ -21,7 +22,7 @@ let package = Package(
         .target(name: "MPIShim", dependencies: ["CMPI"],
                 linkerSettings: [.linkedLibrary("scalapack-openmpi")]),
         // Numerics, data, training, metrics. Never imports MPI.
-        .target(name: "Core", dependencies: ["CLinAlg", "CZlib"]),
+        .target(name: "Core", dependencies: ["CLinAlg", "CZlib", .product(name: "Yams", package: "Yams")]),
         // MPI communicator, BLACS grids, distributed matrices, ScaLAPACK drivers.
         .target(name: "Parallel", dependencies: ["Core", "MPIShim", "CLinAlg"]),
         .executableTarget(name: "ntkscape", dependencies: [

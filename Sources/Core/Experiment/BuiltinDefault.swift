@@ -1,0 +1,41 @@
+// The built-in experiment. Keep identical to configs/quick.yaml (ExperimentTests checks byte for byte).
+
+public extension ExperimentConfig {
+    /// The text of `configs/quick.yaml`, embedded so `builtinDefault()` needs no file.
+    static let builtinDefaultYAML = #"""
+# quick.yaml: NTKScape's built-in default experiment (what `ntkscape run` does without a file).
+# Source: NTKScape's small-scale version of Fort et al. 2020 ("Deep learning versus kernel learning",
+# NeurIPS 2020) with their SimpleCNN (appendix D.1) and its optimiser, Adam at learning rate 1e-3,
+# shrunk to finish within 10 minutes on 2 cores with 2 ranks (Fashion-MNIST instead of CIFAR).
+# Budget at ~600 training images/s per rank: parent 4 epochs x 5000 = 20k images; children
+# 2 x (4 + 3.8 + 3.5 + 3 + 2) epochs x 5000 = 163k images; about 2.5 min of training on 2 ranks,
+# plus the metrics (21-point barriers on 2000 test + 1000 train images, a 100-example probe set).
+# This file is embedded in the program (ExperimentConfig.builtinDefaultYAML); a test keeps the two
+# byte-for-byte identical, so edit both together.
+name: quick
+seed: 0
+dataset:
+  kind: fashion-mnist
+  path: /usr/share/datasets/fashion-mnist
+  train_subset: 5000
+  test_subset: 2000
+  augment: off
+model: simplecnn
+recipe:
+  optimizer: adam
+  learning_rate: 0.001
+  weight_decay: 0
+  schedule: constant
+  batch_size: 128
+  epochs: 4
+  loss: cross_entropy
+replicates: 1
+spawn_times: [0, 0.2, 0.5, 1, 2]
+children: 2
+probe_size: 100
+barrier:
+  points: 21
+  train_subset: 1000
+
+"""#
+}

@@ -1,0 +1,125 @@
+public extension ExperimentConfig {
+    /// The cross-field rules, in one place. `trainExamples` is the size of the training split when
+    /// it is known (after loading the data). The examples actually trained on are
+    /// `dataset.train_subset` when set, else `trainExamples`; when that number is known the probe
+    /// size and the steps of spawn/measurement times are checked against it. Throws
+    /// `ExperimentConfigError` (`invalidValue`) naming the key path and the fix.
+    func validate(trainExamples: Int? = nil) throws {
+        func fail(_ key: String, _ problem: String, fix: String) throws -> Never {
+            throw ExperimentConfigError(kind: .invalidValue, file: nil, keyPath: key, problem: problem, fix: fix)
+        }
+        func list(_ xs: [Double]) -> String { "[" + xs.map(canonicalNumber).joined(separator: ", ") + "]" }
+        let epochs = recipe.epochs, classes = dataset.kind.classCount
+
+        if name.isEmpty || name.hasPrefix(".")
+            || !name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) {
+            try fail("name", "is `\(name)`, which cannot name a run directory.",
+                     fix: "use letters, digits, `.`, `_` and `-` only, e.g. `name: resnet20-cifar10`.")
+        }
+
+        // dataset
+        if dataset.trainSubset < 0 {
+            try fail("dataset.train_subset", "is \(dataset.trainSubset).",
+                     fix: "use 0 (the whole training split) or a positive count.")
+        }
+        if dataset.testSubset < 0 {
+            try fail("dataset.test_subset", "is \(dataset.testSubset).",
+                     fix: "use 0 (the whole test split) or a positive count.")
+        }
+        if let n = trainExamples, dataset.trainSubset > n {
+            try fail("dataset.train_subset", "asks for \(dataset.trainSubset) examples but the training split has \(n).",
+                     fix: "use at most \(n), or 0 for all of them.")
+        }
+        if dataset.balancedSubset {
+            if dataset.trainSubset == 0 {
+                try fail("dataset.balanced_subset", "is true but dataset.train_subset is 0 (the whole split).",
+                         fix: "set dataset.train_subset to the subset size, or balanced_subset: false.")
+            }
+            if let c = classes, dataset.trainSubset % c != 0 {
+                try fail("dataset.train_subset",
+                         "is \(dataset.trainSubset), not a multiple of the \(c) classes, so it cannot be class-balanced.",
+                         fix: "use a multiple of \(c), e.g. \((dataset.trainSubset + c - 1) / c * c).")
+            }
+        }
+        if dataset.augment == .on && dataset.kind.imageShape == nil {
+            try fail("dataset.augment", "is on, but \(dataset.kind.rawValue) data have no fixed image size for the pad-4 crop.",
+                     fix: "use auto or off.")
+        }
+
+        // recipe
+        do {
+            try recipe.validate()
+        } catch let e as ConfigurationError {
+            try fail("recipe." + e.field, e.message + ".", fix: "set `recipe.\(e.field)` accordingly.")
+        }
+
+        // measurement plan
+        if replicates < 1 {
+            try fail("replicates", "is \(replicates).", fix: "use 1 or more.")
+        }
+        if children < 2 {
+            try fail("children", "is \(children), but every metric compares a pair of children.", fix: "use 2 or more.")
+        }
+        let spawn = resolvedSpawnTimes, measure = resolvedMeasurementTimes
+        if let t = spawn.first(where: { !($0 >= 0 && $0 < epochs) }) {
+            try fail("spawn_times", "contains \(canonicalNumber(t)), outside [0, recipe.epochs = \(canonicalNumber(epochs))): "
+                        + "a child must have time left to train.",
+                     fix: "remove it, or raise recipe.epochs above it.")
+        }
+        if zip(spawn, spawn.dropFirst()).contains(where: { $0 >= $1 }) {
+            try fail("spawn_times", "must be increasing without repeats, got \(list(spawn)).",
+                     fix: "write \(list(Set(spawn).sorted())).")
+        }
+        if let t = measure.first(where: { !($0 >= 0 && $0 <= epochs) }) {
+            try fail("measurement_times",
+                     "contains \(canonicalNumber(t)), outside [0, recipe.epochs = \(canonicalNumber(epochs))].",
+                     fix: "remove it, or raise recipe.epochs to at least it.")
+        }
+        if zip(measure, measure.dropFirst()).contains(where: { $0 >= $1 }) {
+            try fail("measurement_times", "must be increasing without repeats, got \(list(measure)).",
+                     fix: "write \(list(Set(measure).sorted())).")
+        }
+        // Known training size: checks that need the number of examples (steps per epoch).
+        let used: Int? = dataset.trainSubset > 0 ? dataset.trainSubset : trainExamples
+        if let n = used, n > 0 {
+            let perEpoch = recipe.stepsPerEpoch(examples: n)
+            for (key, times) in [("spawn_times", spawn), ("measurement_times", measure)] {
+                for (a, b) in zip(times, times.dropFirst())
+                where recipe.step(atEpoch: a, examples: n) == recipe.step(atEpoch: b, examples: n) {
+                    try fail(key, "has \(canonicalNumber(a)) and \(canonicalNumber(b)), which fall on the same optimiser "
+                                + "step (\(perEpoch) steps per epoch).",
+                             fix: "drop one, or space them at least 1/\(perEpoch) epoch apart.")
+                }
+            }
+        }
+        if probeSize < 1 {
+            try fail("probe_size", "is \(probeSize).", fix: "use a positive multiple of the class count, e.g. 100.")
+        }
+        if let c = classes, probeSize % c != 0 {
+            try fail("probe_size", "is \(probeSize), not a multiple of the \(c) classes (the probe set is class-balanced).",
+                     fix: "use a multiple of \(c), e.g. \((probeSize + c - 1) / c * c).")
+        }
+        if let n = used, probeSize > n {
+            try fail("probe_size", "is \(probeSize), more than the \(n) training examples used.",
+                     fix: "use at most \(n) (a multiple of the class count), or train on more examples.")
+        }
+
+        // barrier
+        if barrier.points < 3 {
+            try fail("barrier.points", "is \(barrier.points); a barrier needs both ends and at least one interior point.",
+                     fix: "use 3 or more (31 is the default).")
+        }
+        if barrier.bnPolicy == .recompute && barrier.recomputeBatches < 1 {
+            try fail("barrier.recompute_batches", "is \(barrier.recomputeBatches), but bn_policy recompute needs batches.",
+                     fix: "use 1 or more (10 is the default), or bn_policy: interpolate.")
+        }
+        if barrier.trainSubset < 0 {
+            try fail("barrier.train_subset", "is \(barrier.trainSubset).",
+                     fix: "use 0 (all training examples) or a positive count.")
+        }
+
+        if let t = threads, t < 1 {
+            try fail("threads", "is \(t).", fix: "use 1 or more, or omit it for the default.")
+        }
+    }
+}

@@ -1,0 +1,478 @@
+import Core
+import Foundation
+import XCTest
+
+/// The experiment description layer: SHA-256, parsing with helpful errors, validation, run
+/// identity, `RunPaths` and the presets in configs/.
+final class ExperimentTests: XCTestCase {
+    /// The package root (this file is Tests/CoreTests/ExperimentTests.swift).
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    private func configError(_ body: () throws -> Void, file: StaticString = #filePath, line: UInt = #line)
+        -> ExperimentConfigError? {
+        do {
+            try body()
+            XCTFail("expected an ExperimentConfigError", file: file, line: line)
+        } catch let e as ExperimentConfigError {
+            return e
+        } catch {
+            XCTFail("expected an ExperimentConfigError, got \(error)", file: file, line: line)
+        }
+        return nil
+    }
+
+    private func parseError(_ yaml: String, file: StaticString = #filePath, line: UInt = #line) -> ExperimentConfigError? {
+        configError({ _ = try ExperimentConfig.parse(yaml: yaml, file: "exp.yaml") }, file: file, line: line)
+    }
+
+    private func validationError(_ yaml: String, trainExamples: Int? = nil,
+                                 file: StaticString = #filePath, line: UInt = #line) -> ExperimentConfigError? {
+        configError({ try ExperimentConfig.parse(yaml: yaml).validate(trainExamples: trainExamples) },
+                    file: file, line: line)
+    }
+
+    // MARK: SHA-256 (FIPS 180-4 / NIST CSRC example vectors)
+
+    func testSHA256NISTVectors() {
+        XCTAssertEqual(SHA256.hexDigest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        XCTAssertEqual(SHA256.hexDigest(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        XCTAssertEqual(SHA256.hexDigest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+                       "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1")
+        XCTAssertEqual(SHA256.hexDigest("abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmn"
+                                        + "hijklmnoijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu"),
+                       "cf5b16a778af8380036ce59e7b0492370b249b11e8f07a51afac45037afee9d1")
+        XCTAssertEqual(SHA256.digest(Array("abc".utf8)).count, 32)
+    }
+
+    func testSHA256StreamingMatchesOneShot() {
+        // One million "a" (NIST long-message vector), fed in uneven chunks across block boundaries.
+        var s = SHA256()
+        let chunks = [1, 63, 64, 65, 127, 1000, 7]
+        var fed = 0, i = 0
+        while fed < 1_000_000 {
+            let n = min(chunks[i % chunks.count], 1_000_000 - fed)
+            s.update([UInt8](repeating: UInt8(ascii: "a"), count: n))
+            fed += n; i += 1
+        }
+        XCTAssertEqual(s.hexDigest(), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0")
+        XCTAssertEqual(s.hexDigest(), s.hexDigest(), "finalize must not consume the state")
+    }
+
+    // MARK: Parsing errors
+
+    func testUnknownKeyNamesPathAndSuggests() throws {
+        let e = try XCTUnwrap(parseError("name: x\nrecipe:\n  learnig_rate: 0.01\n"))
+        XCTAssertEqual(e.kind, .unknownKey)
+        XCTAssertEqual(e.keyPath, "recipe.learnig_rate")
+        XCTAssertEqual(e.suggestion, "learning_rate")
+        XCTAssertEqual(e.validKeys, ["optimizer", "learning_rate", "momentum", "weight_decay", "schedule",
+                                     "batch_size", "epochs", "loss"])
+        XCTAssertEqual(e.file, "exp.yaml")
+        XCTAssertEqual(e.line, 3)
+        let text = e.description
+        for part in ["exp.yaml:3", "`recipe.learnig_rate`", "did you mean `learning_rate`?", "weight_decay"] {
+            XCTAssertTrue(text.contains(part), "\(part) missing from: \(text)")
+        }
+    }
+
+    func testUnknownKeyElsewhereSuggestsItsSection() throws {
+        let top = try XCTUnwrap(parseError("epochs: 3\n"))
+        XCTAssertEqual(top.keyPath, "epochs")
+        XCTAssertEqual(top.suggestion, "recipe.epochs")
+        XCTAssertTrue(top.description.contains("recipe.epochs"), top.description)
+
+        let nested = try XCTUnwrap(parseError("recipe:\n  schedule: {milestones: [1, 2], gamm: 0.5}\n"))
+        XCTAssertEqual(nested.keyPath, "recipe.schedule.gamm")
+        XCTAssertEqual(nested.suggestion, "gamma")
+
+        let augment = try XCTUnwrap(parseError("recipe:\n  augment: on\n"))
+        XCTAssertEqual(augment.suggestion, "dataset.augment")
+    }
+
+    func testDuplicateKeyIsAnError() throws {
+        let e = try XCTUnwrap(parseError("children: 2\nchildren: 3\n"))
+        XCTAssertEqual(e.kind, .duplicateKey)
+        XCTAssertEqual(e.keyPath, "children")
+        XCTAssertEqual(e.line, 2)
+    }
+
+    func testWrongTypeNamesKeyExpectedTypeAndValue() throws {
+        let e = try XCTUnwrap(parseError("children: two\n"))
+        XCTAssertEqual(e.kind, .wrongType)
+        XCTAssertEqual(e.keyPath, "children")
+        for part in ["exp.yaml:1", "`children`", "an integer", "`two`"] {
+            XCTAssertTrue(e.description.contains(part), "\(part) missing from: \(e.description)")
+        }
+        let cases: [(String, String, String)] = [
+            ("spawn_times: 0.5\n", "spawn_times", "a list of numbers"),
+            ("spawn_times: [0, soon]\n", "spawn_times[1]", "a finite number"),
+            ("recipe:\n  learning_rate: fast\n", "recipe.learning_rate", "a finite number"),
+            ("recipe:\n  learning_rate: .inf\n", "recipe.learning_rate", "a finite number"),
+            ("seed: -1\n", "seed", "a non-negative integer"),
+            ("children: \"2\"\n", "children", "an integer"),
+            ("children: 2.5\n", "children", "an integer"),
+            ("dataset:\n  balanced_subset: maybe\n", "dataset.balanced_subset", "true or false"),
+            ("name: [a, b]\n", "name", "a string"),
+            ("recipe: sgd\n", "recipe", "a mapping"),
+            ("recipe:\n  schedule: step\n", "recipe.schedule", "`constant` or a mapping"),
+            ("- a\n- b\n", "", "a mapping"),
+        ]
+        for (yaml, path, expected) in cases {
+            guard let e = parseError(yaml) else { continue }
+            XCTAssertEqual(e.kind, .wrongType, yaml)
+            XCTAssertEqual(e.keyPath, path, yaml)
+            XCTAssertTrue(e.description.contains(expected), "\(expected) missing from: \(e.description)")
+        }
+    }
+
+    func testBadEnumValueListsChoicesAndSuggests() throws {
+        let e = try XCTUnwrap(parseError("dataset:\n  kind: fashion_mnist\n"))
+        XCTAssertEqual(e.kind, .invalidValue)
+        XCTAssertEqual(e.keyPath, "dataset.kind")
+        for part in ["`fashion_mnist`", "did you mean `fashion-mnist`?", "cifar10, cifar100, mnist, fashion-mnist, synthetic"] {
+            XCTAssertTrue(e.description.contains(part), "\(part) missing from: \(e.description)")
+        }
+    }
+
+    func testSyntaxErrorAndMissingFileNameTheFile() throws {
+        let syntax = try XCTUnwrap(parseError("recipe:\n  epochs: [1, 2\n"))
+        XCTAssertEqual(syntax.kind, .syntax)
+        XCTAssertTrue(syntax.description.hasPrefix("exp.yaml"), syntax.description)
+
+        let missing = "/nonexistent-ntkscape/experiment.yaml"
+        let e = try XCTUnwrap(configError { _ = try ExperimentConfig.load(path: missing) })
+        XCTAssertEqual(e.kind, .fileNotFound)
+        XCTAssertEqual(e.file, missing)
+        XCTAssertTrue(e.description.contains(missing), e.description)
+    }
+
+    func testValuesAreReadIntoTheirFields() throws {
+        let c = try ExperimentConfig.parse(yaml: """
+            name: demo
+            seed: 18446744073709551615
+            dataset: {kind: cifar10, path: /data/c10, train_subset: 1_000, balanced_subset: yes, augment: off}
+            model: resnet20_nobn
+            recipe:
+              optimizer: adam
+              learning_rate: 1e-3
+              schedule: {milestones: [2, 3.5], gamma: 0.5}
+              epochs: 4
+              loss: mse
+            spawn_times: [0, 0.4]
+            threads: 3
+            barrier:
+            """)
+        XCTAssertEqual(c.name, "demo")
+        XCTAssertEqual(c.seed, .max)
+        XCTAssertEqual(c.dataset.kind, .cifar10)
+        XCTAssertEqual(c.dataset.path, "/data/c10")
+        XCTAssertEqual(c.dataset.trainingSubset, .classBalanced(1000))
+        XCTAssertEqual(c.dataset.augment, .off)
+        XCTAssertEqual(c.model, .resnet20_nobn)
+        XCTAssertEqual(c.recipe.optimizer, .adam)
+        XCTAssertEqual(c.recipe.learningRate, 0.001)
+        XCTAssertEqual(c.recipe.schedule, .step(milestones: [2, 3.5], gamma: 0.5))
+        XCTAssertEqual(c.recipe.loss, .mse)
+        XCTAssertEqual(c.recipe.momentum, TrainingRecipe().momentum, "absent keys keep the recipe's defaults")
+        XCTAssertEqual(c.spawnTimes, [0, 0.4])
+        XCTAssertEqual(c.resolvedMeasurementTimes, [0, 0.4, 4])
+        XCTAssertEqual(c.threads, 3)
+        XCTAssertEqual(c.barrier, BarrierSettings(), "an empty section is all defaults")
+        XCTAssertFalse(c.trainingRecipe.augment)
+    }
+
+    // MARK: Validation
+
+    func testSpawnAfterEndFailsNamingSpawnTimes() throws {
+        let e = try XCTUnwrap(validationError("recipe:\n  epochs: 2\nspawn_times: [0, 1, 3]\n"))
+        XCTAssertEqual(e.kind, .invalidValue)
+        XCTAssertEqual(e.keyPath, "spawn_times")
+        XCTAssertTrue(e.description.contains("3"), e.description)
+        XCTAssertTrue(e.description.contains("Fix:"), e.description)
+
+        // Through `load`, the same error names the file.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ntkscape-exp-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("late.yaml").path
+        try "recipe:\n  epochs: 2\nspawn_times: [0, 2]\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let loaded = try XCTUnwrap(configError { _ = try ExperimentConfig.load(path: path) })
+        XCTAssertEqual(loaded.keyPath, "spawn_times")
+        XCTAssertEqual(loaded.file, path)
+        XCTAssertTrue(loaded.description.hasPrefix(path), loaded.description)
+    }
+
+    func testCrossFieldRules() throws {
+        let cases: [(yaml: String, train: Int?, key: String)] = [
+            ("spawn_times: [1, 0.5]\n", nil, "spawn_times"),
+            ("spawn_times: [0.5, 0.5]\n", nil, "spawn_times"),
+            ("measurement_times: [0, 11]\n", nil, "measurement_times"),
+            ("children: 1\n", nil, "children"),
+            ("replicates: 0\n", nil, "replicates"),
+            ("probe_size: 105\n", nil, "probe_size"),
+            ("probe_size: 0\n", nil, "probe_size"),
+            // (Tiny training sets have one step per epoch: spawn times must not share a step.)
+            ("probe_size: 100\ndataset: {train_subset: 50}\nspawn_times: [0, 1]\nmeasurement_times: [0, 10]\n", nil, "probe_size"),
+            ("probe_size: 100\nspawn_times: [0, 1]\nmeasurement_times: [0, 10]\n", 60, "probe_size"),
+            ("dataset: {train_subset: 100}\n", 60, "dataset.train_subset"),
+            ("dataset: {balanced_subset: true}\n", nil, "dataset.balanced_subset"),
+            ("dataset: {balanced_subset: true, train_subset: 1005}\n", nil, "dataset.train_subset"),
+            ("dataset: {kind: synthetic, augment: on}\n", nil, "dataset.augment"),
+            ("barrier: {points: 2}\n", nil, "barrier.points"),
+            ("barrier: {recompute_batches: 0}\n", nil, "barrier.recompute_batches"),
+            ("recipe: {learning_rate: -1}\n", nil, "recipe.learning_rate"),
+            ("recipe: {batch_size: 0}\n", nil, "recipe.batch_size"),
+            ("threads: 0\n", nil, "threads"),
+            ("name: \"a b\"\n", nil, "name"),
+            // 200 examples at batch 128: 2 steps per epoch, so 0.1 and 0.2 both round to step 0.
+            ("spawn_times: [0.1, 0.2]\nmeasurement_times: [0, 10]\n", 200, "spawn_times"),
+        ]
+        for c in cases {
+            guard let e = validationError(c.yaml, trainExamples: c.train) else { continue }
+            XCTAssertEqual(e.keyPath, c.key, c.yaml)
+            XCTAssertTrue(e.description.contains("Fix:"), e.description)
+        }
+        // The defaults and the boundary values are valid.
+        XCTAssertNoThrow(try ExperimentConfig().validate(trainExamples: 60000))
+        XCTAssertNoThrow(try ExperimentConfig.parse(yaml: "recipe: {epochs: 2}\nspawn_times: [0, 1.9]\nmeasurement_times: [2]\n")
+            .validate())
+        XCTAssertNoThrow(try ExperimentConfig.parse(yaml: "dataset: {kind: synthetic}\nprobe_size: 7\n").validate())
+    }
+
+    // MARK: Resolution and identity
+
+    func testDefaultsCanonicalJSONIsTheDocumentedText() throws {
+        // Written by hand from the documented defaults (keys sorted, RFC 8785 numbers).
+        let expected = #"{"barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
+            + #""children":2,"dataset":{"augment":"off","balanced_subset":false,"kind":"fashion-mnist","#
+            + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
+            + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
+            + #""probe_size":100,"recipe":{"batch_size":128,"epochs":10,"learning_rate":0.1,"loss":"cross_entropy","#
+            + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","weight_decay":0.0005},"replicates":1,"#
+            + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"threads":null}"#
+        XCTAssertEqual(ExperimentConfig().canonicalJSON(), expected)
+        // YAML -> config -> canonical JSON -> config is a fixed point.
+        let reparsed = try ExperimentConfig.parse(yaml: expected)
+        XCTAssertEqual(reparsed, ExperimentConfig().resolved())
+        XCTAssertEqual(reparsed.canonicalJSON(), expected)
+        XCTAssertEqual(try ExperimentConfig.parse(yaml: "").canonicalJSON(), expected)
+        XCTAssertEqual(ExperimentConfig().nonDefaultSettings(), [:])
+        XCTAssertEqual(ExperimentConfig().runHash, "44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a",
+                       "SHA-256 of {} (hashlib)")
+    }
+
+    func testCanonicalNumberFormatting() throws {
+        let c = try ExperimentConfig.parse(yaml: """
+            seed: 18446744073709551615
+            recipe: {learning_rate: 1e-7, weight_decay: 0.00001, epochs: 80.0, momentum: 0.0}
+            spawn_times: [0.1, 2.5e1]
+            """)
+        let json = c.canonicalJSON()
+        for part in [#""seed":18446744073709551615"#, #""learning_rate":1e-7"#, #""weight_decay":0.00001"#,
+                     #""epochs":80"#, #""momentum":0"#, #""spawn_times":[0.1,25]"#] {
+            XCTAssertTrue(json.contains(part), "\(part) missing from \(json)")
+        }
+    }
+
+    func testRunHashIgnoresSpellingKeyOrderAndThreads() throws {
+        let a = try ExperimentConfig.parse(yaml: """
+            name: a
+            recipe:
+              learning_rate: 0.01
+              epochs: 4
+            spawn_times: [0, 1]
+            threads: 1
+            """)
+        let b = try ExperimentConfig.parse(yaml: """
+            threads: 8
+            spawn_times: [0.0, 1.0]
+            measurement_times: [0, 1, 4]
+            recipe: {epochs: 4.0, learning_rate: 1e-2, momentum: 0.9}
+            name: a
+            """)
+        XCTAssertNotEqual(a, b)
+        XCTAssertEqual(a.runHash, b.runHash)
+        XCTAssertEqual(a.runName, b.runName)
+        XCTAssertEqual(RunPaths(config: a), RunPaths(config: b))
+
+        var c = a
+        c.recipe.learningRate = 0.02
+        XCTAssertNotEqual(c.runHash, a.runHash)
+        var renamed = a
+        renamed.name = "b"
+        XCTAssertEqual(renamed.runHash, a.runHash, "the name labels the run; it is not part of the hash")
+        XCTAssertEqual(renamed.runName, "b-" + a.runHash.prefix(12))
+    }
+
+    func testNonDefaultSettingsAndHashInput() throws {
+        let c = try ExperimentConfig.parse(yaml: "recipe:\n  learning_rate: 0.01\nthreads: 4\nname: foo\n")
+        XCTAssertEqual(c.nonDefaultSettings(), ["recipe.learning_rate": "0.01"])
+        XCTAssertEqual(c.identityJSON(), #"{"recipe.learning_rate":0.01}"#)
+        // hashlib.sha256(b'{"recipe.learning_rate":0.01}').hexdigest()
+        XCTAssertEqual(c.runHash, "7faab2a8ed08e99c69f6d4e12db0778c98654c5992f7ce60d04ff313a167af0e")
+        XCTAssertEqual(c.runName, "foo-7faab2a8ed08")
+    }
+
+    func testBuiltinDefaultIdentity() throws {
+        let quick = ExperimentConfig.builtinDefault()
+        XCTAssertEqual(quick.identityJSON(),
+                       #"{"barrier.points":21,"dataset.test_subset":2000,"dataset.train_subset":5000,"#
+                        + #""measurement_times":[0,0.2,0.5,1,2,4],"recipe.epochs":4,"recipe.learning_rate":0.001,"#
+                        + #""recipe.optimizer":"adam","recipe.weight_decay":0,"spawn_times":[0,0.2,0.5,1,2]}"#)
+        // hashlib.sha256 of the text above.
+        XCTAssertEqual(quick.runHash, "a93ae2f947dee77723981deb2ec51b16741f0577d8746b2d0043f2239f4c0223")
+        XCTAssertEqual(quick.runName, "quick-a93ae2f947de")
+    }
+
+    func testDerivedDefaults() throws {
+        let c = try ExperimentConfig.parse(yaml: "dataset: {kind: cifar10}\nrecipe: {epochs: 4}\n")
+        XCTAssertEqual(c.resolvedSpawnTimes, [0, 0.25, 0.5, 1, 2, 3])
+        XCTAssertEqual(c.resolvedMeasurementTimes, [0, 0.25, 0.5, 1, 2, 3, 4])
+        XCTAssertTrue(c.trainingRecipe.augment, "auto = on for CIFAR")
+        XCTAssertNil(c.dataset.resolvedPath)
+        XCTAssertEqual(c.resolved().dataset.augment, .on)
+        let m = try ExperimentConfig.parse(yaml: "spawn_times: [1]\nmeasurement_times: [0.5]\n")
+        XCTAssertEqual(m.parentCheckpointTimes, [0.5, 1])
+    }
+
+    func testCodableRoundTripUsesTheSameSchema() throws {
+        let quick = ExperimentConfig.builtinDefault()
+        let data = try JSONEncoder().encode(quick)
+        XCTAssertEqual(try JSONDecoder().decode(ExperimentConfig.self, from: data), quick)
+        let bad = Data(#"{"recipe":{"learnig_rate":0.1}}"#.utf8)
+        XCTAssertThrowsError(try JSONDecoder().decode(ExperimentConfig.self, from: bad)) { error in
+            XCTAssertTrue("\(error)".contains("recipe.learnig_rate"), "\(error)")
+        }
+    }
+
+    // MARK: Documentation
+
+    func testDocumentationListsEverySettingAndParsesToDefaults() throws {
+        let doc = ExperimentConfig.documentation()
+        XCTAssertEqual(try ExperimentConfig.parse(yaml: doc), ExperimentConfig())
+        for key in ["name:", "  kind: fashion-mnist", "  train_subset: 0", "  balanced_subset: false", "  augment: auto",
+                    "  learning_rate: 0.1", "  schedule: constant", "spawn_times: null", "children: 2",
+                    "measurement_times: null", "probe_size: 100", "  bn_policy: recompute", "  points: 31",
+                    "  recompute_batches: 10", "  train_subset: 1000", "threads: null"] {
+            XCTAssertTrue(doc.contains("\n" + key), "\(key) missing from the documentation")
+        }
+        // docs/experiment.md carries the same text (regenerate: NTKSCAPE_UPDATE_DOCS=1 swift test ...).
+        let mdPath = Self.root.appendingPathComponent("docs/experiment.md").path
+        let md = try String(contentsOfFile: mdPath, encoding: .utf8)
+        let begin = "<!-- BEGIN ExperimentConfig.documentation() -->\n```yaml\n"
+        let end = "```\n<!-- END ExperimentConfig.documentation() -->"
+        let start = try XCTUnwrap(md.range(of: begin)), stop = try XCTUnwrap(md.range(of: end))
+        let block = String(md[start.upperBound..<stop.lowerBound])
+        if block != doc && ProcessInfo.processInfo.environment["NTKSCAPE_UPDATE_DOCS"] == "1" {
+            try (String(md[..<start.upperBound]) + doc + String(md[stop.lowerBound...]))
+                .write(toFile: mdPath, atomically: true, encoding: .utf8)
+        } else {
+            XCTAssertEqual(block, doc, "docs/experiment.md is out of date with ExperimentConfig.documentation()")
+        }
+    }
+
+    // MARK: Presets
+
+    func testEmbeddedDefaultEqualsQuickYAML() throws {
+        let path = Self.root.appendingPathComponent("configs/quick.yaml").path
+        let bytes = try XCTUnwrap(FileManager.default.contents(atPath: path))
+        XCTAssertEqual(Array(bytes), Array(ExperimentConfig.builtinDefaultYAML.utf8))
+        XCTAssertEqual(try ExperimentConfig.load(path: path), ExperimentConfig.builtinDefault())
+    }
+
+    func testEveryPresetLoadsAndValidates() throws {
+        let dir = Self.root.appendingPathComponent("configs")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
+        XCTAssertEqual(files, ["quick.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
+                               "resnet20-nobn-cifar10.yaml", "resnet20-nobn-cifar100.yaml", "simplecnn-cifar10.yaml",
+                               "wrn16-4-cifar10.yaml", "wrn16-4-cifar100.yaml"])
+        for file in files {
+            let path = dir.appendingPathComponent(file).path
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            XCTAssertTrue(text.hasPrefix("# \(file):"), "\(file): the header comment must name the file")
+            XCTAssertTrue(text.contains("# Source:"), "\(file): the header must state its source")
+            do {
+                let c = try ExperimentConfig.load(path: path)
+                XCTAssertEqual(c.name + ".yaml", file, "the preset's name is its file name")
+                XCTAssertTrue(c.resolvedSpawnTimes.allSatisfy { $0 < c.recipe.epochs })
+                if c.dataset.kind.usesCIFARAugmentation { XCTAssertTrue(c.trainingRecipe.augment, file) }
+                try c.validate(trainExamples: c.dataset.kind == .fashionMNIST ? 60000 : 50000)
+            } catch {
+                XCTFail("\(file): \(error)")
+            }
+        }
+    }
+
+    func testQuickPresetFitsItsBudget() {
+        // Training work in images: parent plus every child from its spawn time to the end.
+        let q = ExperimentConfig.builtinDefault()
+        let n = Double(q.dataset.trainSubset), epochs = q.recipe.epochs
+        let childEpochs = q.resolvedSpawnTimes.reduce(0) { $0 + Double(q.children) * (epochs - $1) }
+        let images = (epochs + childEpochs) * n * Double(q.replicates)
+        XCTAssertEqual(images, 183_000, accuracy: 1)
+        // At ~600 images/s per rank on 2 ranks, under 3 minutes of training.
+        XCTAssertLessThan(images / (2 * 600), 180)
+    }
+
+    // MARK: RunPaths
+
+    func testRunPathsNames() {
+        let p = RunPaths(runDirectory: "runs/quick-abc")
+        XCTAssertEqual(p.manifest, "runs/quick-abc/manifest.json")
+        XCTAssertEqual(p.configCopy, "runs/quick-abc/experiment.yaml")
+        XCTAssertEqual(p.resolvedConfig, "runs/quick-abc/config.json")
+        XCTAssertEqual(p.report, "runs/quick-abc/report.html")
+        XCTAssertEqual(p.parentTimelineCSV, "runs/quick-abc/tables/parent_timeline.csv")
+        XCTAssertEqual(p.parentTimelineJSON, "runs/quick-abc/tables/parent_timeline.json")
+        XCTAssertEqual(p.childPairsCSV, "runs/quick-abc/tables/child_pairs.csv")
+        XCTAssertEqual(p.childPairsJSON, "runs/quick-abc/tables/child_pairs.json")
+        XCTAssertEqual(p.barrierCurvesCSV, "runs/quick-abc/tables/barrier_curves.csv")
+        XCTAssertEqual(p.barrierCurvesJSON, "runs/quick-abc/tables/barrier_curves.json")
+        XCTAssertEqual(p.timelinePairsCSV, "runs/quick-abc/tables/timeline_pairs.csv")
+        XCTAssertEqual(p.timelinePairsJSON, "runs/quick-abc/tables/timeline_pairs.json")
+        XCTAssertEqual(p.table("kernel_distance", ext: "csv"), "runs/quick-abc/tables/kernel_distance.csv")
+        XCTAssertEqual(p.figure("barriers"), "runs/quick-abc/figures/barriers.svg")
+        XCTAssertEqual(p.taskDone("child-r0-s0000.500-c1"), "runs/quick-abc/tasks/child-r0-s0000.500-c1.json")
+        XCTAssertEqual(p.logs, "runs/quick-abc/logs")
+        XCTAssertEqual(p.log(rank: 1), "runs/quick-abc/logs/rank-1.log")
+        XCTAssertEqual(p.replicateDirectory(0), "runs/quick-abc/replicate-0")
+        XCTAssertEqual(p.parentDirectory(replicate: 2), "runs/quick-abc/replicate-2/parent")
+        XCTAssertEqual(p.parentCheckpoint(replicate: 0, epoch: 0.25),
+                       "runs/quick-abc/replicate-0/parent/epoch-0000.250.safetensors")
+        XCTAssertEqual(p.parentCheckpoint(replicate: 1, epoch: 80),
+                       "runs/quick-abc/replicate-1/parent/epoch-0080.000.safetensors")
+        XCTAssertEqual(p.parentTrainingState(replicate: 0), "runs/quick-abc/replicate-0/parent/training-state.safetensors")
+        XCTAssertEqual(p.childDirectory(replicate: 1, spawn: 0.5, child: 1),
+                       "runs/quick-abc/replicate-1/parent/children/spawn-0000.500/child-1")
+        XCTAssertEqual(p.childCheckpoint(replicate: 1, spawn: 0.5, child: 1),
+                       "runs/quick-abc/replicate-1/parent/children/spawn-0000.500/child-1/final.safetensors")
+        XCTAssertEqual(p.childTrainingState(replicate: 0, spawn: 2, child: 0),
+                       "runs/quick-abc/replicate-0/parent/children/spawn-0002.000/child-0/training-state.safetensors")
+        for r in 0..<3 {
+            for s in [0, 0.2, 40.0] {
+                XCTAssertTrue(p.childDirectory(replicate: r, spawn: s, child: 0).hasPrefix(p.parentDirectory(replicate: r) + "/"),
+                              "children live under their parent")
+            }
+        }
+    }
+
+    func testRunDirectoryFromConfig() throws {
+        let c = try ExperimentConfig.parse(yaml: "recipe:\n  learning_rate: 0.01\nname: foo\n")
+        XCTAssertEqual(RunPaths(config: c).runDirectory, "runs/foo-7faab2a8ed08")
+        XCTAssertEqual(RunPaths(root: "/scratch/runs/", config: c).runDirectory, "/scratch/runs/foo-7faab2a8ed08")
+    }
+
+    func testEpochLabelsAreExactAndSortable() {
+        let cases: [(Double, String)] = [(0, "0000.000"), (0.25, "0000.250"), (0.2, "0000.200"), (0.001, "0000.001"),
+                                         (0.0625, "0000.0625"), (1, "0001.000"), (12.5, "0012.500"),
+                                         (80, "0080.000"), (1e-7, "0000.0000001"), (12345.5, "12345.500")]
+        for (epoch, label) in cases { XCTAssertEqual(RunPaths.epochLabel(epoch), label, "\(epoch)") }
+        let times: [Double] = [0, 0.0625, 0.1, 0.2, 0.25, 0.3, 1, 2, 3.75, 10, 20, 40, 80, 160, 9999.5]
+        let labels = times.map(RunPaths.epochLabel)
+        XCTAssertEqual(labels.sorted(), labels, "labels sort as the times")
+        XCTAssertEqual(Set(labels).count, times.count)
+        // Neighbouring doubles get different labels (exact shortest decimals).
+        XCTAssertNotEqual(RunPaths.epochLabel(0.1), RunPaths.epochLabel(0.1.nextUp))
+    }
+}
