@@ -11,7 +11,8 @@ struct NTKScape: ParsableCommand {
         commandName: "ntkscape",
         abstract: "Loss-landscape and neural-tangent-kernel measurements of deep networks, on MPI.",
         version: NTKScapeVersion.string,
-        subcommands: [Info.self, Selftest.self, Models.self, Train.self, Evaluate.self, Bench.self])
+        subcommands: [Run.self, Summary.self, Plan.self, Train.self, Evaluate.self, Models.self, Bench.self, Info.self, Selftest.self],
+        defaultSubcommand: nil)
 
     static func main() {
         // Line-buffer stdout: Swift's print is block-buffered into mpirun's pipes, and a rank that

@@ -100,7 +100,7 @@ struct Plan: ParsableCommand {
         // Seconds per cost unit (one training-example pass) from timed steps of the real recipe.
         let trainer = Trainer(network: config.model.build(input: Shape(runner.train.channels, runner.train.height, runner.train.width),
                                                           classes: runner.train.classCount),
-                              recipe: config.resolved().recipe, data: runner.train, identity: TrainingIdentity(seed: config.seed))
+                              recipe: config.trainingRecipe, data: runner.train, identity: TrainingIdentity(seed: config.seed))
         trainer.initializeWeights()
         try trainer.trainStep()
         let t0 = Benchmark.now()

@@ -45,11 +45,9 @@ public final class ExperimentRunner {
         self.comm = comm
         self.log = log
         paths = RunPaths(root: runsRoot, config: config)
-        spawnTimes = self.config.spawnTimes ?? []
-        measurementTimes = self.config.measurementTimes ?? []
-        var recipe = self.config.recipe
-        recipe.augment = self.config.dataset.augmentsTraining
-        self.recipe = recipe
+        spawnTimes = self.config.resolvedSpawnTimes
+        measurementTimes = self.config.resolvedMeasurementTimes
+        recipe = self.config.trainingRecipe
         (train, test) = try Self.loadData(self.config)
         try self.config.validate(trainExamples: train.count)
         probe = try train.probeSubset(count: self.config.probeSize, seed: self.config.seed)
@@ -73,8 +71,6 @@ public final class ExperimentRunner {
     var childrenPerSpawn: Int { config.children }
     /// `TrainingIdentity.child` of child `k` of spawn index `s` (the parent is 0).
     func childNumber(spawn s: Int, child k: Int) -> Int { 1 + s * childrenPerSpawn + k }
-    /// Times at which the parent writes checkpoints.
-    var parentSaveTimes: [Double] { Array(Set(spawnTimes + measurementTimes)).sorted() }
 
     // MARK: Plan
 
@@ -177,7 +173,7 @@ public final class ExperimentRunner {
         } else {
             trainer.initializeWeights()
         }
-        let saves = parentSaveTimes.map { (time: $0, step: recipe.step(atEpoch: $0, examples: train.count)) }
+        let saves = config.parentCheckpointTimes.map { (time: $0, step: recipe.step(atEpoch: $0, examples: train.count)) }
         let saver = TimedCheckpoints(saves: saves) { self.paths.parentCheckpoint(replicate: r, epoch: $0) }
         try saver.save(trainer)   // time 0 (and anything at the resumed step)
         try trainer.train(until: trainer.finalStep, callbacks: [
