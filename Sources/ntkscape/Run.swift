@@ -32,6 +32,8 @@ struct Run: ParsableCommand {
         let world = Parallel.worldCommunicator()
         let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        // Data are loaded and every setting checked before anything is written.
+        let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, log: log)
         if world.rank == 0 {
             try FileManager.default.createDirectory(atPath: paths.runDirectory, withIntermediateDirectories: true)
             if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
@@ -40,7 +42,6 @@ struct Run: ParsableCommand {
             print("\(world.size) rank(s) x \(decision.threads) thread(s)")
         }
         world.barrier()
-        let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, log: log)
         let plan = runner.plan()
         if world.rank == 0 {
             print("plan: \(plan.ranks.map(\.count).reduce(0, +)) tasks, estimated load per rank "

@@ -1,0 +1,138 @@
+import Foundation
+import XCTest
+
+/// `ntkscape run` end to end on a tiny synthetic experiment: tables independent of the rank count,
+/// kill-and-resume equal to an uninterrupted run, bad experiment files refused before any work.
+final class ExperimentIntegrationTests: XCTestCase {
+    typealias Tool = SelftestIntegrationTests
+
+    static let experiment = """
+        name: tiny
+        dataset:
+          kind: synthetic
+        model: simplecnn
+        recipe:
+          optimizer: adam
+          learning_rate: 0.003
+          weight_decay: 0
+          batch_size: 50
+          epochs: 2
+        spawn_times: [0, 0.5, 1]
+        children: 2
+        probe_size: 20
+        barrier:
+          points: 5
+          train_subset: 200
+          recompute_batches: 2
+        threads: 1
+
+        """
+
+    private func workspace() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ntkscape-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Self.experiment.write(to: dir.appendingPathComponent("tiny.yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    /// Runs `ntkscape run tiny.yaml --runs <root>` on `ranks` ranks (0 = without mpirun).
+    private func runExperiment(in dir: URL, root: String, ranks: Int) throws -> URL {
+        let binary = try XCTUnwrap(Tool.binary, "ntkscape binary not found next to the tests")
+        let args = ["run", dir.appendingPathComponent("tiny.yaml").path, "--runs", dir.appendingPathComponent(root).path]
+        let (status, output) = ranks == 0
+            ? try Tool.run(binary, args)
+            : try Tool.run(Tool.mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary.path] + args)
+        XCTAssertEqual(status, 0, "run on \(ranks) ranks failed:\n\(output)")
+        return try runDirectory(dir.appendingPathComponent(root))
+    }
+
+    private func runDirectory(_ root: URL) throws -> URL {
+        let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasPrefix("tiny-") })
+        return root.appendingPathComponent(name)
+    }
+
+    /// Relative paths of the tables and final child checkpoints, with their bytes.
+    private func results(_ run: URL) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let files = FileManager.default.enumerator(atPath: run.path)!.compactMap { $0 as? String }
+        for f in files where f.hasPrefix("tables/") || f.hasSuffix("final.safetensors") {
+            out[f] = try Data(contentsOf: run.appendingPathComponent(f))
+        }
+        return out
+    }
+
+    func testTablesAreByteIdenticalOnOneTwoAndThreeRanks() throws {
+        let dir = try workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 4, "four CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 6, "3 spawn times x 2 children")
+        let pairs = String(decoding: one["tables/child_pairs.csv"]!, as: UTF8.self).split(separator: "\n")
+        XCTAssertEqual(pairs.count, 4, "header + one pair per spawn time")
+        for ranks in [2, 3] {
+            let other = try results(runExperiment(in: dir, root: "runs\(ranks)", ranks: ranks))
+            XCTAssertEqual(Set(other.keys), Set(one.keys))
+            for (name, bytes) in one { XCTAssertEqual(other[name], bytes, "\(name) differs between 1 and \(ranks) ranks") }
+        }
+    }
+
+    /// SIGKILL while the parent is between its first and second epoch, rerun: identical tables.
+    func testKillAndResumeEqualsUninterruptedRun() throws {
+        let dir = try workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let reference = try results(runExperiment(in: dir, root: "straight", ranks: 0))
+
+        let binary = try XCTUnwrap(Tool.binary)
+        let root = dir.appendingPathComponent("killed")
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = ["run", dir.appendingPathComponent("tiny.yaml").path, "--runs", root.path]
+        process.environment = Tool.childEnvironment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Kill once the first child has a rolling state: parent partly done, children mid-training.
+        let deadline = Date().addingTimeInterval(120)
+        var killedMidway = false
+        while Date() < deadline && process.isRunning {
+            if let run = try? runDirectory(root),
+               let files = FileManager.default.enumerator(atPath: run.path)?.compactMap({ $0 as? String }),
+               files.contains(where: { $0.hasSuffix("child-0/training-state.safetensors") }) {
+                kill(process.processIdentifier, SIGKILL)
+                killedMidway = true
+                break
+            }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        XCTAssertTrue(killedMidway, "the run finished before it could be killed")
+        let run = try runDirectory(root)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("tables/child_pairs.csv").path))
+        let resumed = try results(runExperiment(in: dir, root: "killed", ranks: 0))
+        XCTAssertEqual(Set(resumed.keys), Set(reference.keys))
+        for (name, bytes) in reference { XCTAssertEqual(resumed[name], bytes, "\(name) differs after kill and resume") }
+    }
+
+    /// Bad experiment files fail before any training, naming the key or file.
+    func testBadExperimentsFailBeforeTraining() throws {
+        let dir = try workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let binary = try XCTUnwrap(Tool.binary)
+        let cases: [(String, String, String)] = [
+            ("unknown key", Self.experiment.replacingOccurrences(of: "learning_rate:", with: "learnig_rate:"), "recipe.learnig_rate"),
+            ("wrong type", Self.experiment.replacingOccurrences(of: "children: 2", with: "children: two"), "children"),
+            ("spawn after end", Self.experiment.replacingOccurrences(of: "[0, 0.5, 1]", with: "[0, 0.5, 3]"), "spawn_times"),
+            ("missing dataset", Self.experiment.replacingOccurrences(of: "kind: synthetic", with: "kind: cifar10\n  path: /nonexistent/cifar"),
+             "/nonexistent/cifar"),
+        ]
+        for (what, text, expected) in cases {
+            let file = dir.appendingPathComponent("bad.yaml")
+            try text.write(to: file, atomically: true, encoding: .utf8)
+            let root = dir.appendingPathComponent("runs-bad")
+            let (status, output) = try Tool.run(binary, ["run", file.path, "--runs", root.path])
+            XCTAssertNotEqual(status, 0, "\(what): accepted")
+            XCTAssertTrue(output.contains(expected), "\(what): message does not name \(expected):\n\(output)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: root.path), "\(what): wrote \(root.path) before failing")
+        }
+    }
+}
