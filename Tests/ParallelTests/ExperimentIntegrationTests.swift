@@ -47,8 +47,12 @@ final class ExperimentIntegrationTests: XCTestCase {
     }
 
     private func runDirectory(_ root: URL) throws -> URL {
-        let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasPrefix("tiny-") })
-        return root.appendingPathComponent(name)
+        try XCTUnwrap(findRun(root), "no run directory under \(root.path)")
+    }
+
+    private func findRun(_ root: URL) -> URL? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return names.first { $0.hasPrefix("tiny-") }.map { root.appendingPathComponent($0) }
     }
 
     /// Relative paths of the tables and final child checkpoints, with their bytes.
@@ -95,7 +99,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         let deadline = Date().addingTimeInterval(120)
         var killedMidway = false
         while Date() < deadline && process.isRunning {
-            if let run = try? runDirectory(root),
+            if let run = findRun(root),
                let files = FileManager.default.enumerator(atPath: run.path)?.compactMap({ $0 as? String }),
                files.contains(where: { $0.hasSuffix("child-0/training-state.safetensors") }) {
                 kill(process.processIdentifier, SIGKILL)
