@@ -121,3 +121,23 @@ final class BLASKernelTests: XCTestCase {
         XCTAssertNil(BLASKernels.recommendedCoreType(detected: "Prescott", cpuFlags: ["sse3"]))
     }
 }
+
+final class VectorOpsTests: XCTestCase {
+    /// Against hand-computed values on small integer vectors.
+    func testVectorOperations() {
+        let a: [Float] = [1, 2, 3], b: [Float] = [4, -2, 0]
+        XCTAssertEqual(Vec.dot(a, b), 0)                     // 4 - 4 + 0
+        XCTAssertEqual(Vec.norm(a), (14.0).squareRoot())
+        XCTAssertEqual(Vec.distance(a, b), (9.0 + 16 + 9).squareRoot())
+        var y: [Float] = [1, 1, 1]
+        a.withUnsafeBufferPointer { x in y.withUnsafeMutableBufferPointer { Vec.axpy(2, x, $0) } }
+        XCTAssertEqual(y, [3, 5, 7])
+        var out = [Float](repeating: 0, count: 3)
+        for (alpha, want) in [(Float(0), a), (1, b), (0.5, [2.5, 0, 1.5] as [Float])] {
+            a.withUnsafeBufferPointer { x in b.withUnsafeBufferPointer { z in out.withUnsafeMutableBufferPointer {
+                Vec.interpolate(x.baseAddress!, z.baseAddress!, alpha: alpha, into: $0.baseAddress!, count: 3)
+            } } }
+            XCTAssertEqual(out, want, "alpha \(alpha)")
+        }
+    }
+}

@@ -77,11 +77,8 @@ public final class WeightInterpolation {
         }
     }
 
-    /// `out = x + alpha (y - x)`, `out = y` at `alpha = 1`.
     private static func line(_ x: Buffer<Float>, _ y: Buffer<Float>, _ alpha: Float, into out: Buffer<Float>) {
-        let x = x.pointer, y = y.pointer, o = out.pointer
-        if alpha == 1 { o.update(from: y, count: out.count); return }
-        for i in 0..<out.count { o[i] = x[i] + alpha * (y[i] - x[i]) }
+        Vec.interpolate(x.pointer, y.pointer, alpha: alpha, into: out.pointer, count: out.count)
     }
 
     /// Reset, then the cumulative average of batch statistics over the fixed batches (train mode).

@@ -26,11 +26,11 @@ public enum Vec {
         precondition(x.count == y.count)
         for i in 0..<x.count { y[i] += alpha * x[i] }
     }
-    /// `out = (1 - alpha) a + alpha b`, the straight line between two networks.
-    public static func interpolate(_ a: [Float], _ b: [Float], _ alpha: Float) -> [Float] {
-        precondition(a.count == b.count)
-        var out = [Float](repeating: 0, count: a.count)
-        for i in 0..<a.count { out[i] = (1 - alpha) * a[i] + alpha * b[i] }
-        return out
+    /// `out = x + alpha (y - x)` — the straight line `(1 - alpha) x + alpha y` between two networks,
+    /// written so that both ends are exact (`out = y` at `alpha = 1`, and `out = x` wherever `x == y`).
+    public static func interpolate(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, alpha: Float,
+                                   into out: UnsafeMutablePointer<Float>, count: Int) {
+        if alpha == 1 { out.update(from: y, count: count); return }
+        for i in 0..<count { out[i] = x[i] + alpha * (y[i] - x[i]) }
     }
 }
