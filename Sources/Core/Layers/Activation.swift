@@ -21,7 +21,12 @@ public final class ReLU<T: Real>: Layer {
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
-        Workers.split(n * inShape.count) { r in for i in r { dx[i] += x[i] > 0 ? dy[i] : 0 } }   // branchless: vectorises
+        Workers.split(n * inShape.count) { r in
+            for i in r {
+                let g = dy[i]   // loaded unconditionally so the select vectorises
+                dx[i] += x[i] > 0 ? g : 0
+            }
+        }
     }
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -29,7 +34,12 @@ public final class ReLU<T: Real>: Layer {
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.count
         guard let tx else { ty.update(repeating: 0, count: count); return }
-        Workers.split(count) { r in for i in r { ty[i] = x[i] > 0 ? tx[i] : 0 } }
+        Workers.split(count) { r in
+            for i in r {
+                let t = tx[i]
+                ty[i] = x[i] > 0 ? t : 0
+            }
+        }
     }
     public var reluLayers: [ReLU<T>] { [self] }
 }

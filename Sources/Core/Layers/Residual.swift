@@ -59,6 +59,10 @@ public final class ResidualBlock<T: Real>: Layer {
     private func optionA(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, adjoint: Bool) {
         let cin = inShape.c, cout = outShape.c, pad = (cout - cin) / 2
         let (h, w, oh, ow, s) = (inShape.h, inShape.w, outShape.h, outShape.w, stride)
+        if pad == 0 && s == 1 {   // identity shortcut: a plain sum, either direction
+            Workers.split(n * outShape.count) { r in for i in r { dst[i] += src[i] } }
+            return
+        }
         Workers.split(cin, cost: n * oh * ow) { channels in
         for c in channels {
             for b in 0..<n {
