@@ -131,15 +131,16 @@ func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first
                     for oy in 0..<g.oh {
                         let out = row + (j * g.oh + oy) * g.ow
                         let iy = oy * g.stride - g.padding + ky
+                        // Rows are short (one output row): plain loops beat memcpy/memset calls.
                         if iy < 0 || iy >= g.h || oxLo >= oxHi {
-                            out.update(repeating: 0, count: g.ow)
+                            for ox in 0..<g.ow { out[ox] = 0 }
                             continue
                         }
-                        if oxLo > 0 { out.update(repeating: 0, count: oxLo) }
-                        if oxHi < g.ow { (out + oxHi).update(repeating: 0, count: g.ow - oxHi) }
+                        for ox in 0..<oxLo { out[ox] = 0 }
+                        for ox in oxHi..<g.ow { out[ox] = 0 }
                         let line = src + iy * g.w - g.padding + kx
                         if g.stride == 1 {
-                            (out + oxLo).update(from: line + oxLo, count: oxHi - oxLo)
+                            for ox in oxLo..<oxHi { out[ox] = line[ox] }
                         } else {
                             for ox in oxLo..<oxHi { out[ox] = line[ox * g.stride] }
                         }
