@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages NTKScape builds and runs against (Debian 12). The one place that lists them:
-# README's quick start and .ci/run both call this script. Uses sudo unless already root.
+# README's quick start runs this script; .ci/run installs `scripts/install-deps.sh --list`.
+# Uses sudo unless already root.
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,8 @@ packages=(
     zlib1g-dev                                # reading .gz data files
     pkg-config                                # SwiftPM finds Open MPI's flags through it
 )
+
+if [ "${1:-}" = "--list" ]; then echo "${packages[@]}"; exit 0; fi
 
 sudo=()
 if [ "$(id -u)" -ne 0 ]; then sudo=(sudo); fi
