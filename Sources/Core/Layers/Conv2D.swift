@@ -109,6 +109,72 @@ public final class Conv2D<T: Real>: Layer {
 /// Geometry of a convolution (per example): input `Cin x H x W`, output `OH x OW`.
 struct ConvGeometry {
     var cin, h, w, oh, ow, kernel, stride, padding: Int
+
+    /// Stride 1 with "same" padding (`OH = H`, `OW = W`): every im2col row is the input plane shifted
+    /// by `(ky - p, kx - p)`, so it can be moved as one contiguous block plus border fix-ups.
+    var isSameSizeStride1: Bool { stride == 1 && oh == h && ow == w && 2 * padding == kernel - 1 }
+
+    /// For the shift `(dy, dx)` of kernel tap `(ky, kx)`: the output rows with a valid input row, and
+    /// the contiguous index range `lo..<hi` of the output plane to move (input index = `i + dy*W + dx`;
+    /// its elements in border columns wrap to a neighbouring row and are fixed up by the caller).
+    @inline(__always)
+    func shift(_ ky: Int, _ kx: Int) -> (dy: Int, dx: Int, rows: Range<Int>, lo: Int, hi: Int) {
+        let dy = ky - padding, dx = kx - padding
+        let rows = max(0, -dy)..<max(max(0, -dy), min(h, h - dy))
+        return (dy, dx, rows, rows.lowerBound * w + max(0, -dx), rows.upperBound * w - max(0, dx))
+    }
+
+    /// Columns of an output row whose input column `ox + dx` lies outside the image.
+    @inline(__always)
+    func borderColumns(_ dx: Int) -> Range<Int> {
+        dx < 0 ? 0..<min(-dx, w) : max(0, w - dx)..<w
+    }
+}
+
+/// `im2col` for stride-1 "same" convolutions: one block copy per (tap, example), then zero the rows
+/// and border columns that fall outside the image.
+func im2colSameSize<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
+                             col: UnsafeMutablePointer<T>) {
+    let plane = g.h * g.w, rowLen = count * plane
+    Workers.split(g.cin, cost: g.kernel * g.kernel * rowLen) { channels in
+        for ci in channels {
+            for ky in 0..<g.kernel {
+                for kx in 0..<g.kernel {
+                    let (dy, dx, rows, lo, hi) = g.shift(ky, kx), border = g.borderColumns(dx)
+                    let row = col + ((ci * g.kernel + ky) * g.kernel + kx) * rowLen
+                    for j in 0..<count {
+                        let out = row + j * plane, src = x + (ci * batch + first + j) * plane + dy * g.w + dx
+                        for i in 0..<(rows.lowerBound * g.w) { out[i] = 0 }
+                        for i in (rows.upperBound * g.w)..<plane { out[i] = 0 }
+                        if lo < hi { for i in lo..<hi { out[i] = src[i] } }
+                        if dx != 0 { for oy in rows { for c in border { out[oy * g.w + c] = 0 } } }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `col2im` for stride-1 "same" convolutions: zero the border-column entries of `col` (they belong
+/// to padding), then add each (tap, example) block into the input gradient in one contiguous pass.
+func col2imSameSize<T: Real>(_ col: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
+                             dx dxOut: UnsafeMutablePointer<T>) {
+    let plane = g.h * g.w, rowLen = count * plane
+    Workers.split(g.cin, cost: g.kernel * g.kernel * rowLen) { channels in
+        for ci in channels {
+            for ky in 0..<g.kernel {
+                for kx in 0..<g.kernel {
+                    let (dy, dx, rows, lo, hi) = g.shift(ky, kx), border = g.borderColumns(dx)
+                    let row = col + ((ci * g.kernel + ky) * g.kernel + kx) * rowLen
+                    for j in 0..<count {
+                        let src = row + j * plane, dst = dxOut + (ci * batch + first + j) * plane + dy * g.w + dx
+                        if dx != 0 { for oy in rows { for c in border { src[oy * g.w + c] = 0 } } }
+                        if lo < hi { for i in lo..<hi { dst[i] += src[i] } }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// `col[(ci, ky, kx), (j, oy, ox)] = x[ci, first+j, oy*s-p+ky, ox*s-p+kx]` (zero outside),
@@ -118,6 +184,10 @@ struct ConvGeometry {
 func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
                      col: UnsafeMutablePointer<T>) {
     let plane = g.h * g.w, oplane = g.oh * g.ow, rowLen = count * oplane
+    if g.isSameSizeStride1 {
+        im2colSameSize(x, g, batch: batch, first: first, count: count, col: col)
+        return
+    }
     Workers.split(g.cin, cost: g.kernel * g.kernel * rowLen) { channels in
     for ci in channels {
         for ky in 0..<g.kernel {
@@ -160,9 +230,13 @@ func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first
 /// Adjoint of `im2col`: `dx[ci, first+j, iy, ix] += col[(ci, ky, kx), (j, oy, ox)]`.
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func col2im<T: Real>(_ col: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
+func col2im<T: Real>(_ col: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: Int, first: Int, count: Int,
                      dx: UnsafeMutablePointer<T>) {
     let plane = g.h * g.w, rowLen = count * g.oh * g.ow
+    if g.isSameSizeStride1 {
+        col2imSameSize(col, g, batch: batch, first: first, count: count, dx: dx)
+        return
+    }
     Workers.split(g.cin, cost: g.kernel * g.kernel * rowLen) { channels in
     for ci in channels {
         for ky in 0..<g.kernel {
