@@ -80,41 +80,45 @@ final class ExperimentIntegrationTests: XCTestCase {
         }
     }
 
-    /// SIGKILL while the parent is between its first and second epoch, rerun: identical tables.
+    /// SIGKILL twice — once while children train, once (after resuming) while pair metrics run —
+    /// then rerun to the end: tables and checkpoints identical to an uninterrupted run.
     func testKillAndResumeEqualsUninterruptedRun() throws {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let reference = try results(runExperiment(in: dir, root: "straight", ranks: 0))
-
-        let binary = try XCTUnwrap(Tool.binary)
         let root = dir.appendingPathComponent("killed")
+        let triggers = ["child-0/training-state.safetensors", "tasks/r0-s0-pair0-1.json"]
+        for trigger in triggers {
+            XCTAssertTrue(try runUntilKilled(dir: dir, root: root, when: trigger), "the run finished before \(trigger) appeared")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: try runDirectory(root).appendingPathComponent("tables/child_pairs.csv").path))
+        }
+        let resumed = try results(runExperiment(in: dir, root: "killed", ranks: 0))
+        XCTAssertEqual(Set(resumed.keys), Set(reference.keys))
+        for (name, bytes) in reference { XCTAssertEqual(resumed[name], bytes, "\(name) differs after kill and resume") }
+    }
+
+    /// Starts `ntkscape run` and SIGKILLs it as soon as a file whose path ends in `suffix` exists in
+    /// its run directory; false if it finished first.
+    private func runUntilKilled(dir: URL, root: URL, when suffix: String) throws -> Bool {
         let process = Process()
-        process.executableURL = binary
+        process.executableURL = try XCTUnwrap(Tool.binary)
         process.arguments = ["run", dir.appendingPathComponent("tiny.yaml").path, "--runs", root.path]
         process.environment = Tool.childEnvironment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
-        // Kill once the first child has a rolling state: parent partly done, children mid-training.
+        defer { process.waitUntilExit() }
         let deadline = Date().addingTimeInterval(120)
-        var killedMidway = false
         while Date() < deadline && process.isRunning {
             if let run = findRun(root),
                let files = FileManager.default.enumerator(atPath: run.path)?.compactMap({ $0 as? String }),
-               files.contains(where: { $0.hasSuffix("child-0/training-state.safetensors") }) {
+               files.contains(where: { $0.hasSuffix(suffix) }) {
                 kill(process.processIdentifier, SIGKILL)
-                killedMidway = true
-                break
+                return true
             }
             usleep(20_000)
         }
-        process.waitUntilExit()
-        XCTAssertTrue(killedMidway, "the run finished before it could be killed")
-        let run = try runDirectory(root)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("tables/child_pairs.csv").path))
-        let resumed = try results(runExperiment(in: dir, root: "killed", ranks: 0))
-        XCTAssertEqual(Set(resumed.keys), Set(reference.keys))
-        for (name, bytes) in reference { XCTAssertEqual(resumed[name], bytes, "\(name) differs after kill and resume") }
+        return false
     }
 
     /// Bad experiment files fail before any training, naming the key or file.
