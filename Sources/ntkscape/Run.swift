@@ -25,15 +25,14 @@ struct Run: ParsableCommand {
     func run() throws {
         if explain { print(ExperimentConfig.documentation()); return }
         let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
-        let paths = RunPaths(root: runs, config: config)
-        if printRunDir { print(paths.runDirectory); return }
-        try config.validate()
+        if printRunDir { print(RunPaths(root: runs, config: config).runDirectory); return }
 
         let world = Parallel.worldCommunicator()
         let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         // Data are loaded and every setting checked before anything is written.
         let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, log: log)
+        let paths = runner.paths
         if world.rank == 0 {
             try FileManager.default.createDirectory(atPath: paths.runDirectory, withIntermediateDirectories: true)
             if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
@@ -95,7 +94,6 @@ struct Plan: ParsableCommand {
 
     func run() throws {
         let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
-        try config.validate()
         let t = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1).threads
         let runner = try ExperimentRunner(config: config, runsRoot: "runs", comm: SerialCommunicator()) { _ in }
         // Seconds per cost unit (one training-example pass) from timed steps of the real recipe.

@@ -11,11 +11,6 @@ public enum Benchmark {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
-    /// Median of `repeats` timings of `body` after one warm-up call.
-    public static func medianSeconds(repeats: Int, _ body: () -> Void) -> Double {
-        timings(repeats: repeats, body).sorted()[repeats / 2]
-    }
-
     /// Fastest of `repeats` timings after one warm-up call: on a shared machine the least
     /// disturbed run is the best estimate of what the code can do (used for both sides of a ratio).
     public static func bestSeconds(repeats: Int, _ body: () -> Void) -> Double {

@@ -33,8 +33,6 @@ public final class LayerChain<T: Real> {
 
     /// Output of the last forward (valid until the next forward).
     public var output: UnsafeMutablePointer<T> { acts[layers.count - 1].pointer }
-    /// Output of layer `i` of the last forward.
-    public func activation(_ i: Int) -> UnsafeMutablePointer<T> { acts[i].pointer }
 
     @discardableResult
     @_specialize(where T == Float)

@@ -111,7 +111,7 @@ public final class Trainer {
 }
 
 /// Loss and error of a network on a data set (BatchNorm in the given mode, running statistics by default).
-public func evaluate(_ network: Network<Float>, on data: Dataset, batchSize: Int = 500,
+public func evaluate(_ network: Network<Float>, on data: Dataset, batchSize: Int = metricBatchSize,
                      mode: LayerContext<Float>.Mode = .eval, loss: LossFunction = .crossEntropy) -> LossSummary {
     var batch = Batch(capacity: min(batchSize, max(data.count, 1)), for: data)
     var total = LossSummary()
