@@ -61,6 +61,8 @@ struct Run: ParsableCommand {
         try Manifest.write(config: config, paths: paths, plan: plan, records: records, ranks: world.size,
                            threads: decision.threads, wallSeconds: Benchmark.now() - start)
         print(tables.summary())
+        let kernel = tables.kernelSummary()
+        if !kernel.isEmpty { print("\n" + kernel) }
         print("tables: \(paths.tablesDirectory)")
         world.barrier()
     }
@@ -74,6 +76,8 @@ struct Summary: ParsableCommand {
     func run() throws {
         let tables = try ExperimentTables.read(from: RunPaths(runDirectory: runDirectory))
         print(tables.summary())
+        let kernel = tables.kernelSummary()
+        if !kernel.isEmpty { print("\n" + kernel) }
         print("\nparent timeline (epoch: train err / test err)")
         for row in tables.parentTimeline {
             print(String(format: "  r%d  %7.3f: %.4f / %.4f", row.replicate, row.epoch, row.trainError, row.testError))
@@ -105,20 +109,29 @@ struct Plan: ParsableCommand {
         let t0 = Benchmark.now()
         for _ in 0..<calibrationSteps { try trainer.trainStep() }
         let perUnit = (Benchmark.now() - t0) / Double(calibrationSteps * config.recipe.batchSize)
-        let tasks = runner.tasks()
-        let counts = Dictionary(grouping: tasks, by: { "\($0.task)".prefix { $0 != "(" } }).mapValues(\.count)
+        let tasks = runner.tasks(), kernel = runner.kernelTasks()
+        let counts = Dictionary(grouping: tasks + kernel, by: { "\($0.task)".prefix { $0 != "(" } }).mapValues(\.count)
         print("tasks: " + counts.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         print(String(format: "calibration: %.0f training images/s with %d thread(s)", 1 / perUnit, t))
+        // The collective NTK tasks run after the pipelined ones, spread over the groups of ranks.
+        func kernelPhase(_ n: Int) -> Double {
+            runner.kernelAssignment(groups: runner.kernelGroups(ranks: n)).map { group in
+                group.reduce(0.0) { sum, task in sum + kernel.first { $0.task == task }!.planned.cost }
+            }.max() ?? 0
+        }
+        let kernelTotal = kernel.reduce(0.0) { $0 + $1.planned.cost }
         let plan = TaskPlan(tasks: tasks.map(\.planned), ranks: ranks)
-        let coreHours = plan.totalCost * perUnit * Double(t) / 3600
-        print(String(format: "total work: %.2f core-hours", coreHours) + " (\(formatDuration(plan.totalCost * perUnit)) on one rank)")
+        let coreHours = (plan.totalCost + kernelTotal) * perUnit * Double(t) / 3600
+        print(String(format: "total work: %.2f core-hours", coreHours)
+              + " (\(formatDuration((plan.totalCost + kernelTotal) * perUnit)) on one rank; NTK part \(formatDuration(kernelTotal * perUnit)))")
         print("ranks  makespan   efficiency")
         for n in Set([1, 2, 4, 8, 16, 32, ranks]).sorted() {
             let p = TaskPlan(tasks: tasks.map(\.planned), ranks: n)
-            print(String(format: "%5d  ", n) + formatDuration(p.makespan * perUnit).leftPadded(9)
-                  + String(format: "  %5.0f%%", 100 * p.totalCost / (Double(n) * p.makespan)))
+            let makespan = p.makespan + kernelPhase(n)
+            print(String(format: "%5d  ", n) + formatDuration(makespan * perUnit).leftPadded(9)
+                  + String(format: "  %5.0f%%", 100 * (p.totalCost + kernelTotal) / (Double(n) * makespan)))
         }
-        let wall = plan.makespan * perUnit * 1.3 + 300
+        let wall = (plan.makespan + kernelPhase(ranks)) * perUnit * 1.3 + 300
         print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment ?? "")")
     }
 

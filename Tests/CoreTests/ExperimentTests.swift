@@ -227,6 +227,23 @@ final class ExperimentTests: XCTestCase {
             ("name: \"a b\"\n", nil, "name"),
             // 200 examples at batch 128: 2 steps per epoch, so 0.1 and 0.2 both round to step 0.
             ("spawn_times: [0.1, 0.2]\nmeasurement_times: [0, 10]\n", 200, "spawn_times"),
+            // The kernel sections.
+            ("ntk: {times: [0, 11]}\n", nil, "ntk.times"),
+            ("ntk: {times: [1, 0.5]}\n", nil, "ntk.times"),
+            ("ntk: {velocity_dt: -0.1}\n", nil, "ntk.velocity_dt"),
+            ("ntk: {memory_gb: 0}\n", nil, "ntk.memory_gb"),
+            ("ntk: {block_size: 15}\n", nil, "ntk.block_size"),
+            ("ntk: {eigenvectors: 1001}\n", nil, "ntk.eigenvectors"),
+            ("ntk: {group_size: -1}\n", nil, "ntk.group_size"),
+            ("kernel_machine: {times: [1], train_examples: 55}\n", nil, "kernel_machine.train_examples"),
+            ("kernel_machine: {times: [1], train_examples: 100}\n", 60, "kernel_machine.train_examples"),
+            ("kernel_machine: {times: [1], ridge: 0}\n", nil, "kernel_machine.ridge"),
+            ("linearized: {times: [12]}\n", nil, "linearized.times"),
+            ("linearized: {times: [1], momentum: 1}\n", nil, "linearized.momentum"),
+            ("linearized: {times: [1], child_learning_rate: -0.1}\n", nil, "linearized.child_learning_rate"),
+            ("linearized: {times: [1], epochs: 0}\n", nil, "linearized.epochs"),
+            ("hessian: {times: [1], iterations: 1}\n", nil, "hessian.iterations"),
+            ("hessian: {times: [1], examples: 0}\n", nil, "hessian.examples"),
         ]
         for c in cases {
             guard let e = validationError(c.yaml, trainExamples: c.train) else { continue }
@@ -238,6 +255,34 @@ final class ExperimentTests: XCTestCase {
         XCTAssertNoThrow(try ExperimentConfig.parse(yaml: "recipe: {epochs: 2}\nspawn_times: [0, 1.9]\nmeasurement_times: [2]\n")
             .validate())
         XCTAssertNoThrow(try ExperimentConfig.parse(yaml: "dataset: {kind: synthetic}\nprobe_size: 7\n").validate())
+        // Sections that are off are not checked (train_examples 55 is not class-balanced).
+        XCTAssertNoThrow(try ExperimentConfig.parse(yaml: "kernel_machine: {train_examples: 55}\n").validate())
+    }
+
+    func testAnalysisTimesNeedCheckpoints() throws {
+        let c = try ExperimentConfig.parse(yaml: """
+            recipe: {epochs: 2}
+            spawn_times: [0, 1]
+            measurement_times: [0, 2]
+            ntk: {times: [0.1, 1.8], velocity_dt: 0.2}
+            kernel_machine: {times: [0.5]}
+            linearized: {times: [1.5]}
+            hessian: {times: [0.75]}
+            """)
+        XCTAssertNoThrow(try c.validate())
+        // 0.1 + 0.2 is 0.30000000000000004 in binary; the velocity end point is named 0.3.
+        XCTAssertEqual(c.velocityPairs.map(\.to), [0.3])
+        XCTAssertEqual(c.parentCheckpointTimes, [0, 0.1, 0.3, 0.5, 0.75, 1, 1.5, 1.8, 2])
+        // ntk.times defaults to the measurement times; velocity 0 turns the velocity off.
+        let d = try ExperimentConfig.parse(yaml: "recipe: {epochs: 2}\nspawn_times: [0]\nmeasurement_times: [0, 2]\nntk: {velocity_dt: 0}\n")
+        XCTAssertEqual(d.resolvedNTKTimes, [0, 2])
+        XCTAssertTrue(d.velocityPairs.isEmpty)
+        XCTAssertEqual(d.parentCheckpointTimes, [0, 2])
+        // An unknown key inside a kernel section names its path.
+        let e = try XCTUnwrap(parseError("ntk:\n  velocty_dt: 0.4\n"))
+        XCTAssertEqual(e.kind, .unknownKey)
+        XCTAssertEqual(e.keyPath, "ntk.velocty_dt")
+        XCTAssertEqual(e.suggestion, "velocity_dt")
     }
 
     // MARK: Resolution and identity
@@ -411,9 +456,11 @@ final class ExperimentTests: XCTestCase {
         let n = Double(q.dataset.trainSubset), epochs = q.recipe.epochs
         let childEpochs = q.resolvedSpawnTimes.reduce(0) { $0 + Double(q.children) * (epochs - $1) }
         let images = (epochs + childEpochs) * n * Double(q.replicates)
-        XCTAssertEqual(images, (3 + 2 * (3 + 2.75 + 2.5 + 2 + 1)) * 5000, accuracy: 1)   // 127,500
-        // At ~250 training images/s per rank (1 thread) on 2 ranks, under 5 minutes of training.
-        XCTAssertLessThan(images / (2 * 250), 300)
+        XCTAssertEqual(images, (8 + 2 * (8 + 7.75 + 7.5 + 7 + 6)) * 10000, accuracy: 1)   // 805,000
+        // At ~1,400 training images/s per rank (quarter-width SimpleCNN, 1 thread) on 2 ranks, under
+        // 5 minutes of training.
+        XCTAssertEqual(q.model, .simplecnn_w8)
+        XCTAssertLessThan(images / (2 * 1400), 300)
     }
 
     // MARK: RunPaths

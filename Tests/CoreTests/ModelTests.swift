@@ -12,6 +12,11 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(ModelKind.resnet20.build(input: cifar, classes: 10, as: Float.self).parameterCount, 269_722)
         XCTAssertEqual(ModelKind.wrn16_4.build(input: cifar, classes: 10, as: Float.self).parameterCount, 2_748_890)
         XCTAssertEqual(ModelKind.simplecnn.build(input: cifar, classes: 10, as: Float.self).parameterCount, 288_298)
+        // Half and quarter width, layer by layer (9 c_in c_out + c_out per conv, then the classifier).
+        XCTAssertEqual(ModelKind.simplecnn_w16.build(input: cifar, classes: 10, as: Float.self).parameterCount,
+                       448 + 2320 + 4640 + 9248 + 18496 + 36928 + 650)
+        XCTAssertEqual(ModelKind.simplecnn_w8.build(input: Shape(1, 28, 28), classes: 10, as: Float.self).parameterCount,
+                       80 + 584 + 1168 + 2320 + 4640 + 9248 + 330)
         // MLP on 28x28: 784*512+512 + 512*256+256 + 256*10+10
         XCTAssertEqual(ModelKind.mlp.build(input: Shape(1, 28, 28), classes: 10, as: Float.self).parameterCount,
                        784 * 512 + 512 + 512 * 256 + 256 + 2570)

@@ -24,6 +24,20 @@ final class ExperimentIntegrationTests: XCTestCase {
           points: 5
           train_subset: 200
           recompute_batches: 2
+        ntk:
+          velocity_dt: 0.5
+          eigenvectors: 1
+          block_size: 40
+        kernel_machine:
+          times: [0, 2]
+          train_examples: 100
+        linearized:
+          times: [0.5]
+          epochs: 0.5
+        hessian:
+          times: [0, 2]
+          examples: 100
+          iterations: 4
         threads: 1
 
         """
@@ -69,7 +83,22 @@ final class ExperimentIntegrationTests: XCTestCase {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 4, "four CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 13, "thirteen CSV tables")
+        // Every analysis produced its rows: spectra at the 4 measurement times (0, 0.5, 1, 2), distances
+        // between them (10 pairs), velocity from 0, 0.5 and 1, two machines, two Hessians, the
+        // linearised and nonlinear runs (one row each) and their advantage, kernel distance per pair.
+        let lines = { (name: String) in String(decoding: one["tables/\(name).csv"]!, as: UTF8.self).split(separator: "\n").count - 1 }
+        XCTAssertEqual(lines("ntk_spectrum"), 4)
+        XCTAssertEqual(lines("ntk_eigenvalues"), 4 * 200)
+        XCTAssertEqual(lines("ntk_eigenvectors"), 4 * 200)
+        XCTAssertEqual(lines("kernel_distance"), 10)
+        XCTAssertEqual(lines("kernel_velocity"), 3)
+        XCTAssertEqual(lines("ntk_machine"), 2)
+        XCTAssertEqual(lines("hessian"), 2)
+        XCTAssertEqual(lines("linearized"), 2)
+        XCTAssertEqual(lines("nonlinear_advantage"), 1)
+        XCTAssertFalse(String(decoding: one["tables/child_pairs.csv"]!, as: UTF8.self).contains(",\n"),
+                       "every child pair has its kernel distance")
         XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 6, "3 spawn times x 2 children")
         let pairs = String(decoding: one["tables/child_pairs.csv"]!, as: UTF8.self).split(separator: "\n")
         XCTAssertEqual(pairs.count, 4, "header + one pair per spawn time")
@@ -87,7 +116,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: dir) }
         let reference = try results(runExperiment(in: dir, root: "straight", ranks: 0))
         let root = dir.appendingPathComponent("killed")
-        let triggers = ["child-0/training-state.safetensors", "tasks/r0-s0-pair0-1.json"]
+        let triggers = ["child-0/training-state.safetensors", "tasks/r0-s0-pair0-1.json", "tasks/r0-ntk-timeline.json"]
         for trigger in triggers {
             XCTAssertTrue(try runUntilKilled(dir: dir, root: root, when: trigger), "the run finished before \(trigger) appeared")
             XCTAssertFalse(FileManager.default.fileExists(atPath: try runDirectory(root).appendingPathComponent("tables/child_pairs.csv").path))

@@ -169,6 +169,10 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
     /// logit gradients, NTK Gram).
     public var probeSize = 100
     public var barrier = BarrierSettings()
+    public var ntk = NTKSection()
+    public var kernelMachine = KernelMachineSection()
+    public var linearized = LinearizedSection()
+    public var hessian = HessianSection()
     /// BLAS threads per rank; nil = `$OPENBLAS_NUM_THREADS`, else the cores per rank. An execution
     /// setting: not part of the run identity.
     public var threads: Int?
@@ -193,6 +197,11 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
               "Class-balanced probe set from the training split for ReLU-pattern, logit-gradient and NTK metrics "
                 + "(a multiple of the class count)."),
         .init("barrier", \.barrier, "Error barrier between children along the straight line joining them."),
+        .init("ntk", \.ntk, "Empirical-NTK Grams on the probe set: spectra, target alignment, kernel distance and velocity."),
+        .init("kernel_machine", \.kernelMachine, "Kernel regression with the parent's data-dependent NTK."),
+        .init("linearized", \.linearized,
+              "Linearised training around parent times, a low-learning-rate nonlinear child, and the nonlinear advantage."),
+        .init("hessian", \.hessian, "Top Hessian eigenvalue of the training loss and the escape ratios."),
         .init("threads", \.threads, identity: false,
               "BLAS threads per rank; null = $OPENBLAS_NUM_THREADS, else the cores per rank."),
     ] }
@@ -215,8 +224,22 @@ public extension ExperimentConfig {
         measurementTimes ?? Set(resolvedSpawnTimes + [0, recipe.epochs]).sorted()
     }
 
-    /// Every parent time that needs a saved checkpoint: spawn and measurement times, increasing.
-    var parentCheckpointTimes: [Double] { Set(resolvedSpawnTimes + resolvedMeasurementTimes).sorted() }
+    /// `ntk.times`, or the measurement times.
+    var resolvedNTKTimes: [Double] { ntk.times ?? resolvedMeasurementTimes }
+
+    /// Pairs `(t, t + dt)` of the kernel velocity: every NTK time with `t + dt` within training.
+    var velocityPairs: [(from: Double, to: Double)] {
+        guard ntk.velocityDt > 0 else { return [] }
+        // Rounded to 1e-9 epoch so `0.1 + 0.2` names the checkpoint `0.3`.
+        return resolvedNTKTimes.map { ($0, (($0 + ntk.velocityDt) * 1e9).rounded() / 1e9) }.filter { $0.1 <= recipe.epochs }
+    }
+
+    /// Every parent time that needs a saved checkpoint, increasing: spawn and measurement times and
+    /// the times of the NTK, kernel-machine, linearisation and Hessian analyses.
+    var parentCheckpointTimes: [Double] {
+        Set(resolvedSpawnTimes + resolvedMeasurementTimes + resolvedNTKTimes + velocityPairs.map(\.to)
+            + kernelMachine.times + linearized.times + hessian.times).sorted()
+    }
 
     /// `recipe` with `augment` decided by `dataset.augment`: what parents and children train with.
     var trainingRecipe: TrainingRecipe {
@@ -233,6 +256,7 @@ public extension ExperimentConfig {
         c.dataset.augment = dataset.augmentsTraining ? .on : .off
         c.spawnTimes = resolvedSpawnTimes
         c.measurementTimes = resolvedMeasurementTimes
+        c.ntk.times = resolvedNTKTimes
         c.recipe = trainingRecipe
         return c
     }

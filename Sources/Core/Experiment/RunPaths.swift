@@ -55,6 +55,15 @@ public struct RunPaths: Sendable, Equatable {
         public static let childPairs = "child_pairs"
         public static let barrierCurves = "barrier_curves"
         public static let timelinePairs = "timeline_pairs"
+        public static let kernelDistance = "kernel_distance"
+        public static let kernelVelocity = "kernel_velocity"
+        public static let ntkSpectrum = "ntk_spectrum"
+        public static let ntkEigenvalues = "ntk_eigenvalues"
+        public static let ntkEigenvectors = "ntk_eigenvectors"
+        public static let ntkMachine = "ntk_machine"
+        public static let linearized = "linearized"
+        public static let nonlinearAdvantage = "nonlinear_advantage"
+        public static let hessian = "hessian"
     }
 
     public var parentTimelineCSV: String { table(Table.parentTimeline, ext: "csv") }

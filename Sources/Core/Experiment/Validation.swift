@@ -118,6 +118,79 @@ public extension ExperimentConfig {
                      fix: "use 0 (all training examples) or a positive count.")
         }
 
+        // analyses at parent times
+        for (key, times) in [("ntk.times", resolvedNTKTimes), ("kernel_machine.times", kernelMachine.times),
+                             ("linearized.times", linearized.times), ("hessian.times", hessian.times)] {
+            if let t = times.first(where: { !($0 >= 0 && $0 <= epochs) }) {
+                try fail(key, "contains \(canonicalNumber(t)), outside [0, recipe.epochs = \(canonicalNumber(epochs))].",
+                         fix: "remove it, or raise recipe.epochs to at least it.")
+            }
+            if zip(times, times.dropFirst()).contains(where: { $0 >= $1 }) {
+                try fail(key, "must be increasing without repeats, got \(list(times)).", fix: "write \(list(Set(times).sorted())).")
+            }
+        }
+        if !(ntk.velocityDt >= 0 && ntk.velocityDt.isFinite) {
+            try fail("ntk.velocity_dt", "is \(canonicalNumber(ntk.velocityDt)).", fix: "use a positive step in epochs (0.4 is the default), or 0 for none.")
+        }
+        if ntk.eigenvectors < 0 || ntk.eigenvectors > probeSize * (classes ?? 1) {
+            try fail("ntk.eigenvectors", "is \(ntk.eigenvectors); the Gram has probe_size x classes rows.",
+                     fix: "use 0 up to the Gram size.")
+        }
+        if !(ntk.memoryGb > 0) {
+            try fail("ntk.memory_gb", "is \(canonicalNumber(ntk.memoryGb)).", fix: "use the memory per rank in GiB, e.g. 4.")
+        }
+        if ntk.groupSize < 0 {
+            try fail("ntk.group_size", "is \(ntk.groupSize).", fix: "use 0 (all ranks) or a positive rank count.")
+        }
+        if ntk.blockSize < 0 || (classes.map { ntk.blockSize % $0 != 0 } ?? false) {
+            try fail("ntk.block_size", "is \(ntk.blockSize); a block must hold whole examples (all class rows).",
+                     fix: "use 0 (automatic) or a positive multiple of the class count.")
+        }
+        let m = kernelMachine.trainExamples
+        if !kernelMachine.times.isEmpty {
+            if m < 1 || (classes.map { m % $0 != 0 } ?? false) {
+                try fail("kernel_machine.train_examples", "is \(m); the machine's training set is class-balanced.",
+                         fix: "use a positive multiple of the class count, e.g. 500.")
+            }
+            if let n = used, m > n {
+                try fail("kernel_machine.train_examples", "is \(m), more than the \(n) training examples used.",
+                         fix: "use at most \(n).")
+            }
+            if !(kernelMachine.ridge > 0) {
+                try fail("kernel_machine.ridge", "is \(canonicalNumber(kernelMachine.ridge)); K + ridge I must be positive definite.",
+                         fix: "use a small positive value, e.g. 1e-4.")
+            }
+        }
+        if !linearized.times.isEmpty {
+            if !(linearized.epochs > 0) {
+                try fail("linearized.epochs", "is \(canonicalNumber(linearized.epochs)).", fix: "use a positive number of epochs, e.g. 1.")
+            }
+            for (key, lr) in [("linearized.learning_rate", linearized.learningRate),
+                              ("linearized.child_learning_rate", linearized.resolvedChildLearningRate)] where !(lr > 0) {
+                try fail(key, "is \(canonicalNumber(lr)).", fix: "use a positive learning rate, e.g. 0.01.")
+            }
+            if !(linearized.momentum >= 0 && linearized.momentum < 1) {
+                try fail("linearized.momentum", "is \(canonicalNumber(linearized.momentum)).", fix: "use a value in [0, 1), e.g. 0.9.")
+            }
+            if !(linearized.weightDecay >= 0) {
+                try fail("linearized.weight_decay", "is \(canonicalNumber(linearized.weightDecay)).", fix: "use 0 or a positive value.")
+            }
+            if linearized.batchSize < 0 {
+                try fail("linearized.batch_size", "is \(linearized.batchSize).", fix: "use 0 (the recipe's) or a positive size.")
+            }
+        }
+        if !hessian.times.isEmpty {
+            if hessian.examples < 1 {
+                try fail("hessian.examples", "is \(hessian.examples).", fix: "use a positive count, e.g. 1000.")
+            }
+            if hessian.iterations < 2 {
+                try fail("hessian.iterations", "is \(hessian.iterations).", fix: "use at least 2 (20 is the default).")
+            }
+            if !(hessian.tolerance > 0) {
+                try fail("hessian.tolerance", "is \(canonicalNumber(hessian.tolerance)).", fix: "use a small positive value, e.g. 1e-3.")
+            }
+        }
+
         if let t = threads, t < 1 {
             try fail("threads", "is \(t).", fix: "use 1 or more, or omit it for the default.")
         }

@@ -12,6 +12,11 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case wrn16_4
     /// Two hidden layers of 512 and 256 ReLU units on the flattened input.
     case mlp
+    /// SimpleCNN at half width (16, 16, 32, 32, 64, 64 channels): about 4x fewer FLOPs.
+    case simplecnn_w16
+    /// SimpleCNN at quarter width (8, 8, 16, 16, 32, 32 channels): about 15x fewer FLOPs; the
+    /// built-in quick experiment's network, small enough for a 10-minute run on two cores.
+    case simplecnn_w8
 
     public var summary: String {
         switch self {
@@ -20,6 +25,8 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
         case .resnet20_nobn: return "ResNet-20 without BatchNorm (biased convolutions)"
         case .wrn16_4: return "WRN-16-4 (Zagoruyko & Komodakis 2016), no dropout"
         case .mlp: return "MLP 512-256 with ReLU"
+        case .simplecnn_w16: return "SimpleCNN at half width (16-16-32-32-64-64)"
+        case .simplecnn_w8: return "SimpleCNN at quarter width (8-8-16-16-32-32)"
         }
     }
 
@@ -28,8 +35,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     public func build<T: Real>(input: Shape, classes: Int, as: T.Type = T.self) -> Network<T> {
         let b = ModelBuilder<T>(input: input)
         switch self {
-        case .simplecnn:
-            for (i, c) in [32, 32, 64, 64, 128, 128].enumerated() {
+        case .simplecnn, .simplecnn_w16, .simplecnn_w8:
+            let w = self == .simplecnn ? 32 : self == .simplecnn_w16 ? 16 : 8
+            for (i, c) in [w, w, 2 * w, 2 * w, 4 * w, 4 * w].enumerated() {
                 b.conv("conv\(i + 1)", out: c, bias: true)
                 b.relu()
                 if i % 2 == 1 { b.maxPool() }

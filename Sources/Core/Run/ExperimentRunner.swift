@@ -12,6 +12,19 @@ public enum ExperimentTask: Hashable, Sendable {
     case timeline(replicate: Int, time: Int)
     /// ReLU-pattern distance and logit-gradient alignment between all pairs of measurement times.
     case timelinePairs(replicate: Int)
+    /// Linearised training around the parent at `linearized.times[time]`.
+    case linearized(replicate: Int, time: Int)
+    /// The low-learning-rate nonlinear child from the same point.
+    case nonlinearChild(replicate: Int, time: Int)
+    /// Top Hessian eigenvalue of the parent at `hessian.times[time]`.
+    case hessian(replicate: Int, time: Int)
+    /// Collective over a group of ranks: the parent's NTK Grams at every NTK time (spectra,
+    /// alignment, kernel distances, velocity).
+    case kernelTimeline(replicate: Int)
+    /// Collective: kernel distances between the children of spawn time index `s`.
+    case kernelChildren(replicate: Int, spawn: Int)
+    /// Collective: the NTK kernel machine at `kernel_machine.times[time]`.
+    case kernelMachine(replicate: Int, time: Int)
 
     public var id: String {
         switch self {
@@ -20,6 +33,20 @@ public enum ExperimentTask: Hashable, Sendable {
         case let .pair(r, s, a, b): return "r\(r)-s\(s)-pair\(a)-\(b)"
         case let .timeline(r, t): return "r\(r)-t\(t)"
         case let .timelinePairs(r): return "r\(r)-timeline-pairs"
+        case let .linearized(r, t): return "r\(r)-lin\(t)"
+        case let .nonlinearChild(r, t): return "r\(r)-lin\(t)-nonlinear"
+        case let .hessian(r, t): return "r\(r)-hessian\(t)"
+        case let .kernelTimeline(r): return "r\(r)-ntk-timeline"
+        case let .kernelChildren(r, s): return "r\(r)-s\(s)-ntk-children"
+        case let .kernelMachine(r, t): return "r\(r)-ntk-machine\(t)"
+        }
+    }
+
+    /// Collective tasks run by a group of ranks after the pipelined ones.
+    public var isCollective: Bool {
+        switch self {
+        case .kernelTimeline, .kernelChildren, .kernelMachine: return true
+        default: return false
         }
     }
 }
@@ -39,10 +66,17 @@ public final class ExperimentRunner {
     let spawnTimes: [Double], measurementTimes: [Double]
     let recipe: TrainingRecipe
     var log: (String) -> Void
+    /// Dense linear algebra on Grams held by a group of ranks (ScaLAPACK under MPI, LAPACK alone).
+    let algebra: (Communicator) throws -> GramLinearAlgebra
 
-    public init(config: ExperimentConfig, runsRoot: String, comm: Communicator, log: @escaping (String) -> Void) throws {
+    /// `algebra` makes the eigen/Cholesky solver for a group's Grams; the default (LAPACK) only
+    /// serves one-rank groups.
+    public init(config: ExperimentConfig, runsRoot: String, comm: Communicator,
+                algebra: @escaping (Communicator) throws -> GramLinearAlgebra = { _ in LAPACKGramAlgebra() },
+                log: @escaping (String) -> Void) throws {
         self.config = config.resolved()
         self.comm = comm
+        self.algebra = algebra
         self.log = log
         paths = RunPaths(root: runsRoot, config: config)
         spawnTimes = self.config.resolvedSpawnTimes
@@ -104,11 +138,78 @@ public final class ExperimentRunner {
             let tp = ExperimentTask.timelinePairs(replicate: r)
             out.append((tp, PlannedTask(id: tp.id, cost: Double(measurementTimes.count * probe.count * (train.classCount + 1)),
                                         needs: [(parent.id, 1)])))
+            let lin = config.linearized
+            for (i, time) in lin.times.enumerated() {
+                let needs = [(parent.id, time / T)]
+                let evals = Double(Self.epochMarks(lin.epochs).count) * Double(test.count) * f
+                let a = ExperimentTask.linearized(replicate: r, time: i), b = ExperimentTask.nonlinearChild(replicate: r, time: i)
+                // A linearised step is a forward, a JVP and a backward: ~1.4 training passes.
+                out.append((a, PlannedTask(id: a.id, cost: lin.epochs * n * 1.4 + 2 * evals, needs: needs)))
+                out.append((b, PlannedTask(id: b.id, cost: lin.epochs * n + evals, needs: needs)))
+            }
+            for (i, time) in config.hessian.times.enumerated() {
+                let h = ExperimentTask.hessian(replicate: r, time: i)
+                let examples = Double(min(config.hessian.examples, train.count))
+                // Two gradients per Hessian-vector product (central differences).
+                out.append((h, PlannedTask(id: h.id, cost: 2 * Double(config.hessian.iterations + 1) * examples,
+                                           needs: [(parent.id, time / T)])))
+            }
         }
         return out
     }
 
     public func plan() -> TaskPlan { TaskPlan(tasks: tasks().map(\.planned), ranks: comm.size) }
+
+    /// Cost of one Gram of `m` examples in training-example passes: `m C` backward passes for the
+    /// Jacobian plus the `(mC)^2 P` FLOPs of the lower-triangle contraction.
+    func gramCost(examples m: Int) -> Double {
+        let net = config.model.build(input: inputShape, classes: train.classCount, as: Float.self)
+        let rows = Double(m * train.classCount), perPass = Double(max(net.trainingFlops, 1))
+        return rows * 0.7 + rows * rows * Double(net.parameterCount) / perPass
+    }
+
+    /// The collective NTK tasks, run after the pipelined ones by groups of `ntk.group_size` ranks.
+    public func kernelTasks() -> [(task: ExperimentTask, planned: PlannedTask)] {
+        let probeGram = gramCost(examples: probe.count)
+        var out: [(ExperimentTask, PlannedTask)] = []
+        for r in 0..<config.replicates {
+            if !parentGramTimes.isEmpty {
+                let t = ExperimentTask.kernelTimeline(replicate: r)
+                out.append((t, PlannedTask(id: t.id, cost: Double(parentGramTimes.count) * probeGram)))
+            }
+            if config.ntk.children {
+                for s in spawnTimes.indices {
+                    let t = ExperimentTask.kernelChildren(replicate: r, spawn: s)
+                    out.append((t, PlannedTask(id: t.id, cost: Double(childrenPerSpawn) * probeGram)))
+                }
+            }
+            for i in config.kernelMachine.times.indices {
+                let t = ExperimentTask.kernelMachine(replicate: r, time: i)
+                let cost = gramCost(examples: config.kernelMachine.trainExamples) + Double(test.count) * 3 * Self.forwardCost
+                out.append((t, PlannedTask(id: t.id, cost: cost)))
+            }
+        }
+        return out
+    }
+
+    /// Ranks per NTK group and the number of groups for `ranks` ranks: `ntk.group_size` (0 = all),
+    /// groups of equal size, leftover ranks joining the groups round-robin.
+    func kernelGroups(ranks: Int) -> Int {
+        let size = config.ntk.groupSize == 0 ? ranks : min(config.ntk.groupSize, ranks)
+        return max(1, ranks / size)
+    }
+
+    /// The kernel tasks of each group: longest first onto the least-loaded group (ties: lower group).
+    func kernelAssignment(groups: Int) -> [[ExperimentTask]] {
+        var load = [Double](repeating: 0, count: groups), out = [[ExperimentTask]](repeating: [], count: groups)
+        let sorted = kernelTasks().sorted { ($1.planned.cost, $0.planned.id) < ($0.planned.cost, $1.planned.id) }
+        for (task, planned) in sorted {
+            let g = load.indices.min { (load[$0], $0) < (load[$1], $1) }!
+            load[g] += planned.cost
+            out[g].append(task)
+        }
+        return out
+    }
 
     // MARK: Run
 
@@ -138,6 +239,7 @@ public final class ExperimentRunner {
                 + "rank share \(Int(100 * done / max(plan.busy[comm.rank], 1e-9)))%, "
                 + "ETA \(formatDuration(elapsed / max(done, 1e-9) * (plan.busy[comm.rank] - done))) (plan total \(Int(total)))")
         }
+        records += try runKernelTasks()
         let mine = try JSONEncoder.sorted.encode(records)
         guard let all = comm.gather(Array(mine), root: 0) else { return nil }
         return try all.flatMap { try JSONDecoder().decode([TaskRecord].self, from: Data($0)) }
@@ -150,7 +252,50 @@ public final class ExperimentRunner {
         case let .pair(r, s, a, b): return try comparePair(r, s, a, b)
         case let .timeline(r, t): return try measureTimeline(r, t)
         case let .timelinePairs(r): return try compareTimes(r)
+        case let .linearized(r, t): return try trainLinearizedRun(r, t)
+        case let .nonlinearChild(r, t): return try trainNonlinearChild(r, t)
+        case let .hessian(r, t): return try measureHessian(r, t)
+        case .kernelTimeline, .kernelChildren, .kernelMachine:
+            preconditionFailure("\(task.id) is collective: run it through runKernelTasks")
         }
+    }
+
+    /// This rank's part of the collective NTK tasks, after its pipelined ones: the ranks split into
+    /// groups, each group runs its static share; the group's first rank keeps the records.
+    func runKernelTasks() throws -> [TaskRecord] {
+        let groups = kernelGroups(ranks: comm.size)
+        let assignment = kernelAssignment(groups: groups)
+        guard assignment.contains(where: { !$0.isEmpty }) else { return [] }
+        let color = comm.rank % groups
+        guard let group = comm.split(color: color, key: comm.rank) else { return [] }
+        let solver = try algebra(group)
+        var records: [TaskRecord] = []
+        for task in assignment[color] {
+            let recordPath = paths.taskDone(task.id)
+            // The group's first rank decides, so every member skips or runs the same tasks.
+            var existing = group.rank == 0 ? (FileManager.default.contents(atPath: recordPath).map { [UInt8]($0) } ?? []) : []
+            existing = group.broadcast(bytes: existing, root: 0)
+            if let record = try? JSONDecoder().decode(TaskRecord.self, from: Data(existing)) {
+                if group.rank == 0 { records.append(record) }
+                continue
+            }
+            if group.rank == 0 { log("rank \(comm.rank): \(task.id) starts on \(group.size) rank(s)") }
+            let t0 = Benchmark.now()
+            var record: TaskRecord
+            switch task {
+            case let .kernelTimeline(r): record = try kernelTimeline(r, group: group, algebra: solver)
+            case let .kernelChildren(r, s): record = try kernelChildren(r, s, group: group)
+            case let .kernelMachine(r, t): record = try kernelMachine(r, t, group: group, algebra: solver)
+            default: preconditionFailure("\(task.id) is not a kernel task")
+            }
+            record.seconds = Benchmark.now() - t0
+            if group.rank == 0 {
+                try AtomicFile.write(try JSONEncoder.sorted.encode(record), to: recordPath)
+                records.append(record)
+                log("rank \(comm.rank): \(task.id) done in \(formatDuration(record.seconds))")
+            }
+        }
+        return records
     }
 
     /// Blocks until `path` exists (another rank writes it atomically).

@@ -12,6 +12,14 @@ public enum Manifest {
         "relu_pattern_distance": "fraction of (probe example, ReLU unit) pairs whose pre-activation sign differs; BatchNorm in inference mode",
         "logit_gradient_alignment": "mean over classes c of cos(g_c(w), g_c(w')), g_c = grad_w mean_{probe} f_c; BatchNorm in inference mode",
         "parent_timeline": "errors and mean losses of the parent on the training subset and the test set; BatchNorm in inference mode",
+        "ntk_gram": "empirical NTK K[(i,c),(j,c')] = <df_c(x_i)/dw, df_c'(x_j)/dw> over all trainable parameters on the class-balanced probe set, mC x mC, BatchNorm in inference mode; Jacobian rows in Float, Gram accumulated in Double",
+        "kernel_distance": "S(K,K') = 1 - <K,K'>_F / (||K||_F ||K'||_F) on the full mC x mC Gram; kernel_distance_traced on the m x m logit-traced kernel (sum of the C diagonal blocks); child_pairs.kernel_distance on the full Gram",
+        "kernel_velocity": "v(t) = S(K_t, K_{t+dt}) / dt on the full Gram",
+        "ntk_spectrum": "eigenvalues of the full Gram by ScaLAPACK pdsyevd (LAPACK dsyevd on one rank), rounded to 10 significant digits; effective_rank = (sum lambda)^2 / sum lambda^2; condition_number = lambda_max / lambda_min (inf if lambda_min <= 0); target_alignment = y^T K y / (||K||_F ||y||^2) with y the one-hot labels (mC vector); _traced = <T, Y Y^T>_F / (||T||_F ||Y Y^T||_F) on the traced kernel",
+        "ntk_machine": "kernel regression f(X*) = f_t(X*) + K(X*,X) (K + lambda I)^-1 (Y - f_t(X)) with the full NTK at parent time t on class-balanced training examples, one-hot targets, lambda = ridge * trace(K)/(nC); test error of argmax",
+        "linearized": "f_lin(x; w) = f(x; w_t) + J_t(x)(w - w_t), BatchNorm frozen in inference mode, SGD with momentum at a constant rate; the nonlinear model is an ordinary child from the same checkpoint trained with SGD at linearized.child_learning_rate on the same batches",
+        "nonlinear_advantage": "e(linearised) - e(nonlinear child), test errors at the end of both runs",
+        "hessian": "lambda_max of the Hessian of the mean training loss (+ L2 weight decay term) on the first hessian.examples training examples, BatchNorm in inference mode, by Lanczos on central-difference Hessian-vector products; escape ratios eta*lambda/2 and eta*lambda/(2(1+mu)) with eta the scheduled learning rate at that epoch and mu the SGD momentum (0 for adam)",
     ]
 
     public static func write(config: ExperimentConfig, paths: RunPaths, plan: TaskPlan, records: [TaskRecord], ranks: Int,

@@ -33,6 +33,8 @@ public struct ChildPairRow: Codable, Equatable, Sendable {
     public var functionDisagreementOverIndependent: Double?
     public var reluPatternDistance: Double
     public var logitGradientAlignment: Double
+    /// `S(K_a, K_b)` of the children's mC x mC NTK Grams on the probe set; empty when `ntk.children` is off.
+    public var kernelDistance: Double?
 }
 
 /// One row of `barrier_curves.csv`: a point of the interpolation between two children.
@@ -57,6 +59,110 @@ public struct TimelinePairRow: Codable, Equatable, Sendable {
     public var logitGradientAlignment: Double
 }
 
+/// One row of `kernel_distance.csv` (long format): `S(K_a, K_b)` between the parent's Grams at two
+/// times `epochA <= epochB`, on the full mC x mC Gram and on the logit-traced m x m kernel.
+public struct KernelDistanceRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epochA: Double
+    public var epochB: Double
+    public var kernelDistance: Double
+    public var kernelDistanceTraced: Double
+}
+
+/// One row of `kernel_velocity.csv`: `v(t) = S(K_t, K_{t+dt}) / dt` of the parent.
+public struct KernelVelocityRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var dt: Double
+    public var kernelDistance: Double
+    public var velocity: Double
+}
+
+/// One row of `ntk_spectrum.csv`: summary of the parent's mC x mC Gram at `epoch` (eigenvalues from
+/// ScaLAPACK's pdsyevd, rounded to 10 significant digits).
+public struct NTKSpectrumRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var size: Int
+    public var trace: Double
+    public var lambdaMax: Double
+    public var lambdaMin: Double
+    /// `lambda_max / lambda_min`; infinite when `lambda_min <= 0` (rank-deficient).
+    public var conditionNumber: Double
+    /// Participation ratio `(sum lambda)^2 / sum lambda^2`.
+    public var effectiveRank: Double
+    /// `<K, y y^T>_F / (||K||_F ||y y^T||_F)` with `y` the probe set's one-hot labels (mC vector).
+    public var targetAlignment: Double
+    /// The same on the traced m x m kernel with `Y Y^T` (m x m, 1 where labels agree).
+    public var targetAlignmentTraced: Double
+}
+
+/// One row of `ntk_eigenvalues.csv` (long format): eigenvalue `index` (0 = largest) of a parent Gram.
+public struct NTKEigenvalueRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var index: Int
+    public var eigenvalue: Double
+}
+
+/// One row of `ntk_eigenvectors.csv` (long format): component `row` (`example * C + class`) of
+/// eigenvector `index` (0 = largest eigenvalue), sign fixed so the largest-magnitude component is positive.
+public struct NTKEigenvectorRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var index: Int
+    public var row: Int
+    public var value: Double
+}
+
+/// One row of `ntk_machine.csv`: kernel regression with the parent's NTK at `epoch` (DESIGN §4).
+public struct NTKMachineRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var trainExamples: Int
+    /// The absolute ridge added to the diagonal.
+    public var ridge: Double
+    public var testError: Double
+    /// Test error of the network itself at `epoch`, for comparison.
+    public var networkTestError: Double
+}
+
+/// One row of `linearized.csv`: a run from the parent at `startEpoch` after `epochs` epochs of its own
+/// training; `model` is `linearized` (first-order Taylor model) or `nonlinear` (the low-learning-rate child).
+public struct LinearizedRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var startEpoch: Double
+    public var model: String
+    public var epochs: Double
+    public var testError: Double
+    public var testLoss: Double
+}
+
+/// One row of `nonlinear_advantage.csv`: `e(linearised) - e(low-learning-rate nonlinear child)` at the end.
+public struct NonlinearAdvantageRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var startEpoch: Double
+    public var linearizedTestError: Double
+    public var nonlinearTestError: Double
+    public var nonlinearAdvantage: Double
+}
+
+/// One row of `hessian.csv`: top Hessian eigenvalue of the training loss of the parent at `epoch` and
+/// the escape ratios with the recipe's learning rate at that time.
+public struct HessianRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var lambdaMax: Double
+    public var learningRate: Double
+    public var momentum: Double
+    /// `eta * lambda_max / 2` (plain gradient descent leaves the quadratic basin above 1).
+    public var escapeRatio: Double
+    /// `eta * lambda_max / (2 (1 + mu))` (heavy-ball momentum `mu`).
+    public var escapeRatioMomentum: Double
+    public var iterations: Int
+    public var converged: Bool
+}
+
 /// Everything a finished task contributes to the tables; stored as `tasks/<id>.json` (its presence
 /// marks the task done) and gathered to rank 0.
 public struct TaskRecord: Codable, Equatable, Sendable {
@@ -65,6 +171,16 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var pairs: [ChildPairRow] = []
     public var curves: [BarrierCurveRow] = []
     public var timelinePairs: [TimelinePairRow] = []
+    public var kernelDistances: [KernelDistanceRow] = []
+    public var kernelVelocities: [KernelVelocityRow] = []
+    public var spectra: [NTKSpectrumRow] = []
+    public var eigenvalues: [NTKEigenvalueRow] = []
+    public var eigenvectors: [NTKEigenvectorRow] = []
+    /// Kernel distances between children: `(spawn epoch, child a, child b) -> S`, merged into `child_pairs`.
+    public var childKernelDistances: [ChildKernelDistance] = []
+    public var machines: [NTKMachineRow] = []
+    public var linearized: [LinearizedRow] = []
+    public var hessians: [HessianRow] = []
     /// Final test error of a child (training tasks).
     public var finalTestError: Double?
     /// Wall-clock seconds of the task (manifest only; not part of any table).
@@ -73,12 +189,22 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public init(id: String) { self.id = id }
 }
 
+/// The kernel distance of two children, before it joins their `child_pairs` row.
+public struct ChildKernelDistance: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var spawnEpoch: Double
+    public var childA: Int
+    public var childB: Int
+    public var kernelDistance: Double
+}
+
 /// CSV writing with one number format (Swift's shortest round-trip decimal), so identical values
 /// give identical bytes.
 public enum CSV {
     public static func cell(_ v: Any?) -> String {
         switch v {
         case nil: return ""
+        case let b as Bool: return b ? "true" : "false"
         case let d as Double: return d.isFinite ? "\(d)" : (d.isNaN ? "nan" : (d > 0 ? "inf" : "-inf"))
         case let i as Int: return "\(i)"
         case let s as String: return s.contains(",") || s.contains("\"") ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s

@@ -6,13 +6,59 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var childPairs: [ChildPairRow]
     public var barrierCurves: [BarrierCurveRow]
     public var timelinePairs: [TimelinePairRow]
+    public var kernelDistance: [KernelDistanceRow]
+    public var kernelVelocity: [KernelVelocityRow]
+    public var ntkSpectrum: [NTKSpectrumRow]
+    public var ntkEigenvalues: [NTKEigenvalueRow]
+    public var ntkEigenvectors: [NTKEigenvectorRow]
+    public var ntkMachine: [NTKMachineRow]
+    public var linearized: [LinearizedRow]
+    public var nonlinearAdvantage: [NonlinearAdvantageRow]
+    public var hessian: [HessianRow]
 
     public init(records: [TaskRecord]) {
         let rs = records.sorted { $0.id < $1.id }
         parentTimeline = rs.flatMap(\.timeline).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
-        childPairs = rs.flatMap(\.pairs).sorted {
+        let childKernel = Dictionary(rs.flatMap(\.childKernelDistances).map {
+            (ChildKey(replicate: $0.replicate, spawnEpoch: $0.spawnEpoch, childA: $0.childA, childB: $0.childB), $0.kernelDistance)
+        }, uniquingKeysWith: { a, _ in a })
+        childPairs = rs.flatMap(\.pairs).map { row in
+            var row = row
+            row.kernelDistance = childKernel[ChildKey(replicate: row.replicate, spawnEpoch: row.spawnEpoch,
+                                                      childA: row.childA, childB: row.childB)]
+            return row
+        }.sorted {
             ($0.replicate, $0.spawnEpoch, $0.childA, $0.childB) < ($1.replicate, $1.spawnEpoch, $1.childA, $1.childB)
         }
+        kernelDistance = rs.flatMap(\.kernelDistances).sorted {
+            ($0.replicate, $0.epochA, $0.epochB) < ($1.replicate, $1.epochA, $1.epochB)
+        }
+        kernelVelocity = rs.flatMap(\.kernelVelocities).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
+        ntkSpectrum = rs.flatMap(\.spectra).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
+        ntkEigenvalues = rs.flatMap(\.eigenvalues).sorted {
+            ($0.replicate, $0.epoch, $0.index) < ($1.replicate, $1.epoch, $1.index)
+        }
+        ntkEigenvectors = rs.flatMap(\.eigenvectors).sorted {
+            ($0.replicate, $0.epoch, $0.index, $0.row) < ($1.replicate, $1.epoch, $1.index, $1.row)
+        }
+        ntkMachine = rs.flatMap(\.machines).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
+        linearized = rs.flatMap(\.linearized).sorted {
+            ($0.replicate, $0.startEpoch, $0.model, $0.epochs) < ($1.replicate, $1.startEpoch, $1.model, $1.epochs)
+        }
+        hessian = rs.flatMap(\.hessians).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
+        // Nonlinear advantage: last epoch of the linearised model against the nonlinear child.
+        var advantage: [NonlinearAdvantageRow] = []
+        let runs = Dictionary(grouping: linearized) { [Double($0.replicate), $0.startEpoch] }
+        for key in runs.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            let rows = runs[key]!
+            guard let lin = rows.filter({ $0.model == LinearizedRow.linearizedModel }).max(by: { $0.epochs < $1.epochs }),
+                  let non = rows.filter({ $0.model == LinearizedRow.nonlinearModel }).max(by: { $0.epochs < $1.epochs })
+            else { continue }
+            advantage.append(NonlinearAdvantageRow(replicate: lin.replicate, startEpoch: lin.startEpoch,
+                                                   linearizedTestError: lin.testError, nonlinearTestError: non.testError,
+                                                   nonlinearAdvantage: lin.testError - non.testError))
+        }
+        nonlinearAdvantage = advantage
         barrierCurves = rs.flatMap(\.curves).sorted {
             ($0.replicate, $0.spawnEpoch, $0.childA, $0.childB, $0.alpha) < ($1.replicate, $1.spawnEpoch, $1.childA, $1.childB, $1.alpha)
         }
@@ -34,6 +80,15 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try put(childPairs, RunPaths.Table.childPairs)
         try put(barrierCurves, RunPaths.Table.barrierCurves)
         try put(timelinePairs, RunPaths.Table.timelinePairs)
+        try put(kernelDistance, RunPaths.Table.kernelDistance)
+        try put(kernelVelocity, RunPaths.Table.kernelVelocity)
+        try put(ntkSpectrum, RunPaths.Table.ntkSpectrum)
+        try put(ntkEigenvalues, RunPaths.Table.ntkEigenvalues)
+        try put(ntkEigenvectors, RunPaths.Table.ntkEigenvectors)
+        try put(ntkMachine, RunPaths.Table.ntkMachine)
+        try put(linearized, RunPaths.Table.linearized)
+        try put(nonlinearAdvantage, RunPaths.Table.nonlinearAdvantage)
+        try put(hessian, RunPaths.Table.hessian)
     }
 
     /// Reads the JSON tables of a finished run.
@@ -52,6 +107,15 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         t.childPairs = try get(RunPaths.Table.childPairs)
         t.barrierCurves = try get(RunPaths.Table.barrierCurves)
         t.timelinePairs = try get(RunPaths.Table.timelinePairs)
+        t.kernelDistance = try get(RunPaths.Table.kernelDistance)
+        t.kernelVelocity = try get(RunPaths.Table.kernelVelocity)
+        t.ntkSpectrum = try get(RunPaths.Table.ntkSpectrum)
+        t.ntkEigenvalues = try get(RunPaths.Table.ntkEigenvalues)
+        t.ntkEigenvectors = try get(RunPaths.Table.ntkEigenvectors)
+        t.ntkMachine = try get(RunPaths.Table.ntkMachine)
+        t.linearized = try get(RunPaths.Table.linearized)
+        t.nonlinearAdvantage = try get(RunPaths.Table.nonlinearAdvantage)
+        t.hessian = try get(RunPaths.Table.hessian)
         return t
     }
 
@@ -63,7 +127,8 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
             let sd = xs.count > 1 ? (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(xs.count - 1)).squareRoot() : 0
             return String(format: "%.4f±%.4f", m, sd)
         }
-        let columns = ["spawn", "pairs", "test err", "err barrier", "loss barrier", "w dist (norm)", "D/D_ind", "ReLU dist", "logit-grad align"]
+        let columns = ["spawn", "pairs", "test err", "err barrier", "loss barrier", "w dist (norm)", "D/D_ind", "ReLU dist",
+                       "logit-grad align", "kernel dist"]
         var rows = [columns]
         for spawn in Array(Set(childPairs.map(\.spawnEpoch))).sorted() {
             let p = childPairs.filter { $0.spawnEpoch == spawn }
@@ -71,11 +136,60 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
                 "\(spawn)", "\(p.count)", stat(p.flatMap { [$0.testErrorA, $0.testErrorB] }),
                 stat(p.map(\.barrierTestErrorMaxMinusMean)), stat(p.map(\.barrierTestLossMaxMinusMean)),
                 stat(p.compactMap(\.weightL2Normalized)), stat(p.compactMap(\.functionDisagreementOverIndependent)),
-                stat(p.map(\.reluPatternDistance)), stat(p.map(\.logitGradientAlignment)),
+                stat(p.map(\.reluPatternDistance)), stat(p.map(\.logitGradientAlignment)), stat(p.compactMap(\.kernelDistance)),
             ])
         }
-        let widths = columns.indices.map { c in rows.map { $0[c].count }.max()! }
+        return Self.aligned(rows)
+    }
+
+    /// The kernel half, per replicate and parent time: NTK spectrum, alignment, velocity, kernel
+    /// machine, Hessian sharpness; then linearised training and the nonlinear advantage. Empty when
+    /// no such analysis ran.
+    public func kernelSummary() -> String {
+        func f(_ x: Double?, _ format: String = "%.4f") -> String { x.map { String(format: format, $0) } ?? "-" }
+        var out: [String] = []
+        let times = Set(ntkSpectrum.map { [Double($0.replicate), $0.epoch] } + ntkMachine.map { [Double($0.replicate), $0.epoch] }
+                        + hessian.map { [Double($0.replicate), $0.epoch] }).sorted { $0.lexicographicallyPrecedes($1) }
+        if !times.isEmpty {
+            var rows = [["rep", "epoch", "NTK trace", "lambda_max", "eff rank", "target align", "velocity",
+                         "machine err", "net err", "hessian lambda", "escape (mom)"]]
+            for key in times {
+                let r = Int(key[0]), t = key[1]
+                let spec = ntkSpectrum.first { $0.replicate == r && $0.epoch == t }
+                let vel = kernelVelocity.first { $0.replicate == r && $0.epoch == t }
+                let machine = ntkMachine.first { $0.replicate == r && $0.epoch == t }
+                let h = hessian.first { $0.replicate == r && $0.epoch == t }
+                rows.append(["\(r)", "\(t)", f(spec?.trace, "%.4g"), f(spec?.lambdaMax, "%.4g"), f(spec?.effectiveRank, "%.2f"),
+                             f(spec?.targetAlignment), f(vel?.velocity), f(machine?.testError), f(machine?.networkTestError),
+                             f(h?.lambdaMax, "%.4g"), f(h?.escapeRatioMomentum, "%.3f")])
+            }
+            out.append(Self.aligned(rows))
+        }
+        if !nonlinearAdvantage.isEmpty {
+            var rows = [["rep", "from epoch", "linearized err", "nonlinear err", "nonlinear advantage"]]
+            for a in nonlinearAdvantage {
+                rows.append(["\(a.replicate)", "\(a.startEpoch)", f(a.linearizedTestError), f(a.nonlinearTestError),
+                             f(a.nonlinearAdvantage)])
+            }
+            out.append(Self.aligned(rows))
+        }
+        return out.joined(separator: "\n\n")
+    }
+
+    /// Columns padded to their widest cell, two spaces apart.
+    static func aligned(_ rows: [[String]]) -> String {
+        let widths = rows[0].indices.map { c in rows.map { $0[c].count }.max()! }
         return rows.map { row in row.indices.map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
             .joined(separator: "\n")
     }
+}
+
+/// Identifies a pair of children across record types.
+private struct ChildKey: Hashable {
+    var replicate: Int, spawnEpoch: Double, childA: Int, childB: Int
+}
+
+public extension LinearizedRow {
+    static let linearizedModel = "linearized"
+    static let nonlinearModel = "nonlinear"
 }

@@ -137,14 +137,19 @@ public final class ProgressPrinter: TrainingCallback {
     }
 
     public func afterStep(_ t: Trainer, summary: LossSummary) throws {
-        if startStep == nil { startStep = t.step - 1; start = Benchmark.now() - 1e-9 }
+        report(step: t.step, epoch: t.epoch, batchSize: t.recipe.batchSize, summary: summary)
+    }
+
+    /// The same for any training loop: call after each step with the step's loss summary.
+    public func report(step: Int, epoch: Double, batchSize: Int, summary: LossSummary) {
+        if startStep == nil { startStep = step - 1; start = Benchmark.now() - 1e-9 }
         window += summary
         let now = Benchmark.now()
-        guard now - last >= interval || t.step == endStep else { return }
-        let done = t.step - startStep!, rate = Double(done) / (now - start)
-        let eta = Double(endStep - t.step) / max(rate, 1e-9)
-        let line = "\(label) " + String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", t.epoch, t.step,
-                                         endStep, window.meanLoss, 100 * window.errorRate, rate * Double(t.recipe.batchSize))
+        guard now - last >= interval || step == endStep else { return }
+        let done = step - startStep!, rate = Double(done) / (now - start)
+        let eta = Double(endStep - step) / max(rate, 1e-9)
+        let line = "\(label) " + String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", epoch, step,
+                                         endStep, window.meanLoss, 100 * window.errorRate, rate * Double(batchSize))
             + " ETA \(formatDuration(eta))"
         FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
         window = LossSummary(); last = now

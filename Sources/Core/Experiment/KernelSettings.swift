@@ -1,0 +1,122 @@
+/// The experiment file's `ntk` section: empirical-NTK Grams of the parent and of the children on the
+/// probe set (DESIGN §4), their spectra, kernel distances and velocity.
+public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
+    /// Parent epochs at which the Gram is built; nil = the measurement times; empty = no parent Grams.
+    public var times: [Double]?
+    /// Kernel distance between the children of each spawn time (a Gram per child).
+    public var children = true
+    /// Step of the kernel velocity `S(K_t, K_{t+dt}) / dt`; 0 = no velocity.
+    public var velocityDt = 0.4
+    /// Eigenvectors (largest eigenvalues first) written per parent Gram.
+    public var eigenvectors = 0
+    /// Memory per rank for Jacobian chunks and Gram blocks, GiB.
+    public var memoryGb = 4.0
+    /// Ranks that build one Gram together; 0 = all ranks (one group).
+    public var groupSize = 0
+    /// Rows per block of the block-cyclic Gram layout (a multiple of the class count); 0 = automatic.
+    public var blockSize = 0
+
+    public init() {}
+
+    static var fields: [ConfigField<NTKSection>] { [
+        .init("times", \.times,
+              "Parent epochs at which the mC x mC Gram is built on the probe set (spectrum, target alignment, kernel "
+                + "distance between times); null = measurement_times; [] = none."),
+        .init("children", \.children, "Kernel distance between the final children of each spawn time (one Gram per child)."),
+        .init("velocity_dt", \.velocityDt,
+              "Step dt (epochs) of the kernel velocity S(K_t, K_t+dt)/dt at each of ntk.times with t+dt <= epochs; 0 = none."),
+        .init("eigenvectors", \.eigenvectors, "Top eigenvectors written per parent Gram (0 = eigenvalues only)."),
+        .init("memory_gb", \.memoryGb, identity: false,
+              "Memory per rank (GiB) for Jacobian chunks and Gram blocks; a Gram that cannot fit is refused up front."),
+        .init("group_size", \.groupSize, identity: false,
+              "Ranks that build one Gram together (ScaLAPACK process group); 0 = all ranks. Smaller groups build "
+                + "several Grams at once."),
+        .init("block_size", \.blockSize, identity: false,
+              "Rows per block of the block-cyclic Gram layout (a multiple of the class count); 0 = automatic."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
+/// The experiment file's `kernel_machine` section: kernel regression with the parent's
+/// data-dependent NTK (DESIGN §4); `t = 0` is the classic random-initialisation NTK.
+public struct KernelMachineSection: Codable, Equatable, Sendable, ConfigSection {
+    /// Parent epochs at which the kernel machine is fitted; empty = none.
+    public var times: [Double] = []
+    /// Training examples the machine is fitted on (class-balanced from the training subset).
+    public var trainExamples = 500
+    /// Ridge λ relative to the Gram's mean diagonal: `K + ridge * tr(K)/(nC) I`.
+    public var ridge = 1e-4
+
+    public init() {}
+
+    static var fields: [ConfigField<KernelMachineSection>] { [
+        .init("times", \.times, "Parent epochs at which the NTK kernel machine is fitted and tested; [] = none."),
+        .init("train_examples", \.trainExamples,
+              "Training examples n of the machine (class-balanced, a multiple of the class count); its Gram is nC x nC."),
+        .init("ridge", \.ridge, "Ridge lambda relative to the Gram's mean diagonal: K + ridge * trace(K)/(nC) * I."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
+/// The experiment file's `linearized` section: the first-order Taylor model of the parent at `t~`
+/// trained with SGD, a low-learning-rate nonlinear child from the same point, and the nonlinear
+/// advantage `e(linearised) - e(child)` (DESIGN §4).
+public struct LinearizedSection: Codable, Equatable, Sendable, ConfigSection {
+    /// Parent epochs `t~` the linearised runs start from; empty = none.
+    public var times: [Double] = []
+    public var epochs = 1.0
+    public var learningRate = 0.01
+    public var momentum = 0.9
+    public var weightDecay = 0.0
+    /// Batch size; 0 = the recipe's.
+    public var batchSize = 0
+    /// Learning rate of the nonlinear comparison child; nil = `learningRate`.
+    public var childLearningRate: Double?
+
+    public init() {}
+
+    static var fields: [ConfigField<LinearizedSection>] { [
+        .init("times", \.times, "Parent epochs t~ around which the network is linearised; [] = none."),
+        .init("epochs", \.epochs, "Training epochs of the linearised model and of the nonlinear comparison child."),
+        .init("learning_rate", \.learningRate, "SGD learning rate of the linearised model (constant)."),
+        .init("momentum", \.momentum, "SGD heavy-ball momentum of both runs."),
+        .init("weight_decay", \.weightDecay, "L2 weight decay of both runs (PyTorch weight_decay)."),
+        .init("batch_size", \.batchSize, "Examples per step; 0 = recipe.batch_size."),
+        .init("child_learning_rate", \.childLearningRate,
+              "Learning rate of the low-learning-rate nonlinear child trained from the same t~ with SGD; null = learning_rate."),
+    ] }
+
+    public var resolvedChildLearningRate: Double { childLearningRate ?? learningRate }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
+/// The experiment file's `hessian` section: top eigenvalue of the training loss's Hessian and the
+/// escape ratios `eta*lambda/2`, `eta*lambda/(2(1+mu))` (DESIGN §4).
+public struct HessianSection: Codable, Equatable, Sendable, ConfigSection {
+    /// Parent epochs at which λmax is measured; empty = none.
+    public var times: [Double] = []
+    /// Training examples (the first N of the training subset) defining the loss.
+    public var examples = 1000
+    /// Lanczos iterations (Hessian-vector products) at most.
+    public var iterations = 20
+    /// Stop when λmax changes by less than this, relative.
+    public var tolerance = 1e-3
+
+    public init() {}
+
+    static var fields: [ConfigField<HessianSection>] { [
+        .init("times", \.times, "Parent epochs at which the top Hessian eigenvalue of the training loss is measured; [] = none."),
+        .init("examples", \.examples, "Training examples (the first N of the training subset) of the loss; BatchNorm in inference mode."),
+        .init("iterations", \.iterations, "Lanczos iterations (Hessian-vector products) at most."),
+        .init("tolerance", \.tolerance, "Stop when the top Ritz value changes by less than this, relative."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
