@@ -152,6 +152,37 @@ public final class MPICommunicator: Communicator {
         splitMPI(color: color, key: key)
     }
 
+    /// `MPI_Sendrecv` of any size: MPI counts are 32-bit, so every rank makes exactly two calls —
+    /// whole 2^28-byte blocks (a contiguous derived type), then the remaining bytes — which pair up
+    /// with the peers' two calls whatever the sizes.
+    public func sendrecv(_ send: UnsafeRawBufferPointer, to destination: Int,
+                         _ receive: UnsafeMutableRawBufferPointer, from source: Int) {
+        checkRoot(destination, "sendrecv destination")
+        checkRoot(source, "sendrecv source")
+        let block = Self.chunk
+        var blockType: MPI_Datatype? = nil
+        MPIEnvironment.check(MPI_Type_contiguous(Int32(block), ntk_byte(), &blockType), "MPI_Type_contiguous")
+        MPIEnvironment.check(MPI_Type_commit(&blockType), "MPI_Type_commit")
+        defer { MPIEnvironment.check(MPI_Type_free(&blockType), "MPI_Type_free") }
+        let sendBlocks = send.count / block, receiveBlocks = receive.count / block
+        guard sendBlocks <= Int(Int32.max), receiveBlocks <= Int(Int32.max) else {
+            MPIEnvironment.fatal("sendrecv: \(send.count) / \(receive.count) bytes exceed 2^59")
+        }
+        let parts: [(type: MPI_Datatype?, sendCount: Int, sendOffset: Int, receiveCount: Int, receiveOffset: Int)] = [
+            (blockType, sendBlocks, 0, receiveBlocks, 0),
+            (ntk_byte(), send.count - sendBlocks * block, sendBlocks * block,
+             receive.count - receiveBlocks * block, receiveBlocks * block),
+        ]
+        for (i, part) in parts.enumerated() {
+            MPIEnvironment.check(
+                MPI_Sendrecv(send.baseAddress.map { UnsafeRawPointer($0 + part.sendOffset) }, Int32(part.sendCount),
+                             part.type, Int32(destination), Int32(7301 + i),
+                             receive.baseAddress.map { $0 + part.receiveOffset }, Int32(part.receiveCount),
+                             part.type, Int32(source), Int32(7301 + i), handle, nil),
+                "MPI_Sendrecv(\(send.count) bytes to \(destination), \(receive.count) from \(source), part \(i))")
+        }
+    }
+
     /// `split(color:key:)` with the concrete type (`MPI_Comm_split`; negative `color` is
     /// `MPI_UNDEFINED` and yields `nil`). Collective.
     public func splitMPI(color: Int, key: Int) -> MPICommunicator? {

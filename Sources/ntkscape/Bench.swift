@@ -8,9 +8,9 @@ struct Bench: ParsableCommand {
         abstract: "Measure training/evaluation throughput against a same-run sgemm.",
         discussion: "ratio = achieved GFLOP/s (analytic FLOPs of the model) / GFLOP/s of a 1024^3 sgemm measured in the same run with the same threads. Both sides of the ratio are the fastest of their timed repetitions after one warm-up (the least disturbed run on a shared machine); the sgemm is measured before and after the models and the faster kept.")
 
-    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval }
+    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk }
 
-    @Argument(help: "What to measure: train (forward+loss+backward+SGD) or eval (forward, BN inference).")
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), or ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count).")
     var target: Target
     @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
     @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?
@@ -19,6 +19,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repetitions (fastest reported).") var repeats: Int = 5
     @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
     @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Option(help: "ntk: probe sizes m (comma-separated).") var probe: String = "100,200,500"
+    @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
+    @Option(name: .customLong("block-size"), help: "ntk: rows per block.") var blockSize: Int?
 
     func validate() throws {
         for m in model.split(separator: ",") where ModelKind(rawValue: String(m)) == nil {
@@ -29,6 +32,11 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
+        if target == .ntk {
+            return try BenchNTK.run(models: model.split(separator: ",").map { ModelKind(rawValue: String($0))! },
+                                    probes: probe.split(separator: ",").compactMap { Int($0) }, input: input, classes: classes,
+                                    threads: decision.threads, memoryGiB: memoryGB, blockSize: blockSize, json: json)
+        }
         let before = Benchmark.sgemmGFLOPs()
         var results = model.split(separator: ",").map { name in
             Benchmark.model(ModelKind(rawValue: String(name))!, training: target == .train,

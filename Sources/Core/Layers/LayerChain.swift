@@ -48,15 +48,17 @@ public final class LayerChain<T: Real> {
     }
 
     /// Adds parameter gradients into `ctx.grads` and, when `dx` is given, the input gradient into it.
+    /// With `lowest > 0` the pass stops after `layers[lowest]`'s parameter gradients (no input
+    /// gradient): the gradients of layers below are left untouched (NTK Jacobian rows of top layers).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
-                         n: Int, _ ctx: LayerContext<T>) {
+                         n: Int, _ ctx: LayerContext<T>, lowest: Int = 0) {
         var gradOut = dy
-        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+        for i in stride(from: layers.count - 1, through: lowest, by: -1) {
             let input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
-            var gradIn: UnsafeMutablePointer<T>? = dx
-            if i > 0 {
+            var gradIn: UnsafeMutablePointer<T>? = i == 0 ? dx : nil
+            if i > lowest {
                 gradIn = grads[i - 1].pointer
                 gradIn!.update(repeating: 0, count: n * layers[i - 1].outShape.count)
             }

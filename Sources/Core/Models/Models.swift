@@ -17,6 +17,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     /// SimpleCNN at quarter width (8, 8, 16, 16, 32, 32 channels): about 15x fewer FLOPs; the
     /// built-in quick experiment's network, small enough for a 10-minute run on two cores.
     case simplecnn_w8
+    /// One linear layer (`fc`, with bias) on the flattened input: a linear model, whose NTK is known
+    /// in closed form (`(X X^T + 1) ⊗ I_C`) — the reference case for kernel and linearisation checks.
+    case linear
 
     public var summary: String {
         switch self {
@@ -27,6 +30,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
         case .mlp: return "MLP 512-256 with ReLU"
         case .simplecnn_w16: return "SimpleCNN at half width (16-16-32-32-64-64)"
         case .simplecnn_w8: return "SimpleCNN at quarter width (8-8-16-16-32-32)"
+        case .linear: return "linear model (one fully connected layer with bias)"
         }
     }
 
@@ -75,6 +79,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
             b.linear("fc1", out: 512); b.relu()
             b.linear("fc2", out: 256); b.relu()
             b.linear("fc3", out: classes)
+        case .linear:
+            b.flatten()
+            b.linear("fc", out: classes)
         }
         return Network(kind: self, inputShape: input, classes: classes, layout: b.layout, layers: b.layers,
                        batchNorms: b.batchNorms)

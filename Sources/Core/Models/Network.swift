@@ -76,14 +76,16 @@ public final class Network<T: Real> {
 
     /// Adds `d loss / d params` into `grads` for `dlogits [n, classes]` after a `forward` of the same
     /// batch and mode; writes `d loss / d x [n, C, H, W]` into `inputGradient` when given.
+    /// `lowestLayer > 0` stops below `chain.layers[lowestLayer]` (see `LayerChain.backward`).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func backward(_ dlogits: UnsafePointer<T>, n: Int, mode: LayerContext<T>.Mode,
-                         inputGradient: UnsafeMutablePointer<T>? = nil) {
+                         inputGradient: UnsafeMutablePointer<T>? = nil, lowestLayer: Int = 0) {
+        precondition(lowestLayer == 0 || inputGradient == nil, "backward: no input gradient when stopping at layer \(lowestLayer)")
         transpose(dlogits, into: logitGradCN.pointer, outer: n, inner: classes, block: 1)
         if inputGradient != nil { inputGradCN.pointer.update(repeating: 0, count: n * inputShape.count) }
         chain.backward(x: inputCN.pointer, dy: logitGradCN.pointer, dx: inputGradient == nil ? nil : inputGradCN.pointer,
-                       n: n, context(mode))
+                       n: n, context(mode), lowest: lowestLayer)
         if let inputGradient {
             transpose(inputGradCN.pointer, into: inputGradient, outer: inputShape.c, inner: n, block: inputShape.plane)
         }

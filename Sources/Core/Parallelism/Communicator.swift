@@ -28,6 +28,13 @@ public protocol Communicator: AnyObject {
     /// Partitions the group: ranks passing the same `color` form a sub-communicator, ordered by
     /// `key` then by rank. A negative `color` opts out and returns `nil`.
     func split(color: Int, key: Int) -> Communicator?
+
+    /// Point-to-point exchange (`MPI_Sendrecv`): sends `send` to rank `destination` while receiving
+    /// `receive.count` bytes from rank `source`. Every rank passing `(rank + 1, rank - 1) mod size`
+    /// is a ring shift. The byte counts must match the peers' (empty buffers are allowed); messages of
+    /// any size (over 2^31 bytes too).
+    func sendrecv(_ send: UnsafeRawBufferPointer, to destination: Int,
+                  _ receive: UnsafeMutableRawBufferPointer, from source: Int)
 }
 
 public enum ReduceOp: Sendable {
@@ -85,5 +92,12 @@ public final class SerialCommunicator: Communicator {
     public func allgather(_ bytes: [UInt8]) -> [[UInt8]] { [bytes] }
     public func split(color: Int, key: Int) -> Communicator? {
         color < 0 ? nil : SerialCommunicator()
+    }
+    /// With one rank the only exchange is with itself: `receive` gets a copy of `send`.
+    public func sendrecv(_ send: UnsafeRawBufferPointer, to destination: Int,
+                         _ receive: UnsafeMutableRawBufferPointer, from source: Int) {
+        precondition(destination == 0 && source == 0, "SerialCommunicator: sendrecv peers \(destination), \(source) out of range 0..<1")
+        precondition(send.count == receive.count, "SerialCommunicator: sendrecv of \(send.count) bytes into \(receive.count)")
+        if send.count > 0 { receive.baseAddress!.copyMemory(from: send.baseAddress!, byteCount: send.count) }
     }
 }

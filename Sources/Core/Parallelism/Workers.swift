@@ -10,7 +10,22 @@ import Dispatch
 /// OpenBLAS: reproducibility across rank counts therefore comes from a fixed thread count per
 /// rank (the experiment's `threads`), not from the thread count being irrelevant.
 public enum Workers {
-    public internal(set) static var count = 1
+    public internal(set) static var count: Int {
+        get { inSerialScope ? 1 : configuredCount }
+        set { configuredCount = newValue }
+    }
+    private static var configuredCount = 1
+    /// True inside `serially` on this thread (a task-local bound synchronously lives in thread-local
+    /// storage, so it covers exactly the calls made by `body` on the calling thread).
+    @TaskLocal private static var inSerialScope = false
+
+    /// Runs `body` with every split and GEMM on the calling thread single-threaded, whatever `count`
+    /// is. For callers that parallelise over independent items themselves (one network per thread,
+    /// e.g. the NTK Jacobian rows): each item then runs the same single-threaded code for any thread
+    /// count, which makes its result independent of the thread count by construction.
+    public static func serially<R>(_ body: () throws -> R) rethrows -> R {
+        try $inSerialScope.withValue(true, operation: body)
+    }
     /// Whether GEMMs are split over the workers (off: every GEMM runs on one thread).
     public static var splitsGEMM = true
 

@@ -1,0 +1,244 @@
+import Dispatch
+import Foundation
+
+/// Spectrum summary of a Gram (DESIGN §4), identical on every rank and for any rank count.
+///
+/// Eigenvalues are rounded to 10 significant digits: `pdsyevd`'s last bits depend on the process
+/// grid (its reductions and Householder blocking change with `p`), while the tables written from
+/// them must be byte-identical for any rank count; 10 digits keep far more than the Gram's own
+/// `Float` accuracy. Derived figures are computed from the rounded values.
+public struct NTKSpectrum: Sendable, Codable, Equatable {
+    /// `"full"` (`mC x mC`) or `"traced"` (`m x m`).
+    public var form: String
+    public var order: Int
+    /// All eigenvalues, largest first (rounded).
+    public var eigenvalues: [Double]
+    /// `tr K` from the diagonal (deterministic reduction, not the eigenvalue sum), rounded.
+    public var trace: Double
+    /// `lambda_max / lambda_min`; `+inf` when `lambda_min <= 0` (singular to working precision).
+    public var conditionNumber: Double
+    /// Participation ratio `(sum lambda)^2 / sum lambda^2` over the eigenvalues clipped at 0: the
+    /// number of equally large eigenvalues with the same first and second moments (1 for rank one,
+    /// `n` for a multiple of the identity).
+    public var effectiveRank: Double
+    /// Unit eigenvectors of the largest eigenvalues (only when asked for), rows of the Gram's order.
+    public var topVectors: [[Double]]
+
+    public var largest: Double { eigenvalues.first ?? 0 }
+    public var smallest: Double { eigenvalues.last ?? 0 }
+
+    /// `x` to 10 significant digits.
+    public static func round10(_ x: Double) -> Double {
+        guard x.isFinite, x != 0 else { return x }
+        return Double(String(format: "%.9e", x)) ?? x
+    }
+
+    public init(form: String, eigenvalues raw: [Double], trace: Double, topVectors: [[Double]]) {
+        self.form = form
+        order = raw.count
+        eigenvalues = raw.map(Self.round10)
+        self.trace = Self.round10(trace)
+        let lmax = eigenvalues.first ?? 0, lmin = eigenvalues.last ?? 0
+        conditionNumber = lmin > 0 ? lmax / lmin : .infinity
+        let clipped = eigenvalues.map { max(0, $0) }
+        let s1 = clipped.reduce(0, +), s2 = clipped.reduce(0) { $0 + $1 * $1 }
+        effectiveRank = s2 > 0 ? s1 * s1 / s2 : 0
+        self.topVectors = topVectors
+    }
+}
+
+/// Kernel–target alignment of one-hot labels `Y` (Cristianini et al. 2002, uncentred):
+/// `A = <K, T>_F / (||K||_F ||T||_F)`, on both forms.
+public struct NTKAlignment: Sendable, Codable, Equatable {
+    /// Full `mC x mC` Gram, `T = y y^T` with `y` the `mC` vector of one-hot entries
+    /// (`y[i*C + c] = 1` iff `c = label_i`): `<K, T> = sum_ij K[(i,y_i),(j,y_j)]`, `||T|| = m`.
+    public var full: Double
+    /// Traced `m x m` kernel, `T = Y Y^T` (`Y` the `m x C` one-hot matrix, `T_ij = [y_i = y_j]`),
+    /// `||T|| = sqrt(sum_c m_c^2)`.
+    public var traced: Double
+}
+
+/// Result of an NTK kernel machine (DESIGN §4).
+public struct NTKMachineResult: Sendable {
+    public var trainCount: Int
+    public var testCount: Int
+    public var ridge: Double
+    /// Fraction of misclassified test examples.
+    public var testError: Double
+    /// Predicted logits `[testCount, C]`.
+    public var testPredictions: [Double]
+    public var gramStats: GramBuildStats
+    public var seconds: Double
+}
+
+/// The empirical-NTK measurements on a communicator of ranks (DESIGN §4–5): build Grams, then
+/// spectrum, alignment, kernel distance and the NTK machine on the distributed matrices. Every call
+/// is collective over `communicator` (all ranks, same arguments) and returns the same value on every
+/// rank, bitwise independent of the rank count (eigenvalues: after the documented rounding).
+public struct NTKAnalysis {
+    public let communicator: Communicator
+    public let algebra: GramLinearAlgebra
+    public var options: NTKGramOptions
+
+    /// `algebra` must fit the communicator: `LAPACKGramAlgebra` for one rank, ScaLAPACK for more.
+    public init(communicator: Communicator = SerialCommunicator(), algebra: GramLinearAlgebra = LAPACKGramAlgebra(),
+                options: NTKGramOptions = NTKGramOptions()) {
+        self.communicator = communicator
+        self.algebra = algebra
+        self.options = options
+    }
+
+    /// The Gram of `network` on the examples of `probe` (all of them, in order).
+    public func gram(_ network: Network<Float>, probe: Dataset) throws -> (gram: DistributedGram, stats: GramBuildStats) {
+        guard probe.exampleSize == network.inputShape.count else {
+            throw NTKError("NTK probe set \(probe.name) has \(probe.channels)x\(probe.height)x\(probe.width) images, "
+                           + "the network expects \(network.inputShape). Fix: use the network's data set")
+        }
+        return try GramBuilder.build(network: network, inputs: probe.images, communicator: communicator, options: options)
+    }
+
+    /// Eigenvalues, trace, condition number, effective rank, and `topVectors` leading eigenvectors.
+    public func spectrum(_ gram: DistributedGram, topVectors k: Int = 0) throws -> NTKSpectrum {
+        let trace = gram.trace(communicator)
+        let e = try algebra.eigen(gram, vectors: k)
+        return NTKSpectrum(form: gram.form, eigenvalues: e.values, trace: trace, topVectors: e.vectors)
+    }
+
+    /// Kernel–target alignment of the one-hot `labels` (one per probe example), both forms.
+    public func alignment(_ gram: DistributedGram, labels: [Int]) -> NTKAlignment {
+        let c = gram.layout.classes
+        precondition(labels.count == gram.layout.examples, "alignment: \(labels.count) labels for \(gram.layout.examples) examples")
+        precondition(gram.form == "full", "alignment: pass the full Gram (it traces it itself)")
+        // Full: sum of K[(i,y_i),(j,y_j)] and ||K||^2.
+        let full = gram.symmetricSums(communicator, count: 2) { i, j, a, _, s in
+            if labels[i / c] == i % c && labels[j / c] == j % c { s[0] += a }
+            s[1] += a * a
+        }
+        let traced = gram.traced()
+        let t = traced.symmetricSums(communicator, count: 2) { i, j, a, _, s in
+            if labels[i] == labels[j] { s[0] += a }
+            s[1] += a * a
+        }
+        var counts = [Int](repeating: 0, count: c)
+        for y in labels { counts[y] += 1 }
+        let targetNorm = Double(counts.reduce(0) { $0 + $1 * $1 }).squareRoot()
+        return NTKAlignment(full: full[0] / (full[1].squareRoot() * Double(labels.count)),
+                            traced: t[0] / (t[1].squareRoot() * targetNorm))
+    }
+
+    /// Kernel distance `S(K, K') = 1 - <K, K'>_F / (||K||_F ||K'||_F)` of two Grams with the same layout.
+    public func distance(_ a: DistributedGram, _ b: DistributedGram) -> Double {
+        precondition(a.layout == b.layout, "distance: Gram layouts differ (\(a.layout) vs \(b.layout))")
+        let s = b.local.withUnsafeBufferPointer { bp in
+            a.symmetricSums(communicator, count: 3) { _, _, x, o, s in
+                let y = bp[o]
+                s[0] += x * y; s[1] += x * x; s[2] += y * y
+            }
+        }
+        return 1 - s[0] / (s[1].squareRoot() * s[2].squareRoot())
+    }
+
+    /// NTK kernel machine at the network's current weights `w_t`:
+    /// `f(X*) = f_t(X*) + K(X*, X) (K(X, X) + ridge I)^-1 (Y - f_t(X))` with one-hot `Y` on the
+    /// examples of `train`, evaluated on `test` without forming `K(X*, X)`:
+    /// `alpha = (K + ridge I)^-1 (Y - f_t(X))` (`mC` vector), `v = J(X)^T alpha` (one backward pass
+    /// with `dlogits = alpha`), predictions `f_t(X*) + J(X*) v` (forward + JVP with parameter
+    /// tangent `v`). Uses `network`'s gradient buffer as scratch.
+    public func machine(_ network: Network<Float>, train: Dataset, test: Dataset, ridge: Double) throws -> NTKMachineResult {
+        let t0 = Benchmark.now()
+        let c = network.classes, n = train.count
+        let (gram, stats) = try self.gram(network, probe: train)
+        let runner = BatchRunner(network: network)
+        // rhs = Y - f_t(X), example-major.
+        let f = runner.outputs(train, tangent: nil)
+        var rhs = [Double](repeating: 0, count: n * c)
+        for i in 0..<n { for k in 0..<c { rhs[i * c + k] = (train.label(i) == k ? 1 : 0) - f[i * c + k] } }
+        let alpha = try algebra.solve(gram, ridge: ridge, rhs: rhs, columns: 1)
+        let v = runner.vjp(train, cotangent: alpha)
+        let predictions = runner.outputs(test, tangent: v)
+        var wrong = 0
+        for i in 0..<test.count {
+            var best = 0
+            for k in 1..<c where predictions[i * c + k] > predictions[i * c + best] { best = k }
+            if best != test.label(i) { wrong += 1 }
+        }
+        return NTKMachineResult(trainCount: n, testCount: test.count, ridge: ridge,
+                                testError: Double(wrong) / Double(max(1, test.count)), testPredictions: predictions,
+                                gramStats: stats, seconds: Benchmark.now() - t0)
+    }
+}
+
+/// Forward/JVP/VJP over a data set in fixed batches of `batch` examples, batches spread over the
+/// threads (one network replica each, single-threaded code): the same bits for any thread count.
+/// Every rank computes everything (these passes are cheap next to the Gram).
+final class BatchRunner {
+    let network: Network<Float>
+    let replicas: [Network<Float>]
+    static let batch = 50
+
+    init(network: Network<Float>) {
+        self.network = network
+        replicas = (0..<max(1, Workers.count)).map { _ in network.replica() }
+    }
+
+    /// Logits (`tangent == nil`) or `f + J v` (linearised logits) for every example, `[n, C]`.
+    func outputs(_ data: Dataset, tangent: [Float]?) -> [Double] {
+        let c = network.classes, n = data.count, size = data.exampleSize, b = Self.batch
+        var out = [Double](repeating: 0, count: n * c)
+        let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
+        out.withUnsafeMutableBufferPointer { o in
+            let oAddress = Int(bitPattern: o.baseAddress!)
+            data.images.withUnsafeBufferPointer { x in
+                let xAddress = Int(bitPattern: x.baseAddress!)
+                DispatchQueue.concurrentPerform(iterations: threads) { t in
+                    Workers.serially {
+                        let net = replicas[t]
+                        let o = UnsafeMutablePointer<Double>(bitPattern: oAddress)!
+                        let x = UnsafePointer<Float>(bitPattern: xAddress)!
+                        for q in stride(from: t, to: batches, by: threads) {
+                            let i0 = q * b, nb = min(b, n - i0)
+                            let y = net.forward(x + i0 * size, n: nb, mode: .eval)
+                            for e in 0..<(nb * c) { o[i0 * c + e] = Double(y[e]) }
+                            if let tangent {
+                                let ty = tangent.withUnsafeBufferPointer {
+                                    net.jvp(inputTangent: nil, parameterTangent: $0.baseAddress!, n: nb, mode: .eval)
+                                }
+                                for e in 0..<(nb * c) { o[i0 * c + e] += Double(ty[e]) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `J(X)^T u` for a cotangent `u [n, C]`: per-batch gradients added in batch order (in `Double`).
+    func vjp(_ data: Dataset, cotangent u: [Double]) -> [Float] {
+        let c = network.classes, n = data.count, size = data.exampleSize, b = Self.batch, p = network.parameterCount
+        let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
+        var perBatch = [[Float]](repeating: [], count: batches)
+        let lock = NSLock()
+        data.images.withUnsafeBufferPointer { x in
+            let xAddress = Int(bitPattern: x.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                Workers.serially {
+                    let net = replicas[t]
+                    let x = UnsafePointer<Float>(bitPattern: xAddress)!
+                    for q in stride(from: t, to: batches, by: threads) {
+                        let i0 = q * b, nb = min(b, n - i0)
+                        net.forward(x + i0 * size, n: nb, mode: .eval)
+                        let dl = (0..<(nb * c)).map { Float(u[i0 * c + $0]) }
+                        net.zeroGrads()
+                        dl.withUnsafeBufferPointer { net.backward($0.baseAddress!, n: nb, mode: .eval) }
+                        let g = net.grads.array
+                        lock.lock(); perBatch[q] = g; lock.unlock()
+                    }
+                }
+            }
+        }
+        var sum = [Double](repeating: 0, count: p)
+        for g in perBatch { for k in 0..<p { sum[k] += Double(g[k]) } }
+        return sum.map { Float($0) }
+    }
+}

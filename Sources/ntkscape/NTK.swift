@@ -1,0 +1,97 @@
+import ArgumentParser
+import Core
+import Foundation
+import Parallel
+
+/// `ntkscape ntk CHECKPOINT --probe M`: one empirical-NTK Gram, its spectrum and label alignment.
+/// Runs as one process or under `mpirun -np N` (the Gram's rows spread over the ranks; rank 0
+/// prints and writes).
+struct NTK: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Compute the empirical-NTK Gram of a checkpoint on a class-balanced probe set.",
+        discussion: """
+            The Gram K[(i,c),(j,c')] = <df_c(x_i)/dw, df_c'(x_j)/dw> (mC x mC, row i*C+c, BatchNorm in \
+            inference mode) is built in ScaLAPACK's block-cyclic layout over the ranks and analysed in place \
+            (pdsyevd under mpirun, dsyevd on one rank). Prints the spectrum of the full Gram and of the \
+            logit-traced m x m kernel (eigenvalues rounded to 10 significant digits), trace, condition \
+            number, effective rank (participation ratio), kernel-target alignment, and timings. \
+            The probe set is m/C examples per class of the training split, chosen by --seed (stream role probe).
+            """)
+
+    @Argument(help: "A checkpoint written by ntkscape.") var checkpoint: String
+    @Option(help: "Probe examples m (a multiple of the class count).") var probe: Int
+    @OptionGroup var data: DataOptions
+    @Option(help: "Seed of the probe set (and --balanced-subset).") var seed: UInt64 = 0
+    @Option(help: "Write the full symmetric Gram as .npy ('<f8', C order; at most \(NPY.maxOrder) rows).") var out: String?
+    @Option(name: .customLong("eigenvalues"), help: "Write the full Gram's eigenvalues (descending) as CSV.") var eigenvaluesCSV: String?
+    @Option(name: .customLong("top-k"), help: "Leading eigenvectors to compute (printed: their first entries).") var topK: Int = 0
+    @Option(name: .customLong("memory-gb"), help: "Memory budget per rank in GiB (ntk.memory_gb).") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
+    @Option(name: .customLong("block-size"), help: "Rows per block of the block-cyclic layout (multiple of the class count; default ~500).") var blockSize: Int?
+    @Option(help: "Also fit an NTK machine on this many class-balanced training examples and report its test error (0: skip).") var machine: Int = 0
+    @Option(help: "Ridge of the NTK machine.") var ridge: Double = 1e-3
+    @OptionGroup var threadOptions: ThreadOptions
+
+    func validate() throws {
+        if probe < 1 { throw ValidationError("--probe must be at least 1") }
+        if topK < 0 { throw ValidationError("--top-k must be >= 0") }
+        if memoryGB <= 0 { throw ValidationError("--memory-gb must be positive") }
+        if machine < 0 || ridge < 0 { throw ValidationError("--machine and --ridge must be >= 0") }
+    }
+
+    func run() throws {
+        let world = Parallel.worldCommunicator()
+        let decision = world.configureBLASThreads(option: threadOptions.threads)
+        let root = world.rank == 0
+        let say = { (s: String) in if root { print(s) } }
+        let ckpt = try Checkpoint.read(checkpoint)
+        let net = try ckpt.makeNetwork()
+        let (train, test) = try data.load(seed: seed)
+        guard net.inputShape == Shape(train.channels, train.height, train.width), net.classes == train.classCount else {
+            throw ValidationError("\(checkpoint) expects \(net.inputShape) inputs and \(net.classes) classes; \(train.name) has "
+                                  + "\(Shape(train.channels, train.height, train.width)) and \(train.classCount). Fix: pass the data set it was trained on.")
+        }
+        let probeSet = try train.probeSubset(count: probe, seed: seed)
+        let algebra: GramLinearAlgebra = world.size == 1 ? LAPACKGramAlgebra() : try ScaLAPACKGramAlgebra(communicator: world)
+        let analysis = NTKAnalysis(communicator: world, algebra: algebra,
+                                   options: NTKGramOptions(memoryGiB: memoryGB, blockSize: blockSize))
+        say("\(net.kind.rawValue) (\(net.parameterCount) parameters), probe m = \(probe) x C = \(net.classes): "
+            + "\(probe * net.classes) x \(probe * net.classes) Gram on \(world.size) rank(s) x \(decision.threads) thread(s)")
+
+        let (gram, stats) = try analysis.gram(net, probe: probeSet)
+        say(String(format: "gram: %.2f s (Jacobian %.2f s, contraction %.2f s, exchange %.2f s); %d parameter chunk(s) of %d; planned %.2f GiB/rank",
+                   stats.seconds, stats.jacobianSeconds, stats.contractionSeconds, stats.communicationSeconds,
+                   stats.parameterChunks, stats.chunkSize, Double(stats.plannedBytes) / 1_073_741_824))
+        if let out {
+            let full = gram.gatherFull(world)
+            if let full { try NPY.writeSquare(full, order: gram.order, to: out); say("wrote \(out)") }
+        }
+        var t = Benchmark.now()
+        let spectrum = try analysis.spectrum(gram, topVectors: topK)
+        let eigenSeconds = Benchmark.now() - t
+        let traced = try analysis.spectrum(gram.traced())
+        let alignment = analysis.alignment(gram, labels: (0..<probeSet.count).map(probeSet.label))
+        for s in [spectrum, traced] {
+            let cond = s.conditionNumber.isFinite ? String(format: "%.6e", s.conditionNumber) : "inf (lambda_min <= 0)"
+            say("\(s.form) \(s.order) x \(s.order): " + String(format: "trace %.9e  lambda_max %.9e  lambda_min %.9e  ",
+                                                          s.trace, s.largest, s.smallest)
+                + "cond \(cond)  " + String(format: "eff. rank %.4f", s.effectiveRank))
+            say("  top eigenvalues: " + s.eigenvalues.prefix(10).map { String(format: "%.9e", $0) }.joined(separator: " "))
+        }
+        for (q, v) in spectrum.topVectors.enumerated() {
+            say("  eigenvector \(q): " + v.prefix(8).map { String(format: "%+.6f", $0) }.joined(separator: " ") + (v.count > 8 ? " ..." : ""))
+        }
+        say(String(format: "alignment (uncentred, one-hot): full %.9f  traced %.9f", alignment.full, alignment.traced))
+        say(String(format: "eigen-decomposition: %.2f s", eigenSeconds))
+        if root, let eigenvaluesCSV {
+            try AtomicFile.write("index,eigenvalue\n" + spectrum.eigenvalues.enumerated().map { "\($0.offset),\(String(format: "%.9e", $0.element))" }.joined(separator: "\n") + "\n", to: eigenvaluesCSV)
+            print("wrote \(eigenvaluesCSV)")
+        }
+        if machine > 0 {
+            t = Benchmark.now()
+            let fit = try train.classBalancedSubset(count: machine, seed: seed)
+            let result = try analysis.machine(net, train: fit, test: test, ridge: ridge)
+            say(String(format: "NTK machine: %d train, %d test, ridge %g: test error %.4f (%.2f s)",
+                       result.trainCount, result.testCount, ridge, result.testError, Benchmark.now() - t))
+        }
+    }
+}
