@@ -31,7 +31,7 @@ struct Run: ParsableCommand {
         let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         // Data are loaded and every setting checked before anything is written.
-        let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, log: log)
+        let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, algebra: gramAlgebra, log: log)
         let paths = runner.paths
         if world.rank == 0 {
             try FileManager.default.createDirectory(atPath: paths.runDirectory, withIntermediateDirectories: true)
@@ -66,6 +66,16 @@ struct Run: ParsableCommand {
         print("tables: \(paths.tablesDirectory)")
         world.barrier()
     }
+}
+
+/// Eigen-decompositions and Cholesky solves of a group's Grams: LAPACK for one rank, ScaLAPACK on
+/// the group's `p x 1` BLACS grid otherwise.
+func gramAlgebra(_ group: Communicator) throws -> GramLinearAlgebra {
+    if group.size == 1 { return LAPACKGramAlgebra() }
+    guard let mpi = group as? MPICommunicator else {
+        throw ValidationError("internal: a \(group.size)-rank group without MPI")
+    }
+    return try ScaLAPACKGramAlgebra(communicator: mpi)
 }
 
 /// `ntkscape summary RUN_DIR`: the key table of a finished run.

@@ -268,7 +268,7 @@ public final class ExperimentRunner {
         guard assignment.contains(where: { !$0.isEmpty }) else { return [] }
         let color = comm.rank % groups
         guard let group = comm.split(color: color, key: comm.rank) else { return [] }
-        let solver = try algebra(group)
+        let ntk = NTKAnalysis(communicator: group, algebra: try algebra(group), options: ntkOptions)
         var records: [TaskRecord] = []
         for task in assignment[color] {
             let recordPath = paths.taskDone(task.id)
@@ -283,9 +283,9 @@ public final class ExperimentRunner {
             let t0 = Benchmark.now()
             var record: TaskRecord
             switch task {
-            case let .kernelTimeline(r): record = try kernelTimeline(r, group: group, algebra: solver)
-            case let .kernelChildren(r, s): record = try kernelChildren(r, s, group: group)
-            case let .kernelMachine(r, t): record = try kernelMachine(r, t, group: group, algebra: solver)
+            case let .kernelTimeline(r): record = try kernelTimeline(r, ntk: ntk)
+            case let .kernelChildren(r, s): record = try kernelChildren(r, s, ntk: ntk)
+            case let .kernelMachine(r, t): record = try kernelMachine(r, t, ntk: ntk)
             default: preconditionFailure("\(task.id) is not a kernel task")
             }
             record.seconds = Benchmark.now() - t0
