@@ -8,9 +8,9 @@ struct Bench: ParsableCommand {
         abstract: "Measure training/evaluation throughput against a same-run sgemm.",
         discussion: "ratio = achieved GFLOP/s (analytic FLOPs of the model) / GFLOP/s of a 1024^3 sgemm measured in the same run with the same threads. Both sides of the ratio are the fastest of their timed repetitions after one warm-up (the least disturbed run on a shared machine); the sgemm is measured before and after the models and the faster kept.")
 
-    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval }
+    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, linearized, hvp }
 
-    @Argument(help: "What to measure: train (forward+loss+backward+SGD) or eval (forward, BN inference).")
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), linearized (linearised vs ordinary training step), hvp (Hessian-vector product vs full gradient).")
     var target: Target
     @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
     @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?
@@ -19,6 +19,8 @@ struct Bench: ParsableCommand {
     @Option(help: "Timed repetitions (fastest reported).") var repeats: Int = 5
     @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
     @Option(help: "Also write the results as JSON to this file.") var json: String?
+    @Option(help: "hvp: examples in the gradient / Hessian-vector product.") var examples: Int = 1000
+    @Flag(help: "hvp: instead of timings, the accuracy of Float products against Double over a range of steps.") var scan = false
 
     func validate() throws {
         for m in model.split(separator: ",") where ModelKind(rawValue: String(m)) == nil {
@@ -28,6 +30,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if target == .linearized || target == .hvp { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         let before = Benchmark.sgemmGFLOPs()
         var results = model.split(separator: ",").map { name in

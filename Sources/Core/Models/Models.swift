@@ -12,6 +12,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     case wrn16_4
     /// Two hidden layers of 512 and 256 ReLU units on the flattened input.
     case mlp
+    /// One affine map `fc` of the flattened input (multinomial logistic / least-squares regression):
+    /// its linearisation is itself and its MSE-loss Hessian is known in closed form (tests, checks).
+    case linear
 
     public var summary: String {
         switch self {
@@ -20,6 +23,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
         case .resnet20_nobn: return "ResNet-20 without BatchNorm (biased convolutions)"
         case .wrn16_4: return "WRN-16-4 (Zagoruyko & Komodakis 2016), no dropout"
         case .mlp: return "MLP 512-256 with ReLU"
+        case .linear: return "Linear classifier on the flattened input"
         }
     }
 
@@ -67,6 +71,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
             b.linear("fc1", out: 512); b.relu()
             b.linear("fc2", out: 256); b.relu()
             b.linear("fc3", out: classes)
+        case .linear:
+            b.flatten()
+            b.linear("fc", out: classes)
         }
         return Network(kind: self, inputShape: input, classes: classes, layout: b.layout, layers: b.layers,
                        batchNorms: b.batchNorms)
