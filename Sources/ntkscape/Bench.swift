@@ -8,9 +8,9 @@ struct Bench: ParsableCommand {
         abstract: "Measure training/evaluation throughput against a same-run sgemm.",
         discussion: "ratio = achieved GFLOP/s (analytic FLOPs of the model) / GFLOP/s of a 1024^3 sgemm measured in the same run with the same threads. Both sides of the ratio are the fastest of their timed repetitions after one warm-up (the least disturbed run on a shared machine); the sgemm is measured before and after the models and the faster kept.")
 
-    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk }
+    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk, linearized, hvp }
 
-    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), or ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count).")
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (Hessian-vector product vs full gradient).")
     var target: Target
     @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
     @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?
@@ -22,6 +22,8 @@ struct Bench: ParsableCommand {
     @Option(help: "ntk: probe sizes m (comma-separated).") var probe: String = "100,200,500"
     @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
     @Option(name: .customLong("block-size"), help: "ntk: rows per block.") var blockSize: Int?
+    @Option(help: "hvp: examples in the gradient / Hessian-vector product.") var examples: Int = 1000
+    @Flag(help: "hvp: instead of timings, the accuracy of Float products against Double over a range of steps.") var scan = false
 
     func validate() throws {
         for m in model.split(separator: ",") where ModelKind(rawValue: String(m)) == nil {
@@ -31,6 +33,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        if target == .linearized || target == .hvp { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         if target == .ntk {
             return try BenchNTK.run(models: model.split(separator: ",").map { ModelKind(rawValue: String($0))! },

@@ -19,6 +19,11 @@ public enum RandomRole: UInt32, CaseIterable, Codable, Sendable {
     case batchNormRecompute = 7
     /// Starting vectors of Lanczos / power iteration on the Hessian.
     case hessian = 8
+    /// The example order of an epoch of linearised training (its own stream, so it never depends
+    /// on how much of the ordinary `.shuffle` stream other tasks consumed).
+    case linearizedShuffle = 9
+    /// Data augmentation of one step of linearised training.
+    case linearizedAugment = 10
     /// Anything else (tests, ad-hoc tools).
     case other = 255
 }

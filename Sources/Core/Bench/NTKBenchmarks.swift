@@ -1,0 +1,164 @@
+import Foundation
+
+/// `ntkscape bench linearized`: a linearised training step against an ordinary training step of the
+/// same model in the same run (target: ratio >= 0.5).
+public struct LinearizedBenchResult: Encodable, Sendable {
+    public var model: String
+    public var batch: Int
+    public var threads: Int
+    /// Seconds per step (fastest of the timed repetitions).
+    public var ordinarySeconds: Double
+    public var linearizedSeconds: Double
+    public var ordinaryImagesPerSecond: Double
+    public var linearizedImagesPerSecond: Double
+    /// `linearizedImagesPerSecond / ordinaryImagesPerSecond`.
+    public var ratio: Double
+    public var sgemmGFLOPs: Double
+}
+
+/// `ntkscape bench hvp`: seconds per finite-difference Hessian-vector product against seconds per
+/// full gradient on the same examples (target: central ratio <= 2; PyTorch double-backward 2.1).
+public struct HVPBenchResult: Encodable, Sendable {
+    public var model: String
+    public var examples: Int
+    public var threads: Int
+    public var gradientSeconds: Double
+    public var centralSeconds: Double
+    /// Forward differences with `g(w)` already computed (one gradient per product).
+    public var forwardSeconds: Double
+    public var centralRatio: Double
+    public var forwardRatio: Double
+    /// `||Hv_forward - Hv_central|| / ||Hv_central||` for one random unit `v`.
+    public var forwardVsCentral: Double
+    public var sgemmGFLOPs: Double
+}
+
+extension Benchmark {
+    /// Ordinary (`Trainer`) and linearised (`LinearizedTrainer`) SGD steps of `kind` on synthetic data
+    /// of `input` shape, one after the other in the same process.
+    public static func linearized(_ kind: ModelKind, batch: Int, input: Shape, classes: Int, repeats: Int,
+                                  sgemm: Double, threads: Int) -> LinearizedBenchResult {
+        let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: batch, testCount: 1, channels: input.c,
+                                                          height: input.h, width: input.w, classCount: classes))
+        var recipe = TrainingRecipe()
+        recipe.batchSize = batch; recipe.learningRate = 0.01
+        let trainer = Trainer(network: kind.build(input: input, classes: classes), recipe: recipe, data: train,
+                              identity: TrainingIdentity(seed: 0))
+        trainer.initializeWeights()
+        let lin = LinearizedTrainer(model: LinearizedModel(around: trainer.network), settings: LinearizedSettings(recipe: recipe),
+                                    data: train, identity: TrainingIdentity(seed: 0))
+        let ordinary = bestSeconds(repeats: repeats) { _ = try? trainer.trainStep() }
+        let linear = bestSeconds(repeats: repeats) { _ = try? lin.trainStep() }
+        return LinearizedBenchResult(model: kind.rawValue, batch: batch, threads: threads, ordinarySeconds: ordinary,
+                                     linearizedSeconds: linear, ordinaryImagesPerSecond: Double(batch) / ordinary,
+                                     linearizedImagesPerSecond: Double(batch) / linear, ratio: ordinary / linear,
+                                     sgemmGFLOPs: sgemm)
+    }
+
+    /// A full gradient of the cross-entropy loss of `kind` (Kaiming-initialised, BatchNorm in inference
+    /// mode) on `examples` synthetic examples, and central / forward Hessian-vector products on them.
+    public static func hvp(_ kind: ModelKind, examples: Int, input: Shape, classes: Int, repeats: Int,
+                           sgemm: Double, threads: Int) -> HVPBenchResult {
+        let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
+                                                          height: input.h, width: input.w, classCount: classes))
+        let net = kind.build(input: input, classes: classes, as: Float.self)
+        var init0 = RandomStream(seed: 0, role: .initialization)
+        net.initialize { init0.normal() }
+        let objective = TrainingLoss(network: net, data: train, loss: .crossEntropy)
+        let p = net.parameterCount
+        var stream = RandomStream(seed: 0, role: .hessian)
+        var v = (0..<p).map { _ in Float(stream.normal()) }
+        let norm = Float(Vec.norm(v))
+        v = v.map { $0 / norm }
+        var g = [Float](repeating: 0, count: p), central = g, forward = g
+        func product(_ scheme: HVPScheme, _ out: inout [Float]) {
+            v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
+                objective.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: scheme)
+            } }
+        }
+        // Interleaved rounds, so a disturbance of the shared machine hits all three alike; one
+        // warm-up round first (it also computes the g(w) the forward scheme reuses).
+        var gradient = Double.infinity, centralSeconds = Double.infinity, forwardSeconds = Double.infinity
+        for round in 0...max(repeats, 1) {
+            var t = now()
+            _ = g.withUnsafeMutableBufferPointer { objective.gradient(into: $0.baseAddress!) }
+            if round > 0 { gradient = min(gradient, now() - t) }
+            t = now(); product(.central, &central)
+            if round > 0 { centralSeconds = min(centralSeconds, now() - t) }
+            t = now(); product(.forward, &forward)
+            if round > 0 { forwardSeconds = min(forwardSeconds, now() - t) }
+        }
+        let difference = Vec.distance(forward, central) / Vec.norm(central)
+        return HVPBenchResult(model: kind.rawValue, examples: examples, threads: threads, gradientSeconds: gradient,
+                              centralSeconds: centralSeconds, forwardSeconds: forwardSeconds,
+                              centralRatio: centralSeconds / gradient, forwardRatio: forwardSeconds / gradient,
+                              forwardVsCentral: difference, sgemmGFLOPs: sgemm)
+    }
+}
+
+/// One row of `ntkscape bench hvp --scan`: a finite-difference Hessian-vector product in Float
+/// against the same product in Double (same weights, direction and step).
+public struct HVPStepRow: Encodable, Sendable {
+    public var scheme: HVPScheme
+    public var relativeStep: Double
+    /// `v^T H v` for the unit direction `v`, in Float and in Double.
+    public var rayleighFloat: Double
+    public var rayleighDouble: Double
+    /// `||Hv_Float - Hv_Double|| / ||Hv_Double||`: the rounding error of the Float product.
+    public var floatError: Double
+    /// `||Hv_Double - Hv_Double(h = 1e-3)|| / ||Hv_Double(h = 1e-3)||`: dependence on the step.
+    public var stepDependence: Double
+}
+
+
+extension Benchmark {
+    /// Accuracy of Float finite-difference Hessian-vector products as a function of the relative step,
+    /// for `kind` at initialisation on `examples` synthetic examples (cross-entropy, BN inference mode).
+    public static func hvpStepScan(_ kind: ModelKind, examples: Int, input: Shape, classes: Int,
+                                   steps: [Double] = [3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5]) -> [HVPStepRow] {
+        let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
+                                                          height: input.h, width: input.w, classCount: classes))
+        let netF = kind.build(input: input, classes: classes, as: Float.self)
+        var init0 = RandomStream(seed: 0, role: .initialization)
+        netF.initialize { init0.normal() }
+        let netD = kind.build(input: input, classes: classes, as: Double.self)
+        for i in 0..<netF.parameterCount { netD.params[i] = Double(netF.params[i]) }
+        for i in 0..<netF.layout.stateCount { netD.state[i] = Double(netF.state[i]) }
+        let lossF = TrainingLoss(network: netF, data: train, loss: .crossEntropy)
+        let lossD = TrainingLoss(network: netD, data: train, loss: .crossEntropy)
+        let p = netF.parameterCount
+        var stream = RandomStream(seed: 0, role: .hessian)
+        var vD = (0..<p).map { _ in stream.normal() }
+        let norm = vD.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        vD = vD.map { Double(Float($0 / norm)) }
+        let vF = vD.map { Float($0) }
+        func hvpD(_ scheme: HVPScheme, _ h: Double) -> [Double] {
+            var out = [Double](repeating: 0, count: p)
+            vD.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
+                lossD.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: scheme, relativeStep: h)
+            } }
+            return out
+        }
+        func hvpF(_ scheme: HVPScheme, _ h: Double) -> [Double] {
+            var out = [Float](repeating: 0, count: p)
+            vF.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
+                lossF.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: scheme, relativeStep: h)
+            } }
+            return out.map(Double.init)
+        }
+        func dist(_ a: [Double], _ b: [Double]) -> Double {
+            zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot() / b.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        }
+        func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+        let anchor = hvpD(.central, 1e-3)
+        var rows: [HVPStepRow] = []
+        for scheme in HVPScheme.allCases {
+            for h in steps {
+                let d = hvpD(scheme, h), f = hvpF(scheme, h)
+                rows.append(HVPStepRow(scheme: scheme, relativeStep: h, rayleighFloat: dot(vD, f), rayleighDouble: dot(vD, d),
+                                       floatError: dist(f, d), stepDependence: dist(d, anchor)))
+            }
+        }
+        return rows
+    }
+}

@@ -1,0 +1,339 @@
+import Foundation
+
+// Top Hessian eigenvalue of the training loss and the escape ratios (DESIGN §4). Legend: n examples,
+// C classes, P parameters; parameter vectors are flat `[P]` in the network's layout.
+
+/// The finite-difference scheme of a Hessian-vector product (see `TrainingLoss.hessianVectorProduct`).
+public enum HVPScheme: String, Codable, CaseIterable, Sendable {
+    /// `(g(w + εv) - g(w - εv)) / 2ε`: two gradients per product, error O(ε²).
+    case central
+    /// `(g(w + εv) - g(w)) / ε` reusing `g(w)`: one gradient per product, error O(ε).
+    case forward
+}
+
+/// How the top eigenvalue is estimated.
+public struct HessianSettings: Codable, Equatable, Sendable {
+    /// Lanczos steps at most (one Hessian-vector product each).
+    public var maxIterations: Int = 20
+    /// Stop when the top Ritz value changes by less than this, relative, between two steps.
+    public var tolerance: Double = 1e-3
+    public var scheme: HVPScheme = .central
+    /// `h` in the step `ε = h max(||w||, 1) / ||v||`; nil = `defaultRelativeStep`.
+    public var relativeStep: Double? = nil
+    /// Examples per forward/backward chunk of a gradient (memory, not results).
+    public var batchSize: Int = metricBatchSize
+    public var loss: LossFunction = .crossEntropy
+    /// L2 coefficient `wd` of a `(wd/2) ||w||²` term (adds `wd` to every eigenvalue); 0 = the data loss alone.
+    public var weightDecay: Double = 0
+
+    public init() {}
+
+    /// Range checks; the message names the field and the fix.
+    public func validate() throws {
+        func fail(_ field: String, _ message: String) throws { throw ConfigurationError(field: field, message: message) }
+        if maxIterations < 1 { try fail("hessian.max_iterations", "must be at least 1, got \(maxIterations)") }
+        if !(tolerance > 0) { try fail("hessian.tolerance", "must be positive, got \(tolerance)") }
+        if let h = relativeStep, !(h > 0 && h < 1) { try fail("hessian.relative_step", "must lie in (0, 1), got \(h)") }
+        if batchSize < 1 { try fail("hessian.batch_size", "must be at least 1, got \(batchSize)") }
+        if weightDecay < 0 { try fail("hessian.weight_decay", "must be >= 0, got \(weightDecay)") }
+    }
+
+    /// `u^(1/3)` for central and `u^(1/2)` for forward differences, `u` the unit roundoff of `T`
+    /// (Float: 4.9e-3 and 3.5e-4; Double: 6.1e-6 and 1.5e-8); see `TrainingLoss.hessianVectorProduct`.
+    public static func defaultRelativeStep<T: Real>(_ scheme: HVPScheme, for _: T.Type) -> Double {
+        let u = Double(T.ulpOfOne)
+        return scheme == .central ? Foundation.cbrt(u) : u.squareRoot()
+    }
+}
+
+/// The result of a Lanczos run.
+public struct HessianEstimate: Codable, Equatable, Sendable {
+    /// The largest Ritz value: the estimate of the largest (algebraic) eigenvalue.
+    public var lambdaMax: Double
+    /// Lanczos steps taken.
+    public var iterations: Int
+    /// Hessian-vector products computed (= iterations).
+    public var hvps: Int
+    /// Whether the top Ritz value changed by less than the tolerance, or the Krylov space became invariant.
+    public var converged: Bool
+    /// Relative change of the top Ritz value in the last step (infinity after one step).
+    public var relativeChange: Double
+    /// `||H y - λ y||` for the top Ritz pair `(λ, y)`, `= β_k |s_k|` in exact arithmetic.
+    public var ritzResidual: Double
+    /// All Ritz values of the last step, ascending.
+    public var ritzValues: [Double]
+
+    /// Escape ratios of this `lambdaMax` for a step size and momentum.
+    public func escapeRatios(learningRate: Double, momentum: Double) -> EscapeRatios {
+        EscapeRatios(lambdaMax: lambdaMax, learningRate: learningRate, momentum: momentum)
+    }
+}
+
+/// Whether a step of size `eta` leaves the local quadratic basin of curvature `λ` (DESIGN §4): above 1
+/// it does. Gradient descent on `λ x²/2` diverges for `eta λ > 2`; heavy ball with momentum `mu`
+/// for `eta λ > 2 (1 + mu)`.
+public struct EscapeRatios: Codable, Equatable, Sendable {
+    /// `eta λ / 2`.
+    public var gradientDescent: Double
+    /// `eta λ / (2 (1 + mu))`.
+    public var heavyBall: Double
+
+    public init(lambdaMax: Double, learningRate eta: Double, momentum mu: Double) {
+        gradientDescent = eta * lambdaMax / 2
+        heavyBall = eta * lambdaMax / (2 * (1 + mu))
+    }
+}
+
+public struct HessianError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { "Hessian: \(message)" }
+}
+
+/// The training loss on a fixed set of examples as a deterministic function of the weights,
+///
+///     L(w) = (1/n) sum_i loss(f(x_i; w), y_i) + (wd/2) ||w||²,
+///
+/// with BatchNorm in inference mode (running statistics), so every example is scored on its own and
+/// the loss does not depend on the chunking. Gradients sum consecutive chunks of `batchSize`
+/// examples in a fixed order. The network's parameters are used as scratch by the gradient and
+/// Hessian-vector calls and are restored to `origin` (bit for bit) after each.
+public final class TrainingLoss<T: Real> {
+    public let network: Network<T>
+    /// `w0`, the point the Hessian is taken at (the network's parameters at construction).
+    public let origin: Buffer<T>
+    /// `[n, C_in, H, W]` and `[n]`.
+    public let images: [T], labels: [Int32]
+    public let loss: LossFunction
+    public let batchSize: Int
+    public let weightDecay: Double
+    /// Full gradients computed so far (the cost unit of the benches).
+    public private(set) var gradientEvaluations = 0
+    private let dlogits: Buffer<T>, plus: Buffer<T>
+    private var gradientAtOrigin: Buffer<T>?
+
+    /// `images [n, C_in, H, W]` (scalar type of the network) and `labels [n]`.
+    public init(network: Network<T>, images: [T], labels: [Int32], loss: LossFunction,
+                batchSize: Int = metricBatchSize, weightDecay: Double = 0) {
+        precondition(!labels.isEmpty && images.count == labels.count * network.inputShape.count,
+                     "TrainingLoss: \(images.count) input values for \(labels.count) examples of shape \(network.inputShape)")
+        precondition(batchSize > 0, "TrainingLoss: batchSize must be positive")
+        self.network = network; self.images = images; self.labels = labels; self.loss = loss
+        self.batchSize = min(batchSize, labels.count); self.weightDecay = weightDecay
+        origin = Buffer(count: network.parameterCount)
+        origin.pointer.update(from: network.params.pointer, count: network.parameterCount)
+        dlogits = Buffer(count: self.batchSize * network.classes)
+        plus = Buffer(count: network.parameterCount)
+        network.prepare(maxBatch: self.batchSize)
+    }
+
+    /// The examples of `data` (converted to `T`), e.g. a `prefix` or class-balanced subset.
+    public convenience init(network: Network<T>, data: Dataset, loss: LossFunction, batchSize: Int = metricBatchSize,
+                            weightDecay: Double = 0) {
+        precondition(Shape(data.channels, data.height, data.width) == network.inputShape && data.classCount == network.classes,
+                     "TrainingLoss: data set \(data.name) (\(data.channels)x\(data.height)x\(data.width), \(data.classCount) classes) "
+                         + "does not fit the network (\(network.inputShape), \(network.classes) classes)")
+        self.init(network: network, images: data.images.map { T($0) }, labels: data.labels, loss: loss,
+                  batchSize: batchSize, weightDecay: weightDecay)
+    }
+
+    public var count: Int { labels.count }
+    public var parameterCount: Int { network.parameterCount }
+
+    /// `L(w)` and its gradient (into `gradient [P]`) at `w` (`[P]`; nil = `origin`).
+    @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func gradient(at w: UnsafePointer<T>? = nil, into gradient: UnsafeMutablePointer<T>) -> LossSummary {
+        let p = parameterCount, params = network.params.pointer
+        if let w { params.update(from: w, count: p) }
+        defer { if w != nil { params.update(from: origin.pointer, count: p) } }
+        var total = gradientWithoutDecay(into: gradient)
+        if weightDecay != 0 {
+            let wd = T(weightDecay)
+            var sq = 0.0
+            for i in 0..<p { gradient[i] += wd * params[i]; sq += Double(params[i]) * Double(params[i]) }
+            total.lossSum += Double(count) * weightDecay / 2 * sq
+        }
+        return total
+    }
+
+    /// `H v` at `origin` into `hv` (`[P]`) by differences of gradients along `v`:
+    ///
+    ///     central:  Hv ≈ (g(w + εv) - g(w - εv)) / 2ε      forward:  Hv ≈ (g(w + εv) - g(w)) / ε
+    ///
+    /// (`g(w)` of the forward scheme is computed once and reused) with `ε = h max(||w||, 1) / ||v||`,
+    /// so the step moves the weights by a fraction `h` of their norm whatever the scale of `v`.
+    ///
+    /// Error terms, with `u` the unit roundoff: truncation `ε²/6 |∇³L[v,v]|` (central) or
+    /// `ε/2 |∇³L[v]|` (forward); rounding of the two gradients, `~u G / ε` with `G` the size of the
+    /// summed per-example gradient terms; and rounding of the perturbed weights `fl(w ± εv)`, which
+    /// moves each coordinate by up to `u |w_i|`, i.e. an error `~u ||H|| ||w|| / ε` relative to the
+    /// intended step. With `ε ∝ ||w||` these scale alike, and balancing truncation against rounding
+    /// gives `h ~ u^(1/3)` (central) and `h ~ u^(1/2)` (forward), the defaults. ReLU networks are only
+    /// piecewise smooth: a step that carries a pre-activation across 0 adds an error proportional to
+    /// the number of such crossings, which grows with `ε` — a reason not to exceed the default. The
+    /// L2 term is exact (`wd v` is added analytically).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func hessianVectorProduct(_ v: UnsafePointer<T>, into hv: UnsafeMutablePointer<T>,
+                                     scheme: HVPScheme = .central, relativeStep: Double? = nil) {
+        let p = parameterCount, w0 = origin.pointer, params = network.params.pointer
+        let h = relativeStep ?? HessianSettings.defaultRelativeStep(scheme, for: T.self)
+        var vv = 0.0, ww = 0.0
+        for i in 0..<p { vv += Double(v[i]) * Double(v[i]); ww += Double(w0[i]) * Double(w0[i]) }
+        guard vv > 0 else { hv.update(repeating: 0, count: p); return }
+        let eps = h * Swift.max(ww.squareRoot(), 1) / vv.squareRoot()
+        let decay = weightDecay
+        let step = T(eps)
+        defer { params.update(from: w0, count: p) }
+        // The L2 term is added analytically below, so the differenced gradients leave it out.
+        func dataGradient(_ sign: T, into g: UnsafeMutablePointer<T>) {
+            for i in 0..<p { params[i] = w0[i] + sign * step * v[i] }
+            gradientWithoutDecay(into: g)
+        }
+        dataGradient(1, into: plus.pointer)
+        let gp = plus.pointer
+        switch scheme {
+        case .central:
+            dataGradient(-1, into: hv)
+            let s = T(1 / (2 * eps))
+            for i in 0..<p { hv[i] = (gp[i] - hv[i]) * s }
+        case .forward:
+            if gradientAtOrigin == nil {
+                let g0 = Buffer<T>(count: p)
+                params.update(from: w0, count: p)
+                gradientWithoutDecay(into: g0.pointer)
+                gradientAtOrigin = g0
+            }
+            let g0 = gradientAtOrigin!.pointer, s = T(1 / eps)
+            for i in 0..<p { hv[i] = (gp[i] - g0[i]) * s }
+        }
+        if decay != 0 { let wd = T(decay); for i in 0..<p { hv[i] += wd * v[i] } }
+    }
+
+    /// The data loss and its gradient at the network's current parameters (left as they are).
+    @discardableResult
+    private func gradientWithoutDecay(into g: UnsafeMutablePointer<T>) -> LossSummary {
+        let n = count, e = network.inputShape.count, classes = network.classes
+        var total = LossSummary()
+        network.zeroGrads()
+        images.withUnsafeBufferPointer { x in
+            labels.withUnsafeBufferPointer { y in
+                var start = 0
+                while start < n {
+                    let m = Swift.min(batchSize, n - start)
+                    let f = network.forward(x.baseAddress! + start * e, n: m, mode: .eval)
+                    total += loss.evaluate(logits: UnsafeBufferPointer(start: f, count: m * classes),
+                                      labels: UnsafeBufferPointer(rebasing: y[start..<(start + m)]), classes: classes,
+                                      dlogits: UnsafeMutableBufferPointer(start: dlogits.pointer, count: m * classes),
+                                      gradientDivisor: n)
+                    network.backward(dlogits.pointer, n: m, mode: .eval)
+                    start += m
+                }
+            }
+        }
+        g.update(from: network.grads.pointer, count: parameterCount)
+        gradientEvaluations += 1
+        return total
+    }
+}
+
+/// The largest eigenvalue of the Hessian of `objective` at its origin by Lanczos on finite-difference
+/// Hessian-vector products (`settings.scheme`), from a start vector drawn from `start` (role
+/// `.hessian`, e.g. keyed by seed, replicate and measurement step).
+public func topHessianEigenvalue<T: Real>(of objective: TrainingLoss<T>, settings: HessianSettings,
+                                          start: RandomKey) throws -> HessianEstimate {
+    try settings.validate()
+    guard objective.weightDecay == settings.weightDecay, objective.loss == settings.loss else {
+        throw HessianError(message: "the objective's loss/weight decay (\(objective.loss), \(objective.weightDecay)) differ from the settings' (\(settings.loss), \(settings.weightDecay)); build the TrainingLoss from the same settings")
+    }
+    var failure: Double? = nil
+    let estimate = lanczosTopEigenvalue(dimension: objective.parameterCount, maxIterations: settings.maxIterations,
+                                        tolerance: settings.tolerance, start: start) { (v: UnsafePointer<T>, hv: UnsafeMutablePointer<T>) in
+        objective.hessianVectorProduct(v, into: hv, scheme: settings.scheme, relativeStep: settings.relativeStep)
+        if failure == nil { for i in 0..<objective.parameterCount where !hv[i].isFinite { failure = Double(hv[i]); break } }
+    }
+    if let failure {
+        throw HessianError(message: "a Hessian-vector product was not finite (\(failure)); the loss overflows near these weights. Fix: check the checkpoint, or lower hessian.relative_step")
+    }
+    return estimate
+}
+
+/// `topHessianEigenvalue` of the loss of `network` (at its current weights, BatchNorm in inference
+/// mode) on all of `data` — pass a fixed subset (`prefix(count:)` or `classBalancedSubset`). The
+/// network's parameters are restored afterwards.
+public func topHessianEigenvalue<T: Real>(network: Network<T>, data: Dataset, settings: HessianSettings,
+                                          start: RandomKey) throws -> HessianEstimate {
+    try settings.validate()
+    let objective = TrainingLoss(network: network, data: data, loss: settings.loss, batchSize: settings.batchSize,
+                                 weightDecay: settings.weightDecay)
+    return try topHessianEigenvalue(of: objective, settings: settings, start: start)
+}
+
+/// Lanczos with full reorthogonalisation for the largest eigenvalue of the symmetric operator
+/// `apply(v, Av)` on `R^dimension`.
+///
+/// Step `j`: `z = A q_j - α_j q_j - β_{j-1} q_{j-1}`, then `z` is orthogonalised twice against all
+/// previous `q` ("twice is enough", Giraud et al. 2005), `β_j = ||z||`, `q_{j+1} = z / β_j`. The Ritz
+/// values are the eigenvalues of the tridiagonal `T_j` (LAPACK). Stops when the top Ritz value changes
+/// by less than `tolerance` (relative), when `β_j` vanishes (the Krylov space is invariant and the
+/// Ritz values are exact), or after `maxIterations` steps. The start vector is standard normal from
+/// the stream `start`. Inner products accumulate in Double; vectors are stored in `T`.
+public func lanczosTopEigenvalue<T: Real>(dimension p: Int, maxIterations: Int, tolerance: Double, start: RandomKey,
+                                          apply: (UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) rethrows
+    -> HessianEstimate
+{
+    precondition(p > 0 && maxIterations > 0, "lanczosTopEigenvalue: dimension and maxIterations must be positive")
+    func dot(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>) -> Double {
+        var s = 0.0
+        for i in 0..<p { s += Double(a[i]) * Double(b[i]) }
+        return s
+    }
+    func axpy(_ alpha: Double, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>) {
+        let a = T(alpha)
+        for i in 0..<p { y[i] -= a * x[i] }
+    }
+    var q = Buffer<T>(count: p)
+    var stream = RandomStream(start)
+    for i in 0..<p { q[i] = T(stream.normal()) }
+    let s0 = 1 / dot(q.pointer, q.pointer).squareRoot()
+    for i in 0..<p { q[i] = T(Double(q[i]) * s0) }
+    let z = Buffer<T>(count: p)
+    var basis: [Buffer<T>] = [], alphas: [Double] = [], betas: [Double] = []
+    var result = HessianEstimate(lambdaMax: .nan, iterations: 0, hvps: 0, converged: false, relativeChange: .infinity,
+                                 ritzResidual: .infinity, ritzValues: [])
+    for j in 0..<min(maxIterations, p) {
+        basis.append(q)
+        try apply(q.pointer, z.pointer)
+        let alpha = dot(q.pointer, z.pointer)
+        axpy(alpha, q.pointer, z.pointer)
+        if j > 0 { axpy(betas[j - 1], basis[j - 1].pointer, z.pointer) }
+        for _ in 0..<2 { for b in basis { axpy(dot(b.pointer, z.pointer), b.pointer, z.pointer) } }
+        let beta = dot(z.pointer, z.pointer).squareRoot()
+        alphas.append(alpha)
+        // Ritz pairs of T_{j+1} (column-major, lower triangle read).
+        let m = j + 1
+        var t = [Double](repeating: 0, count: m * m)
+        for i in 0..<m { t[i + i * m] = alphas[i] }
+        for i in 0..<(m - 1) { t[(i + 1) + i * m] = betas[i]; t[i + (i + 1) * m] = betas[i] }
+        let eig: (values: [Double], vectors: [Double])
+        if m == 1 { eig = ([alpha], [1]) } else { eig = (try? LAPACK.symmetricEigen(t, n: m)) ?? ([alpha], [1]) }
+        let theta = eig.values.last!
+        let previous = result.lambdaMax
+        result.lambdaMax = theta
+        result.iterations = m; result.hvps = m
+        result.ritzValues = eig.values
+        result.ritzResidual = beta * abs(eig.vectors[(m - 1) + (eig.values.count - 1) * m])
+        result.relativeChange = j == 0 ? .infinity : abs(theta - previous) / max(abs(theta), .leastNormalMagnitude)
+        let scale = eig.values.map(abs).max()!
+        if beta <= 100 * Double(T.ulpOfOne) * max(scale, .leastNormalMagnitude) || result.relativeChange < tolerance {
+            result.converged = true
+            break
+        }
+        betas.append(beta)
+        q = Buffer<T>(count: p)
+        let inv = 1 / beta
+        for i in 0..<p { q[i] = T(Double(z[i]) * inv) }
+    }
+    return result
+}

@@ -1,0 +1,290 @@
+import Foundation
+
+// Linearised model and its training (DESIGN §4 "Linearised model"). Legend: N examples, C classes,
+// P parameters. Logits are `[N, C]` row-major; parameter vectors are flat `[P]` in the network's layout.
+
+/// The first-order Taylor model of a network around `w0`:
+///
+///     f_lin(x; w) = f(x; w0) + J(x) (w - w0),      J(x) = df(x; w)/dw at w0,
+///
+/// with BatchNorm frozen in inference mode at `w0` (running statistics of `w0`), so `f_lin` is a
+/// per-example function that is affine in `w`. Evaluated as one forward pass at `w0` plus one JVP
+/// with parameter tangent `w - w0`; the gradient of a loss `L(f_lin)` is `J(x)^T dL/df_lin`, one
+/// backward pass at `w0`. The network's parameters stay at `w0`; `weights` holds `w`.
+public final class LinearizedModel<T: Real> {
+    /// A private copy of the network at `w0` (parameters and BatchNorm state never change).
+    public let network: Network<T>
+    /// `w0`, `[P]`.
+    public let origin: Buffer<T>
+    /// The weights `w`, `[P]`; start at `w0`. Callers may write them (e.g. an optimiser step).
+    public let weights: Buffer<T>
+    /// `w - w0`, refreshed from `weights` by every evaluation.
+    private let delta: Buffer<T>
+    private var output = Buffer<T>(count: 0), dlogits = Buffer<T>(count: 0)
+
+    /// Linearises `network` at its current parameters and BatchNorm running statistics (copied:
+    /// the caller's network is not used afterwards).
+    public init(around network: Network<T>) {
+        let copy = network.kind.build(input: network.inputShape, classes: network.classes, as: T.self)
+        copy.params.pointer.update(from: network.params.pointer, count: network.parameterCount)
+        copy.state.pointer.update(from: network.state.pointer, count: network.layout.stateCount)
+        for (a, b) in zip(copy.batchNorms, network.batchNorms) { a.batchesTracked = b.batchesTracked }
+        self.network = copy
+        origin = Buffer(count: network.parameterCount)
+        origin.pointer.update(from: network.params.pointer, count: network.parameterCount)
+        weights = Buffer(count: network.parameterCount)
+        weights.pointer.update(from: network.params.pointer, count: network.parameterCount)
+        delta = Buffer(count: network.parameterCount)
+    }
+
+    public var parameterCount: Int { network.parameterCount }
+    public var classes: Int { network.classes }
+
+    /// Allocates for batches of up to `maxBatch` examples (grows, never shrinks).
+    public func prepare(maxBatch: Int) {
+        network.prepare(maxBatch: maxBatch)
+        if output.count < maxBatch * classes {
+            output = Buffer(count: maxBatch * classes)
+            dlogits = Buffer(count: maxBatch * classes)
+        }
+    }
+
+    /// `f_lin(x; weights)`, `[n, C]`, for inputs `x [n, C_in, H, W]`; valid until the next call.
+    @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func logits(_ x: UnsafePointer<T>, n: Int) -> UnsafeMutablePointer<T> {
+        prepare(maxBatch: n)
+        let w = weights.pointer, w0 = origin.pointer, d = delta.pointer
+        for i in 0..<parameterCount { d[i] = w[i] - w0[i] }
+        let f0 = network.forward(x, n: n, mode: .eval)
+        let jd = network.jvp(inputTangent: nil, parameterTangent: UnsafePointer(d), n: n, mode: .eval)
+        let out = output.pointer
+        for i in 0..<(n * classes) { out[i] = f0[i] + jd[i] }
+        return out
+    }
+
+    /// Loss of `f_lin` on one batch and its gradient with respect to `weights`, written into
+    /// `gradient` (`[P]`, after a `J^T dL/df_lin` backward pass at `w0`; valid until the next call).
+    /// The mean is over `gradientDivisor` examples (default `n`), as in `LossFunction.evaluate`.
+    @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func lossAndGradient(_ x: UnsafePointer<T>, labels: UnsafeBufferPointer<Int32>, loss: LossFunction,
+                                gradientDivisor: Int? = nil) -> LossSummary {
+        let n = labels.count
+        let f = logits(x, n: n)
+        let summary = loss.evaluate(logits: UnsafeBufferPointer(start: f, count: n * classes), labels: labels,
+                                    classes: classes,
+                                    dlogits: UnsafeMutableBufferPointer(start: dlogits.pointer, count: n * classes),
+                                    gradientDivisor: gradientDivisor)
+        network.zeroGrads()
+        network.backward(dlogits.pointer, n: n, mode: .eval)
+        return summary
+    }
+
+    /// The gradient written by the last `lossAndGradient`, `[P]`.
+    public var gradient: Buffer<T> { network.grads }
+}
+
+extension LinearizedModel where T == Float {
+    /// Loss and error of `f_lin` on a data set, in data set order.
+    public func evaluate(on data: Dataset, loss: LossFunction, batchSize: Int = metricBatchSize) -> LossSummary {
+        network.checkCompatible(data, "linearised evaluation")
+        var total = LossSummary()
+        data.forEachBatch(size: batchSize) { _, n, images, labels in
+            let f = logits(images, n: n)
+            total += loss.evaluate(logits: UnsafeBufferPointer(start: f, count: n * classes), labels: labels,
+                                   classes: classes)
+        }
+        return total
+    }
+}
+
+/// How a linearised run is trained: SGD with heavy-ball momentum and L2 weight decay (PyTorch
+/// semantics, `SGD`) at a constant learning rate. Weight decay pulls `w` toward 0, not toward `w0`,
+/// exactly as it would for the nonlinear network.
+public struct LinearizedSettings: Codable, Equatable, Sendable {
+    /// Training length; fractional values stop after `round(epochs * stepsPerEpoch)` steps.
+    public var epochs: Double = 1
+    public var learningRate: Double = 0.01
+    public var momentum: Double = 0.9
+    public var weightDecay: Double = 0
+    public var batchSize: Int = 128
+    public var loss: LossFunction = .crossEntropy
+    /// CIFAR augmentation (random crop, flip), as in ordinary training.
+    public var augment: Bool = false
+    /// Batch size of the per-epoch test evaluation (memory, not results: f_lin is per-example).
+    public var evaluationBatchSize: Int = metricBatchSize
+
+    public init() {}
+
+    /// The optimiser settings, batch size, length, loss and augmentation of `recipe` (which must use SGD).
+    public init(recipe: TrainingRecipe) {
+        precondition(recipe.optimizer == .sgd, "LinearizedSettings: linearised training uses SGD; the recipe uses \(recipe.optimizer)")
+        epochs = recipe.epochs; learningRate = recipe.learningRate; momentum = recipe.momentum
+        weightDecay = recipe.weightDecay; batchSize = recipe.batchSize; loss = recipe.loss; augment = recipe.augment
+    }
+
+    /// The equivalent ordinary training recipe (SGD, constant schedule).
+    public var recipe: TrainingRecipe {
+        var r = TrainingRecipe()
+        r.optimizer = .sgd; r.learningRate = learningRate; r.momentum = momentum; r.weightDecay = weightDecay
+        r.schedule = .constant; r.batchSize = batchSize; r.epochs = epochs; r.loss = loss; r.augment = augment
+        return r
+    }
+
+    /// Range checks; the message names the field and the fix.
+    public func validate() throws {
+        try recipe.validate()
+        if evaluationBatchSize < 1 {
+            throw ConfigurationError(field: "evaluation_batch_size", message: "must be at least 1, got \(evaluationBatchSize)")
+        }
+    }
+}
+
+/// Which random streams order and augment the training data of a linearised run.
+public enum LinearizedDataStreams: Sendable {
+    /// `.linearizedShuffle` / `.linearizedAugment` of the identity: the run's own streams (default).
+    case linearized
+    /// `.shuffle` / `.augment`, the very batches an ordinary `Trainer` with the same identity sees
+    /// (for comparisons with ordinary training).
+    case training
+}
+
+/// Mini-batch SGD on a `LinearizedModel` with the same data pipeline as `Trainer`.
+public final class LinearizedTrainer {
+    public let model: LinearizedModel<Float>
+    public let settings: LinearizedSettings
+    public let data: Dataset
+    public let identity: TrainingIdentity
+    public let streams: LinearizedDataStreams
+    public private(set) var optimizer: SGD
+    /// Optimiser steps taken so far (global over epochs).
+    public private(set) var step = 0
+    public let stepsPerEpoch: Int
+    private var batch: Batch
+    private var order: (epoch: Int, iterator: BatchIterator)?
+    private let augmentation: CIFARAugmentation?
+
+    /// Trains `model.weights` (starting wherever they are, normally `w0`).
+    public init(model: LinearizedModel<Float>, settings: LinearizedSettings, data: Dataset, identity: TrainingIdentity,
+                streams: LinearizedDataStreams = .linearized) {
+        model.network.checkCompatible(data, "linearised training")
+        self.model = model; self.settings = settings; self.data = data; self.identity = identity; self.streams = streams
+        optimizer = SGD(lr: settings.learningRate, momentum: settings.momentum, weightDecay: settings.weightDecay)
+        stepsPerEpoch = settings.recipe.stepsPerEpoch(examples: data.count)
+        batch = Batch(capacity: settings.batchSize, for: data)
+        augmentation = settings.augment ? CIFARAugmentation(for: data) : nil
+        model.prepare(maxBatch: settings.batchSize)
+    }
+
+    /// Training time in epochs.
+    public var epoch: Double { Double(step) / Double(stepsPerEpoch) }
+    /// The step at which `settings.epochs` is reached.
+    public var finalStep: Int { settings.recipe.step(atEpoch: settings.epochs, examples: data.count) }
+
+    /// One SGD step on the next batch of the epoch's order; returns the batch's loss and error at
+    /// the weights before the step.
+    @discardableResult
+    public func trainStep() throws -> LossSummary {
+        let e = step / stepsPerEpoch
+        let id = identity
+        if order?.epoch != e {
+            switch streams {
+            case .training:
+                order = (e, BatchIterator(exampleCount: data.count, batchSize: settings.batchSize, seed: id.seed,
+                                          replicate: id.replicate, child: id.child, epoch: e))
+            case .linearized:
+                var s = RandomStream(seed: id.seed, replicate: id.replicate, role: .linearizedShuffle, child: id.child, epoch: e)
+                order = (e, BatchIterator(order: s.permutation(data.count), batchSize: settings.batchSize))
+            }
+        }
+        let indices = order!.iterator.batch(step % stepsPerEpoch)
+        if let augmentation {
+            var stream = RandomStream(seed: id.seed, replicate: id.replicate,
+                                      role: streams == .training ? .augment : .linearizedAugment,
+                                      child: id.child, epoch: e, step: step)
+            augmentation.gatherAugmented(from: data, indices: indices, into: &batch, stream: &stream)
+        } else {
+            data.gather(indices, into: &batch)
+        }
+        let n = batch.count
+        let summary = batch.images.withUnsafeBufferPointer { x in
+            batch.labels.withUnsafeBufferPointer { y in
+                model.lossAndGradient(x.baseAddress!, labels: UnsafeBufferPointer(rebasing: y[0..<n]), loss: settings.loss)
+            }
+        }
+        guard summary.meanLoss.isFinite else { throw TrainingError.diverged(epoch: e, step: step, loss: summary.meanLoss) }
+        optimizer.step(params: model.weights.buffer, grads: UnsafeBufferPointer(model.gradient.buffer),
+                       lr: settings.learningRate)
+        step += 1
+        return summary
+    }
+}
+
+/// One row of a linearised run: the state after `step` steps.
+public struct LinearizedEpoch: Codable, Equatable, Sendable {
+    /// Epochs trained (the last row may be fractional).
+    public var epoch: Double
+    public var step: Int
+    /// Mean loss and error over the batches trained on since the previous row (before each step's update).
+    public var trainLoss: Double
+    public var trainError: Double
+    /// Loss and error of `f_lin` on the test set.
+    public var testLoss: Double
+    public var testError: Double
+}
+
+/// Trains the linearisation of `network` (at its current weights, BatchNorm frozen at its running
+/// statistics) on `train` and evaluates `f_lin` on `test` after every whole epoch and at the end.
+///
+/// Deterministic: the data order and augmentation come from the `.linearizedShuffle` /
+/// `.linearizedAugment` streams of `identity` (or the ordinary ones with `streams: .training`), and
+/// no computation splits a reduction over threads. `network` is copied, not modified. `progress`
+/// is called after every step (e.g. a `LinearizedProgressPrinter`).
+public func trainLinearized(around network: Network<Float>, train: Dataset, test: Dataset, settings: LinearizedSettings,
+                            identity: TrainingIdentity, streams: LinearizedDataStreams = .linearized,
+                            progress: ((LinearizedTrainer, LossSummary) -> Void)? = nil) throws -> [LinearizedEpoch] {
+    try settings.validate()
+    network.checkCompatible(test, "linearised evaluation")
+    let trainer = LinearizedTrainer(model: LinearizedModel(around: network), settings: settings, data: train,
+                                    identity: identity, streams: streams)
+    var rows: [LinearizedEpoch] = [], window = LossSummary()
+    let end = trainer.finalStep
+    while trainer.step < end {
+        let s = try trainer.trainStep()
+        window += s
+        progress?(trainer, s)
+        if trainer.step % trainer.stepsPerEpoch == 0 || trainer.step == end {
+            let t = trainer.model.evaluate(on: test, loss: settings.loss, batchSize: settings.evaluationBatchSize)
+            rows.append(LinearizedEpoch(epoch: trainer.epoch, step: trainer.step, trainLoss: window.meanLoss,
+                                        trainError: window.errorRate, testLoss: t.meanLoss, testError: t.errorRate))
+            window = LossSummary()
+        }
+    }
+    return rows
+}
+
+/// Prints one progress line at most every `interval` seconds, like `ProgressPrinter`:
+/// epoch, step, loss, error, img/s, ETA. Pass `printer.report` as `trainLinearized`'s `progress`.
+public final class LinearizedProgressPrinter {
+    let interval: Double, label: String
+    private var last = Benchmark.now(), start = Benchmark.now(), window = LossSummary(), startStep: Int?
+
+    public init(label: String, interval: Double = 5) { self.label = label; self.interval = interval }
+
+    public func report(_ t: LinearizedTrainer, _ summary: LossSummary) {
+        if startStep == nil { startStep = t.step - 1; start = Benchmark.now() - 1e-9 }
+        window += summary
+        let now = Benchmark.now(), end = t.finalStep
+        guard now - last >= interval || t.step == end else { return }
+        let rate = Double(t.step - startStep!) / (now - start)
+        let eta = Double(end - t.step) / max(rate, 1e-9)
+        let line = "\(label) " + String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", t.epoch, t.step,
+                                         end, window.meanLoss, 100 * window.errorRate, rate * Double(t.settings.batchSize))
+            + " ETA \(formatDuration(eta))"
+        FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+        window = LossSummary(); last = now
+    }
+}

@@ -1,0 +1,57 @@
+import ArgumentParser
+import Core
+import Foundation
+
+/// `ntkscape bench linearized` and `ntkscape bench hvp` (DESIGN §4; issue targets: linearised step
+/// >= 0.5 of an ordinary step, central HVP <= 2 gradients).
+extension Bench {
+    func runNTKBench() throws {
+        let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
+        let models = model.split(separator: ",").map { ModelKind(rawValue: String($0))! }
+        let before = Benchmark.sgemmGFLOPs()
+        print("sgemm 1024^3: " + String(format: "%.1f GFLOP/s", before) + " with \(decision.threads) thread(s)")
+        let data: Data
+        if target == .linearized {
+            let results = models.map {
+                Benchmark.linearized($0, batch: batch ?? 128, input: input, classes: classes, repeats: repeats, sgemm: before,
+                                     threads: decision.threads)
+            }
+            print("model          batch  ordinary img/s  linearized img/s   ratio (target >= 0.5)")
+            for r in results {
+                print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0)
+                      + String(format: "%6d %15.1f %17.1f %7.2f", r.batch, r.ordinaryImagesPerSecond, r.linearizedImagesPerSecond, r.ratio))
+            }
+            data = try JSONEncoder.pretty.encode(results)
+        } else {
+            if examples < 1 { throw ValidationError("--examples must be at least 1") }
+            if scan {
+                for m in models {
+                    let rows = Benchmark.hvpStepScan(m, examples: examples, input: input, classes: classes)
+                    print("\(m.rawValue): Float vs Double finite-difference HVP along one random unit v")
+                    print("scheme   rel.step   v'Hv Float   v'Hv Double   |Hv_F-Hv_D|/|Hv_D|   |Hv_D(h)-Hv_D(1e-3)|/|.|")
+                    for r in rows {
+                        print(r.scheme.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
+                              + String(format: "%9.0e %12.5f %13.5f %20.2e %26.2e", r.relativeStep, r.rayleighFloat,
+                                       r.rayleighDouble, r.floatError, r.stepDependence))
+                    }
+                    let data = try JSONEncoder.pretty.encode(rows)
+                    if let json { try AtomicFile.write(data, to: json) }
+                }
+                return
+            }
+            let results = models.map {
+                Benchmark.hvp($0, examples: examples, input: input, classes: classes, repeats: repeats, sgemm: before,
+                              threads: decision.threads)
+            }
+            print("model          examples  gradient s  central s  forward s  central/grad  forward/grad  |fwd-cen|/|cen|")
+            for r in results {
+                print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0)
+                      + String(format: "%8d %11.3f %10.3f %10.3f %13.2f %13.2f %16.2e", r.examples, r.gradientSeconds,
+                               r.centralSeconds, r.forwardSeconds, r.centralRatio, r.forwardRatio, r.forwardVsCentral))
+            }
+            data = try JSONEncoder.pretty.encode(results)
+        }
+        print(String(decoding: data, as: UTF8.self))
+        if let json { try AtomicFile.write(data, to: json) }
+    }
+}
