@@ -236,7 +236,8 @@ final class ExperimentTests: XCTestCase {
             ("ntk: {eigenvectors: 1001}\n", nil, "ntk.eigenvectors"),
             ("ntk: {group_size: -1}\n", nil, "ntk.group_size"),
             ("kernel_machine: {times: [1], train_examples: 55}\n", nil, "kernel_machine.train_examples"),
-            ("kernel_machine: {times: [1], train_examples: 100}\n", 60, "kernel_machine.train_examples"),
+            ("spawn_times: [0]\nmeasurement_times: [0, 10]\nprobe_size: 10\nkernel_machine: {times: [1], train_examples: 100}\n",
+             60, "kernel_machine.train_examples"),
             ("kernel_machine: {times: [1], ridge: 0}\n", nil, "kernel_machine.ridge"),
             ("linearized: {times: [12]}\n", nil, "linearized.times"),
             ("linearized: {times: [1], momentum: 1}\n", nil, "linearized.momentum"),
@@ -271,8 +272,11 @@ final class ExperimentTests: XCTestCase {
             """)
         XCTAssertNoThrow(try c.validate())
         // 0.1 + 0.2 is 0.30000000000000004 in binary; the velocity end point is named 0.3.
-        XCTAssertEqual(c.velocityPairs.map(\.to), [0.3])
+        XCTAssertEqual(c.velocityPairs.map(\.to), [0.3, 2])
         XCTAssertEqual(c.parentCheckpointTimes, [0, 0.1, 0.3, 0.5, 0.75, 1, 1.5, 1.8, 2])
+        // A velocity end point after training is dropped.
+        XCTAssertEqual(try ExperimentConfig.parse(yaml: "recipe: {epochs: 2}\nntk: {times: [0, 1.9], velocity_dt: 0.2}\n")
+                        .velocityPairs.map(\.from), [0])
         // ntk.times defaults to the measurement times; velocity 0 turns the velocity off.
         let d = try ExperimentConfig.parse(yaml: "recipe: {epochs: 2}\nspawn_times: [0]\nmeasurement_times: [0, 2]\nntk: {velocity_dt: 0}\n")
         XCTAssertEqual(d.resolvedNTKTimes, [0, 2])
@@ -292,7 +296,13 @@ final class ExperimentTests: XCTestCase {
         let expected = #"{"barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
             + #""children":2,"dataset":{"augment":"off","balanced_subset":false,"kind":"fashion-mnist","#
             + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
+            + #""hessian":{"examples":1000,"iterations":20,"times":[],"tolerance":0.001},"#
+            + #""kernel_machine":{"ridge":0.0001,"times":[],"train_examples":500},"#
+            + #""linearized":{"batch_size":0,"child_learning_rate":null,"epochs":1,"learning_rate":0.01,"momentum":0.9,"#
+            + #""times":[],"weight_decay":0},"#
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
+            + #""ntk":{"block_size":0,"children":true,"eigenvectors":0,"group_size":0,"memory_gb":4,"#
+            + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#
             + #""probe_size":100,"recipe":{"batch_size":128,"epochs":10,"learning_rate":0.1,"loss":"cross_entropy","#
             + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","weight_decay":0.0005},"replicates":1,"#
             + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"threads":null}"#
@@ -362,13 +372,16 @@ final class ExperimentTests: XCTestCase {
     func testBuiltinDefaultIdentity() throws {
         let quick = ExperimentConfig.builtinDefault()
         XCTAssertEqual(quick.identityJSON(),
-                       #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":5000,"#
-                        + #""measurement_times":[0,0.25,0.5,1,2,3],"recipe.epochs":3,"recipe.learning_rate":0.001,"#
-                        + #""recipe.optimizer":"adam","recipe.schedule":{"gamma":0.1,"milestones":[2.5]},"#
-                        + #""recipe.weight_decay":0,"spawn_times":[0,0.25,0.5,1,2]}"#)
+                       #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":10000,"#
+                        + #""hessian.iterations":15,"hessian.times":[0,0.5,2,8],"kernel_machine.times":[0,1,8],"#
+                        + #""linearized.times":[0,1,4],"measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
+                        + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
+                        + #""recipe.learning_rate":0.001,"recipe.optimizer":"adam","#
+                        + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
+                        + #""spawn_times":[0,0.25,0.5,1,2]}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "1f7a74f3bfccf51fc58c95fc52bc54a3fdea8fd39f547d419b93aeff3188af0b")
-        XCTAssertEqual(quick.runName, "quick-1f7a74f3bfcc")
+        XCTAssertEqual(quick.runHash, "f1faebffe9413cfb6609315b26124917b742e7e311f0bc74d3bf2ae2734fdcea")
+        XCTAssertEqual(quick.runName, "quick-f1faebffe941")
     }
 
     func testDerivedDefaults() throws {
@@ -379,7 +392,8 @@ final class ExperimentTests: XCTestCase {
         XCTAssertNil(c.dataset.resolvedPath)
         XCTAssertEqual(c.resolved().dataset.augment, .on)
         let m = try ExperimentConfig.parse(yaml: "spawn_times: [1]\nmeasurement_times: [0.5]\n")
-        XCTAssertEqual(m.parentCheckpointTimes, [0.5, 1])
+        // Plus 0.9: the kernel velocity's end point after the NTK time 0.5 (velocity_dt 0.4).
+        XCTAssertEqual(m.parentCheckpointTimes, [0.5, 0.9, 1])
     }
 
     func testCodableRoundTripUsesTheSameSchema() throws {

@@ -30,7 +30,7 @@ final class ExperimentIntegrationTests: XCTestCase {
           block_size: 40
         kernel_machine:
           times: [0, 2]
-          train_examples: 100
+          train_examples: 40
         linearized:
           times: [0.5]
           epochs: 0.5

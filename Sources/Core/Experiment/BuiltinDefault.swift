@@ -56,5 +56,6 @@ hessian:
   times: [0, 0.5, 2, 8]
   examples: 1000
   iterations: 15
+
 """#
 }

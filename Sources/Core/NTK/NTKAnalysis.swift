@@ -3,17 +3,22 @@ import Foundation
 
 /// Spectrum summary of a Gram (DESIGN §4), identical on every rank and for any rank count.
 ///
-/// Eigenvalues are rounded to 10 significant digits: `pdsyevd`'s last bits depend on the process
-/// grid (its reductions and Householder blocking change with `p`), while the tables written from
-/// them must be byte-identical for any rank count; 10 digits keep far more than the Gram's own
-/// `Float` accuracy. Derived figures are computed from the rounded values.
+/// Eigen-solvers are accurate to about `n eps ||K||` in absolute terms, and `pdsyevd`'s last bits
+/// depend on the process grid (its reductions and Householder blocking change with `p`), while the
+/// tables written from the spectrum must be byte-identical for any rank count. So eigenvalues are
+/// reported on one absolute grid, `10^(e-8)` for `lambda_max = d.ddd... x 10^e` (9 significant
+/// digits of `lambda_max`): far coarser than the solver's noise (~1e-14 `lambda_max`), far finer than
+/// the Gram's own accuracy (entries from `Float` Jacobians, ~1e-7 relative); eigenvalues below it
+/// read 0. Eigenvectors get a sign convention (largest-magnitude component positive) and components
+/// on a 1e-7 grid. Eigenvectors of (nearly) repeated eigenvalues are not unique, so only isolated
+/// ones are comparable across runs. Derived figures are computed from the reported values.
 public struct NTKSpectrum: Sendable, Codable, Equatable {
     /// `"full"` (`mC x mC`) or `"traced"` (`m x m`).
     public var form: String
     public var order: Int
-    /// All eigenvalues, largest first (rounded).
+    /// All eigenvalues, largest first (on the reporting grid).
     public var eigenvalues: [Double]
-    /// `tr K` from the diagonal (deterministic reduction, not the eigenvalue sum), rounded.
+    /// `tr K` from the diagonal (deterministic reduction, not the eigenvalue sum).
     public var trace: Double
     /// `lambda_max / lambda_min`; `+inf` when `lambda_min <= 0` (singular to working precision).
     public var conditionNumber: Double
@@ -27,23 +32,28 @@ public struct NTKSpectrum: Sendable, Codable, Equatable {
     public var largest: Double { eigenvalues.first ?? 0 }
     public var smallest: Double { eigenvalues.last ?? 0 }
 
-    /// `x` to 10 significant digits.
-    public static func round10(_ x: Double) -> Double {
-        guard x.isFinite, x != 0 else { return x }
-        return Double(String(format: "%.9e", x)) ?? x
+    /// `values` on the grid `10^(floor(log10 max|v|) - digits + 1)`.
+    public static func quantized(_ values: [Double], digits: Int = 9) -> [Double] {
+        guard let top = values.lazy.map({ abs($0) }).max(), top > 0, top.isFinite else { return values }
+        let quantum = pow(10, (log10(top)).rounded(.down) - Double(digits - 1))
+        return values.map { ($0 / quantum).rounded() * quantum }
     }
 
     public init(form: String, eigenvalues raw: [Double], trace: Double, topVectors: [[Double]]) {
         self.form = form
         order = raw.count
-        eigenvalues = raw.map(Self.round10)
-        self.trace = Self.round10(trace)
+        eigenvalues = Self.quantized(raw)
+        self.trace = trace
         let lmax = eigenvalues.first ?? 0, lmin = eigenvalues.last ?? 0
         conditionNumber = lmin > 0 ? lmax / lmin : .infinity
         let clipped = eigenvalues.map { max(0, $0) }
         let s1 = clipped.reduce(0, +), s2 = clipped.reduce(0) { $0 + $1 * $1 }
         effectiveRank = s2 > 0 ? s1 * s1 / s2 : 0
-        self.topVectors = topVectors
+        self.topVectors = topVectors.map { v in
+            let pivot = v.indices.max { abs(v[$0]) < abs(v[$1]) }
+            let sign: Double = pivot.map { v[$0] < 0 ? -1 : 1 } ?? 1
+            return v.map { ($0 * sign * 1e7).rounded() / 1e7 }
+        }
     }
 }
 
@@ -56,6 +66,13 @@ public struct NTKAlignment: Sendable, Codable, Equatable {
     /// Traced `m x m` kernel, `T = Y Y^T` (`Y` the `m x C` one-hot matrix, `T_ij = [y_i = y_j]`),
     /// `||T|| = sqrt(sum_c m_c^2)`.
     public var traced: Double
+}
+
+/// The ridge `lambda` of an NTK kernel machine.
+public enum NTKRidge: Sendable, Equatable {
+    case absolute(Double)
+    /// `r * tr(K) / (nC)`: relative to the mean diagonal of the machine's Gram.
+    case relativeToMeanDiagonal(Double)
 }
 
 /// Result of an NTK kernel machine (DESIGN §4).
@@ -145,9 +162,20 @@ public struct NTKAnalysis {
     /// with `dlogits = alpha`), predictions `f_t(X*) + J(X*) v` (forward + JVP with parameter
     /// tangent `v`). Uses `network`'s gradient buffer as scratch.
     public func machine(_ network: Network<Float>, train: Dataset, test: Dataset, ridge: Double) throws -> NTKMachineResult {
+        try machine(network, train: train, test: test, ridge: .absolute(ridge))
+    }
+
+    /// The same with the ridge given absolutely or relative to the Gram's mean diagonal
+    /// (`lambda = r tr(K) / (nC)`, the same regularisation whatever the kernel's scale).
+    public func machine(_ network: Network<Float>, train: Dataset, test: Dataset, ridge choice: NTKRidge) throws -> NTKMachineResult {
         let t0 = Benchmark.now()
         let c = network.classes, n = train.count
         let (gram, stats) = try self.gram(network, probe: train)
+        let ridge: Double
+        switch choice {
+        case let .absolute(value): ridge = value
+        case let .relativeToMeanDiagonal(r): ridge = r * gram.trace(communicator) / Double(gram.order)
+        }
         let runner = BatchRunner(network: network)
         // rhs = Y - f_t(X), example-major.
         let f = runner.outputs(train, tangent: nil)

@@ -194,13 +194,13 @@ public final class ExperimentRunner {
 
     /// Ranks per NTK group and the number of groups for `ranks` ranks: `ntk.group_size` (0 = all),
     /// groups of equal size, leftover ranks joining the groups round-robin.
-    func kernelGroups(ranks: Int) -> Int {
+    public func kernelGroups(ranks: Int) -> Int {
         let size = config.ntk.groupSize == 0 ? ranks : min(config.ntk.groupSize, ranks)
         return max(1, ranks / size)
     }
 
     /// The kernel tasks of each group: longest first onto the least-loaded group (ties: lower group).
-    func kernelAssignment(groups: Int) -> [[ExperimentTask]] {
+    public func kernelAssignment(groups: Int) -> [[ExperimentTask]] {
         var load = [Double](repeating: 0, count: groups), out = [[ExperimentTask]](repeating: [], count: groups)
         let sorted = kernelTasks().sorted { ($1.planned.cost, $0.planned.id) < ($0.planned.cost, $1.planned.id) }
         for (task, planned) in sorted {

@@ -187,6 +187,28 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var seconds: Double = 0
 
     public init(id: String) { self.id = id }
+
+    /// Absent row lists decode as empty, so records written before a table existed still load.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        func rows<T: Decodable>(_ key: CodingKeys) throws -> [T] { try c.decodeIfPresent([T].self, forKey: key) ?? [] }
+        id = try c.decode(String.self, forKey: .id)
+        timeline = try rows(.timeline)
+        pairs = try rows(.pairs)
+        curves = try rows(.curves)
+        timelinePairs = try rows(.timelinePairs)
+        kernelDistances = try rows(.kernelDistances)
+        kernelVelocities = try rows(.kernelVelocities)
+        spectra = try rows(.spectra)
+        eigenvalues = try rows(.eigenvalues)
+        eigenvectors = try rows(.eigenvectors)
+        childKernelDistances = try rows(.childKernelDistances)
+        machines = try rows(.machines)
+        linearized = try rows(.linearized)
+        hessians = try rows(.hessians)
+        finalTestError = try c.decodeIfPresent(Double.self, forKey: .finalTestError)
+        seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
+    }
 }
 
 /// The kernel distance of two children, before it joins their `child_pairs` row.
