@@ -97,7 +97,8 @@ public final class JacobianRows {
                     for k in stride(from: t, to: examples.count, by: threads) {
                         net.forward(x + examples[k] * exampleSize, n: 1, mode: .eval)
                         for c in 0..<classes {
-                            net.zeroGrads()
+                            // Only the chunk's gradients are read; the rest may accumulate freely.
+                            (net.grads.pointer + parameters.lowerBound).update(repeating: 0, count: parameters.count)
                             dlogits[c] = 1
                             dlogits.withUnsafeBufferPointer { net.backward($0.baseAddress!, n: 1, mode: .eval, lowestLayer: lowest) }
                             dlogits[c] = 0
