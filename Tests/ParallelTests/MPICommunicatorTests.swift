@@ -60,6 +60,24 @@ final class MPICommunicatorTests: XCTestCase {
         XCTAssertEqual(node.processorName, MPIEnvironment.processorName)
     }
 
+    /// `sendrecv` to itself matches `SerialCommunicator` (a copy), for an empty message and for one
+    /// of 2^28 + 13 bytes, which goes through both parts (whole 2^28-byte blocks, then the rest).
+    func testSendrecvToSelfCopiesAcrossTheBlockBoundary() {
+        let mpi: Communicator = Parallel.worldCommunicator()
+        for count in [0, 5, (1 << 28) + 13] {
+            var send = [UInt8](repeating: 0, count: count)
+            for i in stride(from: 0, to: count, by: 4093) { send[i] = UInt8(truncatingIfNeeded: i / 4093 + 1) }
+            if count > 0 { send[count - 1] = 0xAB }
+            var received = [UInt8](repeating: 0, count: count), serial = received
+            send.withUnsafeBytes { s in
+                received.withUnsafeMutableBytes { mpi.sendrecv(s, to: 0, $0, from: 0) }
+                serial.withUnsafeMutableBytes { SerialCommunicator().sendrecv(s, to: 0, $0, from: 0) }
+            }
+            XCTAssertTrue(received == send, "sendrecv of \(count) bytes")
+            XCTAssertTrue(serial == send, "serial sendrecv of \(count) bytes")
+        }
+    }
+
     func testFailureMessageNamesCallAndMPIError() {
         MPIEnvironment.initialize()
         let message = MPIEnvironment.failureMessage(call: "MPI_Allreduce", code: MPI_ERR_COMM)

@@ -97,7 +97,8 @@ public final class JacobianRows {
                     for k in stride(from: t, to: examples.count, by: threads) {
                         net.forward(x + examples[k] * exampleSize, n: 1, mode: .eval)
                         for c in 0..<classes {
-                            net.zeroGrads()
+                            // Only the chunk's gradients are read; the rest may accumulate freely.
+                            (net.grads.pointer + parameters.lowerBound).update(repeating: 0, count: parameters.count)
                             dlogits[c] = 1
                             dlogits.withUnsafeBufferPointer { net.backward($0.baseAddress!, n: 1, mode: .eval, lowestLayer: lowest) }
                             dlogits[c] = 0
@@ -130,7 +131,7 @@ public struct GramBuildStats: Sendable, Codable {
     public var parameterChunks = 0
     public var chunkSize = 0
     public var plannedBytes = 0
-    /// FLOPs of the tile GEMMs this rank ran (`2 * rows * cols * P` per tile, diagonal tiles whole).
+    /// FLOPs of the tile GEMMs this rank ran (`2 * rows * cols * P` per tile, `rows (rows + 1) P` on the diagonal).
     public var contractionFlops = 0.0
     /// FLOPs of the Jacobian passes on this rank (per chunk and example: forward + `C` backwards).
     public var jacobianFlops = 0.0
@@ -145,8 +146,8 @@ public struct GramBuildStats: Sendable, Codable {
 /// round a ring one block at a time (`sendrecv` to `rank + 1`, from `rank - 1`), and each arriving
 /// block is contracted against the own blocks below it. Only tiles `J <= I` are computed.
 ///
-/// Every tile is one single-threaded `sgemm` of fixed shape (`rows(I) x rows(J) x step`, steps of
-/// `GramPlan.accumulationStep` parameters) whose `Float` result is added into the `Double` tile,
+/// Every tile is one single-threaded `sgemm` (`ssyrk` on the diagonal) of fixed shape
+/// (`rows(I) x rows(J) x step`, steps of `GramPlan.accumulationStep` parameters) whose `Float` result is added into the `Double` tile,
 /// steps in parameter order; a rank's threads take whole tiles. The shapes and the order depend only
 /// on `(m, C, P, nb, budget)`, so the Gram is bitwise the same for any rank and thread count.
 public enum GramBuilder {
@@ -239,7 +240,8 @@ struct Tile {
 }
 
 /// Computes tiles on the rank's threads: whole tiles per thread, each a single-threaded `sgemm`
-/// per accumulation step into a per-thread `Float` scratch, added into the `Double` Gram.
+/// (`ssyrk` for diagonal tiles, lower triangle only) per accumulation step into a per-thread `Float`
+/// scratch, added into the `Double` Gram.
 final class TileContractor {
     let layout: GramLayout
     let scratch: [Buffer<Float>]
@@ -255,7 +257,10 @@ final class TileContractor {
         let layout = self.layout, ld = layout.leadingDimension, threads = min(scratch.count, tiles.count)
         let step = GramPlan.accumulationStep
         var flops = 0.0
-        for tile in tiles { flops += 2 * Double(layout.rows(ofBlock: tile.i).count * layout.rows(ofBlock: tile.j).count * pc) }
+        for tile in tiles {
+            let mi = layout.rows(ofBlock: tile.i).count, mj = layout.rows(ofBlock: tile.j).count
+            flops += tile.i == tile.j ? Double(mi * (mi + 1) * pc) : 2 * Double(mi * mj * pc)
+        }
         gram.local.withUnsafeMutableBufferPointer { g in
             let gAddress = Int(bitPattern: g.baseAddress!)
             DispatchQueue.concurrentPerform(iterations: threads) { t in
@@ -269,12 +274,23 @@ final class TileContractor {
                     var k0 = 0
                     while k0 < pc {
                         let kc = min(step, pc - k0)
-                        // s[c, r] = sum_k J_j[c, k] J_i[r, k]: row c of s is column rowsJ[c] of the Gram.
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(mj), Int32(mi), Int32(kc), 1,
-                                    tile.b + k0, Int32(pc), tile.a + k0, Int32(pc), 0, s, Int32(mi))
-                        for c in 0..<mj {
-                            let column = g + base + (rowsJ.lowerBound + c) * ld, src = s + c * mi
-                            for r in 0..<mi { column[r] += Double(src[r]) }
+                        if tile.i == tile.j {
+                            // Diagonal tile: ssyrk's upper triangle, s[c, r] for r >= c, is the Gram's
+                            // lower triangle (column c, rows r >= c); half the work of a full tile.
+                            cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, Int32(mi), Int32(kc), 1,
+                                        tile.a + k0, Int32(pc), 0, s, Int32(mi))
+                            for c in 0..<mi {
+                                let column = g + base + (rowsJ.lowerBound + c) * ld, src = s + c * mi
+                                for r in c..<mi { column[r] += Double(src[r]) }
+                            }
+                        } else {
+                            // s[c, r] = sum_k J_j[c, k] J_i[r, k]: row c of s is column rowsJ[c] of the Gram.
+                            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(mj), Int32(mi), Int32(kc), 1,
+                                        tile.b + k0, Int32(pc), tile.a + k0, Int32(pc), 0, s, Int32(mi))
+                            for c in 0..<mj {
+                                let column = g + base + (rowsJ.lowerBound + c) * ld, src = s + c * mi
+                                for r in 0..<mi { column[r] += Double(src[r]) }
+                            }
                         }
                         k0 += kc
                     }

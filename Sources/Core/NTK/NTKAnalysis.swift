@@ -68,13 +68,6 @@ public struct NTKAlignment: Sendable, Codable, Equatable {
     public var traced: Double
 }
 
-/// The ridge `lambda` of an NTK kernel machine.
-public enum NTKRidge: Sendable, Equatable {
-    case absolute(Double)
-    /// `r * tr(K) / (nC)`: relative to the mean diagonal of the machine's Gram.
-    case relativeToMeanDiagonal(Double)
-}
-
 /// Result of an NTK kernel machine (DESIGN §4).
 public struct NTKMachineResult: Sendable {
     public var trainCount: Int
@@ -160,21 +153,15 @@ public struct NTKAnalysis {
     /// examples of `train`, evaluated on `test` without forming `K(X*, X)`:
     /// `alpha = (K + ridge I)^-1 (Y - f_t(X))` (`mC` vector), `v = J(X)^T alpha` (one backward pass
     /// with `dlogits = alpha`), predictions `f_t(X*) + J(X*) v` (forward + JVP with parameter
-    /// tangent `v`). Uses `network`'s gradient buffer as scratch.
-    public func machine(_ network: Network<Float>, train: Dataset, test: Dataset, ridge: Double) throws -> NTKMachineResult {
-        try machine(network, train: train, test: test, ridge: .absolute(ridge))
-    }
-
-    /// The same with the ridge given absolutely or relative to the Gram's mean diagonal
-    /// (`lambda = r tr(K) / (nC)`, the same regularisation whatever the kernel's scale).
-    public func machine(_ network: Network<Float>, train: Dataset, test: Dataset, ridge choice: NTKRidge) throws -> NTKMachineResult {
+    /// tangent `v`). `gram`: the Gram of `network` on `train` if already built (else built here).
+    public func machine(_ network: Network<Float>, train: Dataset, test: Dataset, ridge: Double,
+                        gram prebuilt: DistributedGram? = nil) throws -> NTKMachineResult {
         let t0 = Benchmark.now()
         let c = network.classes, n = train.count
-        let (gram, stats) = try self.gram(network, probe: train)
-        let ridge: Double
-        switch choice {
-        case let .absolute(value): ridge = value
-        case let .relativeToMeanDiagonal(r): ridge = r * gram.trace(communicator) / Double(gram.order)
+        let (gram, stats) = try prebuilt.map { ($0, GramBuildStats()) } ?? self.gram(network, probe: train)
+        guard gram.layout.examples == n, gram.layout.classes == c else {
+            throw NTKError("NTK machine: the Gram is for \(gram.layout.examples) examples x \(gram.layout.classes) classes, "
+                           + "the training set has \(n) x \(c). Fix: pass the Gram of the same examples")
         }
         let runner = BatchRunner(network: network)
         // rhs = Y - f_t(X), example-major.

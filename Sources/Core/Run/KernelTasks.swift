@@ -81,8 +81,10 @@ extension ExperimentRunner {
     func kernelMachine(_ r: Int, _ i: Int, ntk: NTKAnalysis) throws -> TaskRecord {
         let time = config.kernelMachine.times[i]
         let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
-        let result = try ntk.machine(net, train: try machineTrainingSet(), test: test,
-                                     ridge: .relativeToMeanDiagonal(config.kernelMachine.ridge))
+        let data = try machineTrainingSet()
+        let gram = try ntk.gram(net, probe: data).gram
+        let ridge = config.kernelMachine.ridge * gram.trace(ntk.communicator) / Double(gram.order)
+        let result = try ntk.machine(net, train: data, test: test, ridge: ridge, gram: gram)
         var record = TaskRecord(id: ExperimentTask.kernelMachine(replicate: r, time: i).id)
         record.machines = [NTKMachineRow(replicate: r, epoch: time, trainExamples: result.trainCount, ridge: result.ridge,
                                          testError: result.testError,
