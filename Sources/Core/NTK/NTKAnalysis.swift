@@ -36,7 +36,7 @@ public struct NTKSpectrum: Sendable, Codable, Equatable {
     public static func quantized(_ values: [Double], digits: Int = 9) -> [Double] {
         guard let top = values.lazy.map({ abs($0) }).max(), top > 0, top.isFinite else { return values }
         let quantum = pow(10, (log10(top)).rounded(.down) - Double(digits - 1))
-        return values.map { ($0 / quantum).rounded() * quantum }
+        return values.map { ($0 / quantum).rounded() * quantum + 0 }   // + 0: no negative zero
     }
 
     public init(form: String, eigenvalues raw: [Double], trace: Double, topVectors: [[Double]]) {
@@ -52,7 +52,7 @@ public struct NTKSpectrum: Sendable, Codable, Equatable {
         self.topVectors = topVectors.map { v in
             let pivot = v.indices.max { abs(v[$0]) < abs(v[$1]) }
             let sign: Double = pivot.map { v[$0] < 0 ? -1 : 1 } ?? 1
-            return v.map { ($0 * sign * 1e7).rounded() / 1e7 }
+            return v.map { ($0 * sign * 1e7).rounded() / 1e7 + 0 }
         }
     }
 }
