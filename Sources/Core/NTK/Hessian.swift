@@ -18,7 +18,7 @@ public struct HessianSettings: Codable, Equatable, Sendable {
     /// Stop when the top Ritz value changes by less than this, relative, between two steps.
     public var tolerance: Double = 1e-3
     public var scheme: HVPScheme = .central
-    /// `h` in the step `ε = h max(||w||, 1) / ||v||`; nil = `defaultRelativeStep` (5e-3).
+    /// `h` in the step `ε = h max(||w||, 1) / ||v||`; nil = `defaultRelativeStep` (1e-2).
     public var relativeStep: Double? = nil
     /// Examples per forward/backward chunk of a gradient (memory, not results).
     public var batchSize: Int = metricBatchSize
@@ -38,11 +38,11 @@ public struct HessianSettings: Codable, Equatable, Sendable {
         if weightDecay < 0 { try fail("hessian.weight_decay", "must be >= 0, got \(weightDecay)") }
     }
 
-    /// `5e-3` for both schemes and scalar types: the step is set by the ReLU/max-pool switching of the
+    /// `1e-2` for both schemes and scalar types: the step is set by the ReLU/max-pool switching of the
     /// network, not by the precision (see `TrainingLoss.hessianVectorProduct`). Pass a smaller
     /// `relativeStep` only for smooth objectives (e.g. a linear model), where the classical
     /// `u^(1/3)` (central) or `u^(1/2)` (forward) balance of truncation and rounding applies.
-    public static let defaultRelativeStep = 5e-3
+    public static let defaultRelativeStep = 1e-2
 }
 
 /// The result of a Lanczos run.
@@ -174,13 +174,15 @@ public final class TrainingLoss<T: Real> {
     /// by `ε`. Their number grows like `ε` (times millions of units), so the mean contribution is
     /// O(1) — the difference quotient measures the curvature of the loss averaged over the step, which
     /// includes the kinks that an autodiff Hessian ignores — and its scatter grows like `1/sqrt(ε)`.
-    /// Measured (`ntkscape bench hvp --scan`, SimpleCNN at initialisation, 200 examples, one random
-    /// unit `v`): Float against Double at the same step differs by 3e-4 (h = 1e-2) to 1.4e-3 (1e-3),
-    /// but the Double product itself changes by 40% between h = 1e-3 and 1e-2 and by 1.5–3x for
-    /// h <= 1e-4; `v^T H v` is stable to 5% for h in [1e-2, 3e-2]. Hence the default `h = 5e-3` for
-    /// both schemes, in Float and Double: large enough to average the switching, small enough to stay
-    /// local (0.5% of `||w||`). Central differences are also the more stable scheme there (the
-    /// forward quotient is one-sided at every kink and was 2–5x noisier in the same scan).
+    /// Measured (`ntkscape bench hvp --model simplecnn --examples 200 --scan`, SimpleCNN at
+    /// initialisation, synthetic CIFAR-shaped data, cross-entropy): Float against Double at the same
+    /// step differs by 3e-4 (h = 1e-2) to 1.4e-3 (h = 1e-3), so precision is not the limit; but the
+    /// Double product itself changes by 40% between h = 1e-3 and 1e-2 and by 1.5–3x for h <= 1e-4,
+    /// and Lanczos's `λmax` (Float, central) is 233, 235, 306, 472, 527 for h = 2e-2, 1e-2, 5e-3,
+    /// 2e-3, 1e-3: the noise of small steps inflates the top Ritz value, while above h = 1e-2 it sits
+    /// on a plateau. Hence the default `h = 1e-2` (a step of 1% of `||w||`) for both schemes and
+    /// scalar types. Central differences are the recommended scheme: the forward quotient is
+    /// one-sided at every kink and was noisier in the same scan (its `v^T H v` changed sign with h).
     /// The L2 term is exact (`wd v` is added analytically).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
