@@ -36,6 +36,11 @@ extension Bench {
                     }
                     let data = try JSONEncoder.pretty.encode(rows)
                     if let json { try AtomicFile.write(data, to: json) }
+                    print("rel.step   lambda_max (Lanczos, central, Float)   iterations  converged  ritz residual")
+                    for (h, e) in try Benchmark.lambdaStepScan(m, examples: examples, input: input, classes: classes) {
+                        print(String(format: "%8.0e %20.5f %26d ", h, e.lambdaMax, e.iterations) + (e.converged ? "       yes" : "        no")
+                              + String(format: " %14.2e", e.ritzResidual))
+                    }
                 }
                 return
             }

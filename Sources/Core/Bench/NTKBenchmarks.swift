@@ -161,4 +161,20 @@ extension Benchmark {
         }
         return rows
     }
+
+    /// `λmax` by Lanczos (central differences, Float) at several relative steps, same setting as
+    /// `hvpStepScan`: how much the sharpness itself depends on the step.
+    public static func lambdaStepScan(_ kind: ModelKind, examples: Int, input: Shape, classes: Int,
+                                      steps: [Double] = [2e-2, 1e-2, 5e-3, 2e-3, 1e-3]) throws -> [(Double, HessianEstimate)] {
+        let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
+                                                          height: input.h, width: input.w, classCount: classes))
+        let net = kind.build(input: input, classes: classes, as: Float.self)
+        var init0 = RandomStream(seed: 0, role: .initialization)
+        net.initialize { init0.normal() }
+        return try steps.map { h in
+            var s = HessianSettings()
+            s.relativeStep = h
+            return (h, try topHessianEigenvalue(network: net, data: train, settings: s, start: RandomKey(seed: 0, role: .hessian)))
+        }
+    }
 }
