@@ -245,6 +245,7 @@ final class ExperimentTests: XCTestCase {
             ("linearized: {times: [1], epochs: 0}\n", nil, "linearized.epochs"),
             ("hessian: {times: [1], iterations: 1}\n", nil, "hessian.iterations"),
             ("hessian: {times: [1], examples: 0}\n", nil, "hessian.examples"),
+            ("hessian: {times: [1], relative_step: 1.5}\n", nil, "hessian.relative_step"),
         ]
         for c in cases {
             guard let e = validationError(c.yaml, trainExamples: c.train) else { continue }
@@ -296,7 +297,7 @@ final class ExperimentTests: XCTestCase {
         let expected = #"{"barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
             + #""children":2,"dataset":{"augment":"off","balanced_subset":false,"kind":"fashion-mnist","#
             + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
-            + #""hessian":{"examples":1000,"iterations":20,"times":[],"tolerance":0.001},"#
+            + #""hessian":{"examples":1000,"iterations":20,"relative_step":null,"times":[],"tolerance":0.001},"#
             + #""kernel_machine":{"ridge":0.0001,"times":[],"train_examples":500},"#
             + #""linearized":{"batch_size":0,"child_learning_rate":null,"epochs":1,"learning_rate":0.01,"momentum":0.9,"#
             + #""times":[],"weight_decay":0},"#

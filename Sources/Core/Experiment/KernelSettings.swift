@@ -107,6 +107,8 @@ public struct HessianSection: Codable, Equatable, Sendable, ConfigSection {
     public var iterations = 20
     /// Stop when λmax changes by less than this, relative.
     public var tolerance = 1e-3
+    /// Finite-difference step `h` of the Hessian-vector products; nil = `HessianSettings.defaultRelativeStep`.
+    public var relativeStep: Double?
 
     public init() {}
 
@@ -115,6 +117,9 @@ public struct HessianSection: Codable, Equatable, Sendable, ConfigSection {
         .init("examples", \.examples, "Training examples (the first N of the training subset) of the loss; BatchNorm in inference mode."),
         .init("iterations", \.iterations, "Lanczos iterations (Hessian-vector products) at most."),
         .init("tolerance", \.tolerance, "Stop when the top Ritz value changes by less than this, relative."),
+        .init("relative_step", \.relativeStep,
+              "Step h of the central-difference Hessian-vector products, relative: eps = h max(||w||, 1) / ||v||; "
+                + "null = 0.01, where lambda_max levels off for ReLU networks (smaller steps see activation switching)."),
     ] }
 
     public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }

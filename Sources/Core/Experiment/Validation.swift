@@ -186,6 +186,9 @@ public extension ExperimentConfig {
             if hessian.iterations < 2 {
                 try fail("hessian.iterations", "is \(hessian.iterations).", fix: "use at least 2 (20 is the default).")
             }
+            if let h = hessian.relativeStep, !(h > 0 && h < 1) {
+                try fail("hessian.relative_step", "is \(canonicalNumber(h)).", fix: "use a value in (0, 1), e.g. 0.01, or null.")
+            }
             if !(hessian.tolerance > 0) {
                 try fail("hessian.tolerance", "is \(canonicalNumber(hessian.tolerance)).", fix: "use a small positive value, e.g. 1e-3.")
             }

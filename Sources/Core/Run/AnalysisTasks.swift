@@ -82,6 +82,7 @@ extension ExperimentRunner {
         settings.tolerance = config.hessian.tolerance
         settings.loss = recipe.loss
         settings.weightDecay = recipe.weightDecay
+        settings.relativeStep = config.hessian.relativeStep
         let data = try train.prefix(count: min(config.hessian.examples, train.count))
         let step = recipe.step(atEpoch: time, examples: train.count)
         let estimate = try topHessianEigenvalue(network: net, data: data, settings: settings,
@@ -92,7 +93,8 @@ extension ExperimentRunner {
         var record = TaskRecord(id: ExperimentTask.hessian(replicate: r, time: i).id)
         record.hessians = [HessianRow(replicate: r, epoch: time, lambdaMax: estimate.lambdaMax, learningRate: lr, momentum: mu,
                                       escapeRatio: ratios.gradientDescent, escapeRatioMomentum: ratios.heavyBall,
-                                      iterations: estimate.iterations, converged: estimate.converged)]
+                                      iterations: estimate.iterations, converged: estimate.converged,
+                                      relativeStep: config.hessian.relativeStep ?? HessianSettings.defaultRelativeStep)]
         return record
     }
 }

@@ -161,6 +161,9 @@ public struct HessianRow: Codable, Equatable, Sendable {
     public var escapeRatioMomentum: Double
     public var iterations: Int
     public var converged: Bool
+    /// `h` of the finite-difference Hessian-vector products (step `h max(||w||, 1) / ||v||`): the
+    /// measured curvature is averaged over that step, so it belongs with the number.
+    public var relativeStep: Double
 }
 
 /// Everything a finished task contributes to the tables; stored as `tasks/<id>.json` (its presence
