@@ -9,8 +9,10 @@ public final class Conv2D<T: Real>: Layer {
     public let kernel: Int, stride: Int, padding: Int
     public let weightOffset: Int
     public let biasOffset: Int?
-    /// Upper bound on im2col workspace per chunk (elements); large enough for efficient GEMMs.
-    static var chunkElements: Int { 1 << 23 }
+    /// Upper bound on im2col workspace per chunk (elements): 1 MiB of Float, so a chunk's columns
+    /// stay in L2 between im2col and the GEMM that packs them. Measured (ResNet-20, 1 thread):
+    /// 2^23 (32 MiB, DRAM-bound) -> 2^18 raised train ratio 0.22-0.24 -> 0.30-0.31, eval 0.22-0.26 -> 0.39-0.43.
+    static var chunkElements: Int { 1 << 18 }
 
     public init(_ name: String, in inShape: Shape, out cout: Int, kernel: Int, stride: Int = 1,
                 padding: Int, bias: Bool, layout: ParameterLayout) {
