@@ -44,4 +44,9 @@ public enum Workers {
     static func split(_ n: Int, cost: Int = 1, parallel: Bool, _ body: (Range<Int>) -> Void) {
         if parallel { split(n, cost: cost, body) } else { body(0..<n) }
     }
+
+    /// Sets `count` elements at `p` to zero, split over the workers.
+    public static func zero<T: Real>(_ p: UnsafeMutablePointer<T>, count: Int) {
+        split(count, cost: 1) { r in (p + r.lowerBound).update(repeating: 0, count: r.count) }
+    }
 }
