@@ -145,4 +145,26 @@ final class ThreadDeterminismTests: XCTestCase {
         XCTAssertEqual(one.count, two.count)
         XCTAssertTrue(one == two, "1 and 2 threads differ in \(zip(one, two).filter { $0 != $1 }.count) values")
     }
+
+    /// SimpleCNN (max-pool, biased convolutions, several im2col chunks per worker on 32x32 inputs):
+    /// training steps with 1 and 2 worker threads give bit-identical parameters (GEMM splitting off,
+    /// as above: only the layers' own work division is under test).
+    func testSimpleCNNTrainingIsBitIdenticalForOneAndTwoThreads() throws {
+        Workers.splitsGEMM = false
+        defer { Workers.splitsGEMM = true }
+        let data = SyntheticData.make(SyntheticSpec(trainCount: 16, testCount: 4, channels: 3, height: 32, width: 32, classCount: 4)).train
+        var r = TrainingRecipe(); r.batchSize = 16; r.learningRate = 0.05
+        func run(threads: Int) throws -> [Float] {
+            BLASThreads.set(threads)
+            defer { BLASThreads.set(1) }
+            let t = Trainer(network: ModelKind.simplecnn.build(input: Shape(3, 32, 32), classes: 4), recipe: r, data: data,
+                            identity: TrainingIdentity(seed: 7))
+            t.initializeWeights()
+            try t.train(until: 2)
+            return t.network.params.array
+        }
+        let one = try run(threads: 1), two = try run(threads: 2)
+        XCTAssertEqual(one.count, two.count)
+        XCTAssertTrue(one == two, "1 and 2 threads differ in \(zip(one, two).filter { $0 != $1 }.count) values")
+    }
 }

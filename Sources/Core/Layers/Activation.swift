@@ -97,8 +97,11 @@ public final class MaxPool2D<T: Real>: Layer {
         guard let dx else { return }
         let ip = inShape.plane, op = outShape.plane
         argmax.withUnsafeBufferPointer { arg in
-            for plane in 0..<(inShape.c * n) {
-                for o in 0..<op { dx[plane * ip + Int(arg[plane * op + o])] += dy[plane * op + o] }
+            let arg = arg.baseAddress!
+            Workers.split(inShape.c * n, cost: ip) { planes in
+                for plane in planes {
+                    for o in 0..<op { dx[plane * ip + Int(arg[plane * op + o])] += dy[plane * op + o] }
+                }
             }
         }
     }
@@ -133,10 +136,12 @@ public final class GlobalAvgPool<T: Real>: Layer {
     @_specialize(where T == Double)
     private func average(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int) {
         let p = inShape.plane, scale = 1 / T(p)
-        for i in 0..<(inShape.c * n) {
-            var s: T = 0
-            for j in 0..<p { s += x[i * p + j] }
-            y[i] = s * scale
+        Workers.split(inShape.c * n, cost: p) { planes in
+            for i in planes {
+                var s: T = 0
+                for j in 0..<p { s += x[i * p + j] }
+                y[i] = s * scale
+            }
         }
     }
     @_specialize(where T == Float)
@@ -145,9 +150,11 @@ public final class GlobalAvgPool<T: Real>: Layer {
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
         let p = inShape.plane, scale = 1 / T(p)
-        for i in 0..<(inShape.c * n) {
-            let g = dy[i] * scale
-            for j in 0..<p { dx[i * p + j] += g }
+        Workers.split(inShape.c * n, cost: p) { planes in
+            for i in planes {
+                let g = dy[i] * scale
+                for j in 0..<p { dx[i * p + j] += g }
+            }
         }
     }
     @_specialize(where T == Float)

@@ -60,7 +60,7 @@ public final class LayerChain<T: Real> {
             var gradIn: UnsafeMutablePointer<T>? = i == 0 ? dx : nil
             if i > lowest {
                 gradIn = grads[i - 1].pointer
-                gradIn!.update(repeating: 0, count: n * layers[i - 1].outShape.count)
+                Workers.zero(gradIn!, count: n * layers[i - 1].outShape.count)
             }
             layers[i].backward(x: input, y: acts[i].pointer, dy: gradOut, dx: gradIn, n: n, ctx)
             if i > 0 { gradOut = UnsafePointer(grads[i - 1].pointer) }

@@ -112,14 +112,14 @@ public final class ResidualBlock<T: Real>: Layer {
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         var dz = dy
         if let post {
-            sumGrad.pointer.update(repeating: 0, count: n * outShape.count)
+            Workers.zero(sumGrad.pointer, count: n * outShape.count)
             post.backward(x: main.output, y: y, dy: dy, dx: sumGrad.pointer, n: n, ctx)
             dz = UnsafePointer(sumGrad.pointer)
         }
         // Gradient w.r.t. the main path's input: the block input, or the pre-chain output.
         let mainIn = pre.map { UnsafePointer($0.output) } ?? x
         let dMainIn: UnsafeMutablePointer<T>? = pre == nil ? dx : preGrad.pointer
-        if let pre { preGrad.pointer.update(repeating: 0, count: n * pre.outShape.count) }
+        if let pre { Workers.zero(preGrad.pointer, count: n * pre.outShape.count) }
         main.backward(x: mainIn, dy: dz, dx: dMainIn, n: n, ctx)
         let dShortcut = shortcutFromPre ? dMainIn : dx
         if let projection {

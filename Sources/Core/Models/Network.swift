@@ -121,9 +121,11 @@ public final class Network<T: Real> {
 @_specialize(where T == Float)
 @_specialize(where T == Double)
 func transpose<T: Real>(_ src: UnsafePointer<T>, into dst: UnsafeMutablePointer<T>, outer: Int, inner: Int, block: Int) {
-    for i in 0..<outer {
-        for j in 0..<inner {
-            (dst + (j * outer + i) * block).update(from: src + (i * inner + j) * block, count: block)
+    Workers.split(outer, cost: inner * block) { rows in
+        for i in rows {
+            for j in 0..<inner {
+                (dst + (j * outer + i) * block).update(from: src + (i * inner + j) * block, count: block)
+            }
         }
     }
 }

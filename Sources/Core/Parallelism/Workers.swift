@@ -40,4 +40,28 @@ public enum Workers {
         }
         DispatchQueue.concurrentPerform(iterations: w) { t in body((t * n / w)..<((t + 1) * n / w)) }
     }
+
+    /// Like `split`, but also passes the index `t` (`0..<count`) of the worker that runs the range,
+    /// so each worker can use its own scratch slot. Ranges are the same as `split`'s.
+    @inline(__always)
+    public static func splitIndexed(_ n: Int, cost: Int = 1, _ body: (Int, Range<Int>) -> Void) {
+        let w = Swift.min(count, n)
+        if w <= 1 || n * cost < 1 << 15 {
+            body(0, 0..<n)
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: w) { t in body(t, (t * n / w)..<((t + 1) * n / w)) }
+    }
+
+    /// `Workers.split(n, cost:)` when `parallel`, else `body(0..<n)` on the calling thread (for loops
+    /// that already run inside one worker).
+    @inline(__always)
+    static func split(_ n: Int, cost: Int = 1, parallel: Bool, _ body: (Range<Int>) -> Void) {
+        if parallel { split(n, cost: cost, body) } else { body(0..<n) }
+    }
+
+    /// Sets `count` elements at `p` to zero, split over the workers.
+    public static func zero<T: Real>(_ p: UnsafeMutablePointer<T>, count: Int) {
+        split(count, cost: 1) { r in (p + r.lowerBound).update(repeating: 0, count: r.count) }
+    }
 }

@@ -10,6 +10,10 @@ public protocol Real: BinaryFloatingPoint, Codable, Sendable where Self.RawSigni
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
                      beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
+    /// `gemm` on the calling thread only, for callers that already run one GEMM per worker.
+    static func gemmSingleThreaded(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
+                                   a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,
+                                   beta: Self, c: UnsafeMutablePointer<Self>, ldc: Int)
     static func exp(_ x: Self) -> Self
     static func log(_ x: Self) -> Self
     static func sqrt(_ x: Self) -> Self
@@ -29,6 +33,12 @@ extension Float: Real {
                         alpha, $2, Int32(lda), $3, Int32(ldb), beta, $4, Int32(ldc))
         }
     }
+    public static func gemmSingleThreaded(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                                          a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                                          beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    }
 }
 
 extension Double: Real {
@@ -42,6 +52,12 @@ extension Double: Real {
             cblas_dgemm(CblasRowMajor, trans(transA), trans(transB), Int32($0), Int32($1), Int32(k),
                         alpha, $2, Int32(lda), $3, Int32(ldb), beta, $4, Int32(ldc))
         }
+    }
+    public static func gemmSingleThreaded(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Double,
+                                          a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+                                          beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int) {
+        cblas_dgemm(CblasRowMajor, trans(transA), trans(transB), Int32(m), Int32(n), Int32(k),
+                    alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 }
 
