@@ -160,12 +160,15 @@ public final class ExperimentRunner {
 
     public func plan() -> TaskPlan { TaskPlan(tasks: tasks().map(\.planned), ranks: comm.size) }
 
-    /// Cost of one Gram of `m` examples in training-example passes: `m C` backward passes for the
-    /// Jacobian plus the `(mC)^2 P` FLOPs of the lower-triangle contraction.
+    /// Cost of one Gram of `m` examples in training-example passes: the `m C` Jacobian rows plus the
+    /// `(mC)^2 P` FLOPs of the lower-triangle contraction. The contraction runs near the GEMM peak
+    /// while training small models does not, so FLOPs count a quarter of their training
+    /// equivalent, and a Jacobian row a tenth of a training pass (both fitted to the task times of
+    /// the quick preset, whose Gram units took 130-570 and its kernel machines ~10,500 units).
     func gramCost(examples m: Int) -> Double {
         let net = config.model.build(input: inputShape, classes: train.classCount, as: Float.self)
         let rows = Double(m * train.classCount), perPass = Double(max(net.trainingFlops, 1))
-        return rows * 0.7 + rows * rows * Double(net.parameterCount) / perPass
+        return 0.1 * rows + 0.25 * rows * rows * Double(net.parameterCount) / perPass
     }
 
     /// The collective NTK tasks, run after the pipelined ones by groups of `ntk.group_size` ranks.
