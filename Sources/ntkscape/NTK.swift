@@ -43,13 +43,7 @@ struct NTK: ParsableCommand {
         let decision = world.configureBLASThreads(option: threadOptions.threads)
         let root = world.rank == 0
         let say = { (s: String) in if root { print(s) } }
-        let ckpt = try Checkpoint.read(checkpoint)
-        let net = try ckpt.makeNetwork()
-        let (train, test) = try data.load(seed: seed)
-        guard net.inputShape == Shape(train.channels, train.height, train.width), net.classes == train.classCount else {
-            throw ValidationError("\(checkpoint) expects \(net.inputShape) inputs and \(net.classes) classes; \(train.name) has "
-                                  + "\(Shape(train.channels, train.height, train.width)) and \(train.classCount). Fix: pass the data set it was trained on.")
-        }
+        let (net, train, test) = try data.load(checkpoint: checkpoint, seed: seed)
         let probeSet = try train.probeSubset(count: probe, seed: seed)
         let algebra: GramLinearAlgebra = world.size == 1 ? LAPACKGramAlgebra() : try ScaLAPACKGramAlgebra(communicator: world)
         let analysis = NTKAnalysis(communicator: world, algebra: algebra,

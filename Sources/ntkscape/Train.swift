@@ -88,13 +88,7 @@ struct Evaluate: ParsableCommand {
 
     func run() throws {
         _ = BLASThreads.configure(option: threads, ranksOnNode: 1)
-        let ckpt = try Checkpoint.read(checkpoint)
-        let net = try ckpt.makeNetwork()
-        let (train, test) = try data.load(seed: seed)
-        guard net.inputShape == Shape(train.channels, train.height, train.width), net.classes == train.classCount else {
-            throw ValidationError("\(checkpoint) expects \(net.inputShape) inputs and \(net.classes) classes; \(train.name) has "
-                                  + "\(Shape(train.channels, train.height, train.width)) and \(train.classCount). Fix: pass the data set it was trained on.")
-        }
+        let (net, train, test) = try data.load(checkpoint: checkpoint, seed: seed)
         for (name, set) in [("train", train), ("test", test)] {
             let s = evaluate(net, on: set, batchSize: batch)
             print("\(name)  " + String(format: "%d examples  loss %.4f  error %.2f%%", s.count, s.meanLoss, 100 * s.errorRate))

@@ -59,10 +59,8 @@ public struct BenchResult: Encodable, Sendable {
 }
 
 extension Benchmark {
-    /// Training steps (forward, loss, backward, SGD update) or evaluation forwards of `model` on
-    /// synthetic inputs of `input` shape; FLOPs counted analytically from the layers.
-    public static func model(_ kind: ModelKind, training: Bool, batch: Int, input: Shape, classes: Int,
-                             repeats: Int, sgemm: Double, threads: Int) -> BenchResult {
+    /// An initialised SGD trainer of `kind` on one batch of synthetic data of `input` shape.
+    public static func syntheticTrainer(_ kind: ModelKind, batch: Int, input: Shape, classes: Int) -> Trainer {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: batch, testCount: 1, channels: input.c,
                                                           height: input.h, width: input.w, classCount: classes))
         var recipe = TrainingRecipe()
@@ -70,7 +68,15 @@ extension Benchmark {
         let trainer = Trainer(network: kind.build(input: input, classes: classes), recipe: recipe, data: train,
                               identity: TrainingIdentity(seed: 0))
         trainer.initializeWeights()
-        let net = trainer.network
+        return trainer
+    }
+
+    /// Training steps (forward, loss, backward, SGD update) or evaluation forwards of `model` on
+    /// synthetic inputs of `input` shape; FLOPs counted analytically from the layers.
+    public static func model(_ kind: ModelKind, training: Bool, batch: Int, input: Shape, classes: Int,
+                             repeats: Int, sgemm: Double, threads: Int) -> BenchResult {
+        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes)
+        let train = trainer.data, net = trainer.network
         let seconds: Double
         if training {
             seconds = bestSeconds(repeats: repeats) { _ = try? trainer.trainStep() }

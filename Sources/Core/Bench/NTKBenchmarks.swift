@@ -38,13 +38,8 @@ extension Benchmark {
     /// of `input` shape, one after the other in the same process.
     public static func linearized(_ kind: ModelKind, batch: Int, input: Shape, classes: Int, repeats: Int,
                                   sgemm: Double, threads: Int) -> LinearizedBenchResult {
-        let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: batch, testCount: 1, channels: input.c,
-                                                          height: input.h, width: input.w, classCount: classes))
-        var recipe = TrainingRecipe()
-        recipe.batchSize = batch; recipe.learningRate = 0.01
-        let trainer = Trainer(network: kind.build(input: input, classes: classes), recipe: recipe, data: train,
-                              identity: TrainingIdentity(seed: 0))
-        trainer.initializeWeights()
+        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes)
+        let train = trainer.data, recipe = trainer.recipe
         let lin = LinearizedTrainer(model: LinearizedModel(around: trainer.network), settings: LinearizedSettings(recipe: recipe),
                                     data: train, identity: TrainingIdentity(seed: 0))
         let ordinary = bestSeconds(repeats: repeats) { _ = try? trainer.trainStep() }

@@ -242,7 +242,7 @@ public struct LinearizedEpoch: Codable, Equatable, Sendable {
 /// Deterministic: the data order and augmentation come from the `.linearizedShuffle` /
 /// `.linearizedAugment` streams of `identity` (or the ordinary ones with `streams: .training`), and
 /// no computation splits a reduction over threads. `network` is copied, not modified. `progress`
-/// is called after every step (e.g. a `LinearizedProgressPrinter`).
+/// is called after every step (e.g. with `ProgressPrinter.report`).
 public func trainLinearized(around network: Network<Float>, train: Dataset, test: Dataset, settings: LinearizedSettings,
                             identity: TrainingIdentity, streams: LinearizedDataStreams = .linearized,
                             progress: ((LinearizedTrainer, LossSummary) -> Void)? = nil) throws -> [LinearizedEpoch] {
@@ -264,27 +264,4 @@ public func trainLinearized(around network: Network<Float>, train: Dataset, test
         }
     }
     return rows
-}
-
-/// Prints one progress line at most every `interval` seconds, like `ProgressPrinter`:
-/// epoch, step, loss, error, img/s, ETA. Pass `printer.report` as `trainLinearized`'s `progress`.
-public final class LinearizedProgressPrinter {
-    let interval: Double, label: String
-    private var last = Benchmark.now(), start = Benchmark.now(), window = LossSummary(), startStep: Int?
-
-    public init(label: String, interval: Double = 5) { self.label = label; self.interval = interval }
-
-    public func report(_ t: LinearizedTrainer, _ summary: LossSummary) {
-        if startStep == nil { startStep = t.step - 1; start = Benchmark.now() - 1e-9 }
-        window += summary
-        let now = Benchmark.now(), end = t.finalStep
-        guard now - last >= interval || t.step == end else { return }
-        let rate = Double(t.step - startStep!) / (now - start)
-        let eta = Double(end - t.step) / max(rate, 1e-9)
-        let line = "\(label) " + String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", t.epoch, t.step,
-                                         end, window.meanLoss, 100 * window.errorRate, rate * Double(t.settings.batchSize))
-            + " ETA \(formatDuration(eta))"
-        FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
-        window = LossSummary(); last = now
-    }
 }

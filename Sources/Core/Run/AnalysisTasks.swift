@@ -39,19 +39,16 @@ extension ExperimentRunner {
         let time = config.linearized.times[i]
         let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
         let settings = linearizedSettings(learningRate: config.linearized.learningRate)
-        let trainer = LinearizedTrainer(model: LinearizedModel(around: net), settings: settings, data: train,
-                                        identity: linearizedIdentity(r, i), streams: .training)
+        let progress = ProgressPrinter(label: "r\(r) linearized from \(time)",
+                                       endStep: settings.recipe.step(atEpoch: settings.epochs, examples: train.count), interval: 30)
+        let epochs = try trainLinearized(around: net, train: train, test: test, settings: settings, identity: linearizedIdentity(r, i),
+                                         streams: .training) { t, summary in
+            progress.report(step: t.step, epoch: t.epoch, batchSize: settings.batchSize, summary: summary)
+        }
         var record = TaskRecord(id: ExperimentTask.linearized(replicate: r, time: i).id)
-        let progress = ProgressPrinter(label: "r\(r) linearized from \(time)", endStep: trainer.finalStep, interval: 30)
-        for mark in Self.epochMarks(settings.epochs) {
-            let end = settings.recipe.step(atEpoch: mark, examples: train.count)
-            while trainer.step < end {
-                let summary = try trainer.trainStep()
-                progress.report(step: trainer.step, epoch: trainer.epoch, batchSize: settings.batchSize, summary: summary)
-            }
-            let e = trainer.model.evaluate(on: test, loss: recipe.loss)
-            record.linearized.append(LinearizedRow(replicate: r, startEpoch: time, model: LinearizedRow.linearizedModel,
-                                                   epochs: mark, testError: e.errorRate, testLoss: e.meanLoss))
+        record.linearized = epochs.map {
+            LinearizedRow(replicate: r, startEpoch: time, model: LinearizedRow.linearizedModel, epochs: $0.epoch,
+                          testError: $0.testError, testLoss: $0.testLoss)
         }
         return record
     }
@@ -67,7 +64,7 @@ extension ExperimentRunner {
             try trainer.train(until: settings.recipe.step(atEpoch: mark, examples: train.count), callbacks: [progress])
             let e = evaluate(net, on: test, loss: recipe.loss)
             record.linearized.append(LinearizedRow(replicate: r, startEpoch: time, model: LinearizedRow.nonlinearModel,
-                                                   epochs: mark, testError: e.errorRate, testLoss: e.meanLoss))
+                                                   epochs: trainer.epoch, testError: e.errorRate, testLoss: e.meanLoss))
         }
         return record
     }
