@@ -49,10 +49,10 @@ final class ExperimentIntegrationTests: XCTestCase {
         return dir
     }
 
-    /// Runs `ntkscape run tiny.yaml --runs <root>` on `ranks` ranks (0 = without mpirun).
-    private func runExperiment(in dir: URL, root: String, ranks: Int) throws -> URL {
+    /// Runs `ntkscape run <file> --runs <root>` on `ranks` ranks (0 = without mpirun).
+    private func runExperiment(in dir: URL, root: String, ranks: Int, file: String = "tiny.yaml") throws -> URL {
         let binary = try XCTUnwrap(Tool.binary, "ntkscape binary not found next to the tests")
-        let args = ["run", dir.appendingPathComponent("tiny.yaml").path, "--runs", dir.appendingPathComponent(root).path]
+        let args = ["run", dir.appendingPathComponent(file).path, "--runs", dir.appendingPathComponent(root).path]
         let (status, output) = ranks == 0
             ? try Tool.run(binary, args)
             : try Tool.run(Tool.mpirun, ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary.path] + args)
@@ -107,6 +107,13 @@ final class ExperimentIntegrationTests: XCTestCase {
             XCTAssertEqual(Set(other.keys), Set(one.keys))
             for (name, bytes) in one { XCTAssertEqual(other[name], bytes, "\(name) differs between 1 and \(ranks) ranks") }
         }
+        // Two NTK groups of one rank each build their Grams concurrently (an execution setting: the
+        // same run, the same tables).
+        let grouped = Self.experiment.replacingOccurrences(of: "  block_size: 40\n", with: "  block_size: 40\n  group_size: 1\n")
+        XCTAssertNotEqual(grouped, Self.experiment)
+        try grouped.write(to: dir.appendingPathComponent("grouped.yaml"), atomically: true, encoding: .utf8)
+        let split = try results(runExperiment(in: dir, root: "runs-groups", ranks: 2, file: "grouped.yaml"))
+        for (name, bytes) in one { XCTAssertEqual(split[name], bytes, "\(name) differs with NTK groups of one rank") }
     }
 
     /// SIGKILL twice — once while children train, once (after resuming) while pair metrics run —
