@@ -13,7 +13,7 @@ struct NTK: ParsableCommand {
             The Gram K[(i,c),(j,c')] = <df_c(x_i)/dw, df_c'(x_j)/dw> (mC x mC, row i*C+c, BatchNorm in \
             inference mode) is built in ScaLAPACK's block-cyclic layout over the ranks and analysed in place \
             (pdsyevd under mpirun, dsyevd on one rank). Prints the spectrum of the full Gram and of the \
-            logit-traced m x m kernel (eigenvalues rounded to 10 significant digits), trace, condition \
+            logit-traced m x m kernel (eigenvalues on a grid of 9 significant digits of the largest), trace, condition \
             number, effective rank (participation ratio), kernel-target alignment, and timings. \
             The probe set is m/C examples per class of the training split, chosen by --seed (stream role probe).
             """)

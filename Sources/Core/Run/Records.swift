@@ -79,7 +79,7 @@ public struct KernelVelocityRow: Codable, Equatable, Sendable {
 }
 
 /// One row of `ntk_spectrum.csv`: summary of the parent's mC x mC Gram at `epoch` (eigenvalues from
-/// ScaLAPACK's pdsyevd, rounded to 10 significant digits).
+/// ScaLAPACK's pdsyevd, on a grid of 9 significant digits of lambda_max, see `NTKSpectrum`).
 public struct NTKSpectrumRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var epoch: Double
