@@ -196,32 +196,40 @@ final class BatchRunner {
         replicas = (0..<max(1, Workers.count)).map { _ in network.replica() }
     }
 
+    /// Runs `body(replica, inputs, first example, count)` for every batch of `data`, batches dealt
+    /// round-robin over the replicas, each thread running single-threaded code.
+    private func eachBatch(_ data: Dataset, _ body: (Network<Float>, UnsafePointer<Float>, Int, Int) -> Void) {
+        let n = data.count, size = data.exampleSize, b = Self.batch
+        let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
+        data.images.withUnsafeBufferPointer { x in
+            let xAddress = Int(bitPattern: x.baseAddress!)
+            DispatchQueue.concurrentPerform(iterations: threads) { t in
+                Workers.serially {
+                    let x = UnsafePointer<Float>(bitPattern: xAddress)!
+                    for q in stride(from: t, to: batches, by: threads) {
+                        let i0 = q * b
+                        body(replicas[t], x + i0 * size, i0, min(b, n - i0))
+                    }
+                }
+            }
+        }
+    }
+
     /// Logits (`tangent == nil`) or `f + J v` (linearised logits) for every example, `[n, C]`.
     func outputs(_ data: Dataset, tangent: [Float]?) -> [Double] {
-        let c = network.classes, n = data.count, size = data.exampleSize, b = Self.batch
-        var out = [Double](repeating: 0, count: n * c)
-        let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
+        let c = network.classes
+        var out = [Double](repeating: 0, count: data.count * c)
         out.withUnsafeMutableBufferPointer { o in
             let oAddress = Int(bitPattern: o.baseAddress!)
-            data.images.withUnsafeBufferPointer { x in
-                let xAddress = Int(bitPattern: x.baseAddress!)
-                DispatchQueue.concurrentPerform(iterations: threads) { t in
-                    Workers.serially {
-                        let net = replicas[t]
-                        let o = UnsafeMutablePointer<Double>(bitPattern: oAddress)!
-                        let x = UnsafePointer<Float>(bitPattern: xAddress)!
-                        for q in stride(from: t, to: batches, by: threads) {
-                            let i0 = q * b, nb = min(b, n - i0)
-                            let y = net.forward(x + i0 * size, n: nb, mode: .eval)
-                            for e in 0..<(nb * c) { o[i0 * c + e] = Double(y[e]) }
-                            if let tangent {
-                                let ty = tangent.withUnsafeBufferPointer {
-                                    net.jvp(inputTangent: nil, parameterTangent: $0.baseAddress!, n: nb, mode: .eval)
-                                }
-                                for e in 0..<(nb * c) { o[i0 * c + e] += Double(ty[e]) }
-                            }
-                        }
+            eachBatch(data) { net, x, i0, nb in
+                let o = UnsafeMutablePointer<Double>(bitPattern: oAddress)! + i0 * c
+                let y = net.forward(x, n: nb, mode: .eval)
+                for e in 0..<(nb * c) { o[e] = Double(y[e]) }
+                if let tangent {
+                    let ty = tangent.withUnsafeBufferPointer {
+                        net.jvp(inputTangent: nil, parameterTangent: $0.baseAddress!, n: nb, mode: .eval)
                     }
+                    for e in 0..<(nb * c) { o[e] += Double(ty[e]) }
                 }
             }
         }
@@ -230,27 +238,16 @@ final class BatchRunner {
 
     /// `J(X)^T u` for a cotangent `u [n, C]`: per-batch gradients added in batch order (in `Double`).
     func vjp(_ data: Dataset, cotangent u: [Double]) -> [Float] {
-        let c = network.classes, n = data.count, size = data.exampleSize, b = Self.batch, p = network.parameterCount
-        let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
-        var perBatch = [[Float]](repeating: [], count: batches)
+        let c = network.classes, b = Self.batch, p = network.parameterCount
+        var perBatch = [[Float]](repeating: [], count: (data.count + b - 1) / b)
         let lock = NSLock()
-        data.images.withUnsafeBufferPointer { x in
-            let xAddress = Int(bitPattern: x.baseAddress!)
-            DispatchQueue.concurrentPerform(iterations: threads) { t in
-                Workers.serially {
-                    let net = replicas[t]
-                    let x = UnsafePointer<Float>(bitPattern: xAddress)!
-                    for q in stride(from: t, to: batches, by: threads) {
-                        let i0 = q * b, nb = min(b, n - i0)
-                        net.forward(x + i0 * size, n: nb, mode: .eval)
-                        let dl = (0..<(nb * c)).map { Float(u[i0 * c + $0]) }
-                        net.zeroGrads()
-                        dl.withUnsafeBufferPointer { net.backward($0.baseAddress!, n: nb, mode: .eval) }
-                        let g = net.grads.array
-                        lock.lock(); perBatch[q] = g; lock.unlock()
-                    }
-                }
-            }
+        eachBatch(data) { net, x, i0, nb in
+            net.forward(x, n: nb, mode: .eval)
+            let dl = (0..<(nb * c)).map { Float(u[i0 * c + $0]) }
+            net.zeroGrads()
+            dl.withUnsafeBufferPointer { net.backward($0.baseAddress!, n: nb, mode: .eval) }
+            let g = net.grads.array
+            lock.lock(); perBatch[i0 / b] = g; lock.unlock()
         }
         var sum = [Double](repeating: 0, count: p)
         for g in perBatch { for k in 0..<p { sum[k] += Double(g[k]) } }
