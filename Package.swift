@@ -1,5 +1,17 @@
 // swift-tools-version:5.9
+import Foundation
 import PackageDescription
+
+// Instruction set of the Swift loops (im2col, BatchNorm, ReLU, reductions; the GEMMs are
+// OpenBLAS's, which picks its kernels at run time). haswell = AVX2 + FMA, every x86 server CPU
+// since 2013 (Haswell, Zen). Override with NTKSCAPE_TARGET_CPU (e.g. `native`, or `x86-64` for an
+// older CPU); results do not depend on it (no FMA contraction; reductions have a fixed order).
+#if arch(x86_64)
+let targetCPU = ProcessInfo.processInfo.environment["NTKSCAPE_TARGET_CPU"] ?? "haswell"
+let coreSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU])]
+#else
+let coreSwiftSettings: [SwiftSetting] = []
+#endif
 
 let package = Package(
     name: "NTKScape",
@@ -22,7 +34,8 @@ let package = Package(
         .target(name: "MPIShim", dependencies: ["CMPI"],
                 linkerSettings: [.linkedLibrary("scalapack-openmpi")]),
         // Numerics, data, training, metrics. Never imports MPI.
-        .target(name: "Core", dependencies: ["CLinAlg", "CZlib", .product(name: "Yams", package: "Yams")]),
+        .target(name: "Core", dependencies: ["CLinAlg", "CZlib", .product(name: "Yams", package: "Yams")],
+                swiftSettings: coreSwiftSettings),
         // MPI communicator, BLACS grids, distributed matrices, ScaLAPACK drivers.
         .target(name: "Parallel", dependencies: ["Core", "MPIShim", "CLinAlg"]),
         .executableTarget(name: "ntkscape", dependencies: [

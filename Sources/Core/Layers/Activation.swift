@@ -21,13 +21,22 @@ public final class ReLU<T: Real>: Layer {
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
+        let overwrite = ctx.overwriteInputGradient
         Workers.split(n * inShape.count) { r in
-            for i in r {
-                let g = dy[i]   // loaded unconditionally so the select vectorises
-                dx[i] += x[i] > 0 ? g : 0
+            if overwrite {
+                for i in r {
+                    let g = dy[i]   // loaded unconditionally so the select vectorises
+                    dx[i] = x[i] > 0 ? g : 0
+                }
+            } else {
+                for i in r {
+                    let g = dy[i]
+                    dx[i] += x[i] > 0 ? g : 0
+                }
             }
         }
     }
+    public var overwritesInputGradient: Bool { true }
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
@@ -137,11 +146,7 @@ public final class GlobalAvgPool<T: Real>: Layer {
     private func average(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int) {
         let p = inShape.plane, scale = 1 / T(p)
         Workers.split(inShape.c * n, cost: p) { planes in
-            for i in planes {
-                var s: T = 0
-                for j in 0..<p { s += x[i * p + j] }
-                y[i] = s * scale
-            }
+            for i in planes { y[i] = Reduce.sum(x + i * p, count: p) * scale }
         }
     }
     @_specialize(where T == Float)
@@ -149,14 +154,15 @@ public final class GlobalAvgPool<T: Real>: Layer {
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         guard let dx else { return }
-        let p = inShape.plane, scale = 1 / T(p)
+        let p = inShape.plane, scale = 1 / T(p), overwrite = ctx.overwriteInputGradient
         Workers.split(inShape.c * n, cost: p) { planes in
             for i in planes {
-                let g = dy[i] * scale
-                for j in 0..<p { dx[i * p + j] += g }
+                let g = dy[i] * scale, d = dx + i * p
+                if overwrite { d.update(repeating: g, count: p) } else { for j in 0..<p { d[j] += g } }
             }
         }
     }
+    public var overwritesInputGradient: Bool { true }
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,

@@ -56,12 +56,8 @@ public final class BatchNorm2D<T: Real>: Layer {
                 continue
             }
             let p = x + c * count
-            var s: T = 0
-            for i in 0..<count { s += p[i] }
-            let mu = s / T(count)
-            var v: T = 0
-            for i in 0..<count { let d = p[i] - mu; v += d * d }
-            v /= T(count)
+            let mu = Reduce.sum(p, count: count) / T(count)
+            let v = Reduce.squaredDeviations(p, mean: mu, count: count) / T(count)
             mean[c] = mu
             invStd[c] = 1 / T.sqrt(v + eps)
             let unbiased = count > 1 ? v * T(count) / T(count - 1) : v
@@ -93,23 +89,31 @@ public final class BatchNorm2D<T: Real>: Layer {
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.plane
         let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
+        let overwrite = ctx.overwriteInputGradient
         Workers.split(inShape.c, cost: 3 * count) { channels in
         for c in channels {
             let p = x + c * count, g = dy + c * count
             let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
-            var sumG: T = 0, sumGX: T = 0
-            for i in 0..<count { sumG += g[i]; sumGX += g[i] * (p[i] - mu) * s }
+            let (sumG, sumGXc) = Reduce.sumAndDeviationProduct(g, p, mean: mu, count: count)
+            let sumGX = sumGXc * s
             ctx.grads[weightOffset + c] += sumGX
             ctx.grads[biasOffset + c] += sumG
             guard let dx else { continue }
             let d = dx + c * count
+            // eval: dx = gamma*s * g; train: dx = gamma*s * (g - mean(g) - xhat * mean(g*xhat)),
+            // both `k g + a (x - mu) + b` with per-channel constants.
+            let k = gamma * s
+            let (a, b): (T, T)
             if ctx.mode == .eval {
-                let k = gamma * s
-                for i in 0..<count { d[i] += g[i] * k }
+                (a, b) = (0, 0)
             } else {
-                // dx = gamma*s * (g - mean(g) - xhat * mean(g*xhat))
-                let mg = sumG / T(count), mgx = sumGX / T(count), k = gamma * s
-                for i in 0..<count { d[i] += k * (g[i] - mg - (p[i] - mu) * s * mgx) }
+                let mg = sumG / T(count), mgx = sumGX / T(count)
+                (a, b) = (-k * s * mgx, -k * mg)
+            }
+            if overwrite {
+                for i in 0..<count { d[i] = k * g[i] + (a * (p[i] - mu) + b) }
+            } else {
+                for i in 0..<count { d[i] += k * g[i] + (a * (p[i] - mu) + b) }
             }
         }
         }
@@ -135,9 +139,8 @@ public final class BatchNorm2D<T: Real>: Layer {
                 for i in 0..<count { q[i] += k * t[i] }
             } else {
                 // d xhat = s * (dx - mean(dx) - xhat * mean(xhat * dx))
-                var st: T = 0, sxt: T = 0
-                for i in 0..<count { st += t[i]; sxt += (p[i] - mu) * s * t[i] }
-                let mt = st / T(count), mxt = sxt / T(count), k = gamma * s
+                let (st, xt) = Reduce.sumAndDeviationProduct(t, p, mean: mu, count: count)
+                let mt = st / T(count), mxt = xt * s / T(count), k = gamma * s
                 for i in 0..<count { q[i] += k * (t[i] - mt - (p[i] - mu) * s * mxt) }
             }
         }
@@ -146,4 +149,5 @@ public final class BatchNorm2D<T: Real>: Layer {
 
     public var forwardFlops: Int { 2 * inShape.count }
     public func backwardFlops(inputGradient: Bool) -> Int { 4 * inShape.count }
+    public var overwritesInputGradient: Bool { true }
 }

@@ -13,6 +13,9 @@ public struct LayerContext<T: Real> {
     /// Scratch memory shared by all layers (im2col columns); at least `maxWorkspace` of every layer.
     public var workspace: UnsafeMutablePointer<T>
     public var mode: Mode
+    /// Set by the caller of `backward` for a layer with `overwritesInputGradient`: `dx` holds stale
+    /// values and is to be *written*, not added to (saves zeroing it and reading it back).
+    public var overwriteInputGradient = false
 
     public init(params: UnsafeMutablePointer<T>, grads: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>,
                 tangent: UnsafePointer<T>? = nil, workspace: UnsafeMutablePointer<T>, mode: Mode) {
@@ -29,7 +32,7 @@ public struct LayerContext<T: Real> {
 }
 
 /// One differentiable operation. Contract (llm.c style): `forward` writes `y`; `backward` *adds*
-/// the input gradient into `dx` (when non-nil) and the parameter gradients into `ctx.grads`;
+/// the input gradient into `dx` (when non-nil; it writes it instead when `ctx.overwriteInputGradient`) and the parameter gradients into `ctx.grads`;
 /// `jvp` *writes* the output tangent for input tangent `tx` (nil = zero) and parameter tangent
 /// `ctx.tangent`. Both `backward` and `jvp` must follow a `forward` on the same `x` and mode.
 public protocol Layer<Scalar>: AnyObject {
@@ -51,6 +54,8 @@ public protocol Layer<Scalar>: AnyObject {
     func backwardFlops(inputGradient: Bool) -> Int
     /// The ReLU layers inside this layer, in forward order (for ReLU-pattern metrics).
     var reluLayers: [ReLU<Scalar>] { get }
+    /// Whether `backward` honours `ctx.overwriteInputGradient` (writes every element of `dx`).
+    var overwritesInputGradient: Bool { get }
 }
 
 public extension Layer {
@@ -59,4 +64,5 @@ public extension Layer {
     var forwardFlops: Int { 0 }
     func backwardFlops(inputGradient: Bool) -> Int { 0 }
     var reluLayers: [ReLU<Scalar>] { [] }
+    var overwritesInputGradient: Bool { false }
 }

@@ -54,15 +54,22 @@ public final class LayerChain<T: Real> {
     @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
                          n: Int, _ ctx: LayerContext<T>, lowest: Int = 0) {
-        var gradOut = dy
+        var gradOut = dy, layerContext = ctx
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
             let input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
             var gradIn: UnsafeMutablePointer<T>? = i == 0 ? dx : nil
+            // The chain's own gradient buffers have one writer each: a layer that can overwrite
+            // gets a stale buffer; the others (and the caller's `dx`, which accumulates) get zeros.
+            layerContext.overwriteInputGradient = false
             if i > lowest {
                 gradIn = grads[i - 1].pointer
-                Workers.zero(gradIn!, count: n * layers[i - 1].outShape.count)
+                if layers[i].overwritesInputGradient {
+                    layerContext.overwriteInputGradient = true
+                } else {
+                    Workers.zero(gradIn!, count: n * layers[i - 1].outShape.count)
+                }
             }
-            layers[i].backward(x: input, y: acts[i].pointer, dy: gradOut, dx: gradIn, n: n, ctx)
+            layers[i].backward(x: input, y: acts[i].pointer, dy: gradOut, dx: gradIn, n: n, layerContext)
             if i > 0 { gradOut = UnsafePointer(grads[i - 1].pointer) }
         }
     }

@@ -112,8 +112,9 @@ public final class ResidualBlock<T: Real>: Layer {
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         var dz = dy
         if let post {
-            Workers.zero(sumGrad.pointer, count: n * outShape.count)
-            post.backward(x: main.output, y: y, dy: dy, dx: sumGrad.pointer, n: n, ctx)
+            var overwrite = ctx
+            overwrite.overwriteInputGradient = true
+            post.backward(x: main.output, y: y, dy: dy, dx: sumGrad.pointer, n: n, overwrite)
             dz = UnsafePointer(sumGrad.pointer)
         }
         // Gradient w.r.t. the main path's input: the block input, or the pre-chain output.

@@ -5,7 +5,7 @@ import Foundation
 /// Scalars the numerics run on: `Float` for training and measurement, `Double` for the
 /// finite-difference checks in tests. Kernels are generic over `Real` inside `Core` (specialised by
 /// the optimiser there); BLAS calls dispatch through the two static requirements below.
-public protocol Real: BinaryFloatingPoint, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
+public protocol Real: BinaryFloatingPoint, SIMDScalar, Codable, Sendable where Self.RawSignificand: FixedWidthInteger {
     /// Row-major `C = alpha * op(A) * op(B) + beta * C`, `op(A)` is `m x k`, `op(B)` is `k x n`.
     static func gemm(transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Self,
                      a: UnsafePointer<Self>, lda: Int, b: UnsafePointer<Self>, ldb: Int,

@@ -24,7 +24,12 @@ public final class Buffer<T: Real> {
     public init(count: Int, value: T = 0) {
         self.count = count
         pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: value, count: max(count, 1))
+        if value == 0 {   // all-zero bytes are +0 for Float and Double; avoids a generic element loop
+            UnsafeMutableRawPointer(pointer).initializeMemory(as: UInt8.self, repeating: 0,
+                                                              count: max(count, 1) * MemoryLayout<T>.stride)
+        } else {
+            pointer.initialize(repeating: value, count: max(count, 1))
+        }
     }
     public convenience init(_ values: [T]) {
         self.init(count: values.count)
