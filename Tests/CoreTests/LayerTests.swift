@@ -51,6 +51,32 @@ final class LayerHarness {
         return (dx, grads.array)
     }
 
+    /// The input gradient written by `backward` into `dx0` (stale values), with or without
+    /// `overwriteInputGradient`.
+    func inputGradient(_ x: [Double], _ u: [Double], into dx0: [Double], overwrite: Bool) -> [Double] {
+        let y = forward(x)
+        var dx = dx0, c = ctx()
+        c.overwriteInputGradient = overwrite
+        x.withUnsafeBufferPointer { xp in y.withUnsafeBufferPointer { yp in u.withUnsafeBufferPointer { up in
+            dx.withUnsafeMutableBufferPointer { dp in
+                layer.backward(x: xp.baseAddress!, y: yp.baseAddress!, dy: up.baseAddress!, dx: dp.baseAddress!, n: n, c)
+            } } } }
+        return dx
+    }
+
+    /// A layer that declares `overwritesInputGradient` writes the same input gradient over stale
+    /// values as it adds onto zeros; without the flag it adds onto what is there.
+    func checkOverwrite(_ what: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertTrue(layer.overwritesInputGradient, "\(what) should declare overwritesInputGradient", file: file, line: line)
+        var r = TestRandom(7)
+        let x = r.array(inCount), u = r.array(outCount), stale = r.array(inCount, scale: 100)
+        let reference = inputGradient(x, u, into: [Double](repeating: 0, count: inCount), overwrite: false)
+        assertClose(inputGradient(x, u, into: stale, overwrite: true), reference, Tolerance.double,
+                    "\(what) overwritten input gradient", file: file, line: line)
+        let added = zip(inputGradient(x, u, into: stale, overwrite: false), stale).map { $0 - $1 }
+        assertClose(added, reference, (rel: 1e-11, abs: 1e-11), "\(what) accumulated input gradient", file: file, line: line)
+    }
+
     func jvp(_ x: [Double], _ w: [Double], tx: [Double], tw: [Double]) -> [Double] {
         let y = forward(x, w)
         var ty = [Double](repeating: 0, count: outCount)
@@ -112,6 +138,37 @@ final class LayerTests: XCTestCase {
     func testBatchNormEvalMode() {
         LayerHarness(n: 3, mode: .eval) { BatchNorm2D<Double>("bn", shape: Shape(2, 3, 2), layout: $0) }
             .checkDerivatives("batchnorm eval")
+    }
+    /// Channels longer than the 32-lane vector loop of the reductions, with a tail.
+    func testBatchNormLongChannels() {
+        LayerHarness(n: 4, mode: .train) { BatchNorm2D<Double>("bn", shape: Shape(2, 7, 5), layout: $0) }
+            .checkDerivatives("batchnorm train, 140 values per channel")
+    }
+    func testOverwritingInputGradients() {
+        LayerHarness(n: 2) { _ in ReLU<Double>(shape: Shape(3, 5, 4)) }.checkOverwrite("relu")
+        LayerHarness(n: 3, mode: .train) { BatchNorm2D<Double>("bn", shape: Shape(2, 7, 5), layout: $0) }.checkOverwrite("bn train")
+        LayerHarness(n: 3, mode: .eval) { BatchNorm2D<Double>("bn", shape: Shape(2, 7, 5), layout: $0) }.checkOverwrite("bn eval")
+        LayerHarness(n: 2) { _ in GlobalAvgPool<Double>(shape: Shape(3, 3, 2)) }.checkOverwrite("gap")
+        // One chunk (GEMMs split over workers) and several chunks (one per worker).
+        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 5, 4), out: 3, kernel: 3, stride: 1, padding: 1, bias: true, layout: $0) }
+            .checkOverwrite("conv 3x3 s1 p1, one chunk")
+        LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(16, 32, 32), out: 4, kernel: 3, stride: 1, padding: 1, bias: false, layout: $0) }
+            .checkOverwrite("conv 3x3 s1 p1, three chunks")
+        let strided = LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 6, 6), out: 3, kernel: 3, stride: 2, padding: 1, bias: false, layout: $0) }
+        XCTAssertFalse(strided.layer.overwritesInputGradient, "a strided convolution's col2im leaves positions unwritten")
+    }
+    /// The chunked weight gradient (partials per chunk, summed transposed) against finite differences.
+    func testConvSeveralChunks() {
+        let h = LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(16, 32, 32), out: 2, kernel: 3, stride: 1, padding: 1, bias: true, layout: $0) }
+        var r = TestRandom(5)
+        let x = r.array(h.inCount), w = h.params.array, u = r.array(h.outCount)
+        let dw = h.backward(x, w, u).dw
+        let step = 1e-6, checked = Array(stride(from: 0, to: w.count, by: 37)) + [w.count - 1]
+        let fd = checked.map { i -> Double in
+            var wp = w, wm = w; wp[i] += step; wm[i] -= step
+            return (dot(u, h.forward(x, wp)) - dot(u, h.forward(x, wm))) / (2 * step)
+        }
+        assertClose(checked.map { dw[$0] }, fd, Tolerance.finiteDifference, "3-chunk conv weight gradient vs finite differences")
     }
     func testReLU() {
         LayerHarness(n: 2) { _ in ReLU<Double>(shape: Shape(3, 2, 2)) }.checkDerivatives("relu")
