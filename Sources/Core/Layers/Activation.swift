@@ -81,6 +81,21 @@ public final class MaxPool2D<T: Real>: Layer {
             for plane in planes {
                 let src = x + plane * h * w, dst = y + plane * oh * ow
                 let a = base + plane * oh * ow
+                if size == 2 {   // the common window, unrolled (same comparisons and tie rule)
+                    for oy in 0..<oh {
+                        let top = 2 * oy * w, out = oy * ow
+                        for ox in 0..<ow {
+                            let i = top + 2 * ox
+                            var best = i, v = src[i]
+                            if src[i + 1] > v { v = src[i + 1]; best = i + 1 }
+                            if src[i + w] > v { v = src[i + w]; best = i + w }
+                            if src[i + w + 1] > v { v = src[i + w + 1]; best = i + w + 1 }
+                            dst[out + ox] = v
+                            a[out + ox] = Int32(truncatingIfNeeded: best)
+                        }
+                    }
+                    continue
+                }
                 for oy in 0..<oh {
                     for ox in 0..<ow {
                         var best = (oy * size) * w + ox * size
@@ -231,9 +246,9 @@ public final class Linear<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        if let b = biasOffset { broadcastBias(ctx.params + b, y, channels: o, stride: n) }
         T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: ctx.params + weightOffset, lda: f,
-               b: x, ldb: n, beta: 0, c: y, ldc: n)
-        if let b = biasOffset { addBias(ctx.params + b, y, channels: o, stride: n) }
+               b: x, ldb: n, beta: biasOffset == nil ? 0 : 1, c: y, ldc: n)
     }
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -254,9 +269,9 @@ public final class Linear<T: Real>: Layer {
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         var beta: T = 0
         if let t = ctx.tangent {
+            if let b = biasOffset { broadcastBias(t + b, ty, channels: o, stride: n) }
             T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: t + weightOffset, lda: f,
-                   b: x, ldb: n, beta: 0, c: ty, ldc: n)
-            if let b = biasOffset { addBias(t + b, ty, channels: o, stride: n) }
+                   b: x, ldb: n, beta: biasOffset == nil ? 0 : 1, c: ty, ldc: n)
             beta = 1
         }
         if let tx {

@@ -54,8 +54,18 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
-        convolve(x, weights: ctx.params + weightOffset, into: y, beta: 0, n: n, ctx)
-        if let b = biasOffset { addBias(ctx.params + b, y, channels: outShape.c, stride: n * outShape.plane) }
+        convolve(x, weights: ctx.params + weightOffset, into: y, bias: biasOffset.map { ctx.params + $0 }, n: n, ctx)
+    }
+
+    /// `y = conv(x, W) + b`: the bias is written first and the GEMMs accumulate onto it (`beta = 1`),
+    /// one pass over `y` instead of OpenBLAS's zeroing pass for `beta = 0` plus a bias pass; the
+    /// result is the same (`fl(acc + b)` either way).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
+                          bias: UnsafePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        if let bias { broadcastBias(bias, y, channels: outShape.c, stride: n * outShape.plane) }
+        convolve(x, weights: weights, into: y, beta: bias == nil ? 0 : 1, n: n, ctx)
     }
 
     /// `y = beta*y + conv(x, W)` over the whole batch, chunked through the workspace.
@@ -149,8 +159,7 @@ public final class Conv2D<T: Real>: Layer {
         // d(conv(x, W) + b) = conv(x, dW) + conv(dx, W) + db
         var beta: T = 0
         if let t = ctx.tangent {
-            convolve(x, weights: t + weightOffset, into: ty, beta: 0, n: n, ctx)
-            if let b = biasOffset { addBias(t + b, ty, channels: outShape.c, stride: n * outShape.plane) }
+            convolve(x, weights: t + weightOffset, into: ty, bias: biasOffset.map { t + $0 }, n: n, ctx)
             beta = 1
         }
         if let tx {
@@ -328,15 +337,13 @@ func col2im<T: Real>(_ col: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: I
     }    }
 }
 
-/// `y[c, :] += b[c]` over a channel-major buffer whose channels are `stride` apart.
+/// `y[c, :] = b[c]` over a channel-major buffer whose channels are `stride` apart (a bias the
+/// GEMM then accumulates onto with `beta = 1`).
 @_specialize(where T == Float)
 @_specialize(where T == Double)
-func addBias<T: Real>(_ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, channels: Int, stride: Int) {
+func broadcastBias<T: Real>(_ b: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, channels: Int, stride: Int) {
     Workers.split(channels, cost: stride) { range in
-        for c in range {
-            let v = b[c], p = y + c * stride
-            for i in 0..<stride { p[i] += v }
-        }
+        for c in range { (y + c * stride).update(repeating: b[c], count: stride) }
     }
 }
 
