@@ -12,6 +12,8 @@ public final class Conv2D<T: Real>: Layer {
     /// Upper bound on im2col workspace per chunk (elements): 1 MiB of Float, so a chunk's columns
     /// stay in L2 between im2col and the GEMM that packs them. Measured (ResNet-20, 1 thread):
     /// 2^23 (32 MiB, DRAM-bound) -> 2^18 raised train ratio 0.22-0.24 -> 0.30-0.31, eval 0.22-0.26 -> 0.39-0.43.
+    /// Rechecked after the AVX2 build (paired single-thread runs on the two cores): 2^17 ties 2^18 for
+    /// ResNet-20 training but is 16-30% slower for its evaluation; 2^16 and 2^19 are slower.
     static var chunkElements: Int { 1 << 18 }
 
     public init(_ name: String, in inShape: Shape, out cout: Int, kernel: Int, stride: Int = 1,
