@@ -1,3 +1,5 @@
+import Foundation
+
 /// Per-example shape of an activation, `(c, h, w)`; a flat feature vector of length `F` is `(F, 1, 1)`.
 ///
 /// Activations inside a network are stored channel-major across the batch, `[C, N, H, W]` ("CNHW"):
@@ -23,19 +25,19 @@ public final class Buffer<T: Real> {
     public let count: Int
     public init(count: Int, value: T = 0) {
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
-        if value == 0 {   // all-zero bytes are +0 for Float and Double; avoids a generic element loop
-            UnsafeMutableRawPointer(pointer).initializeMemory(as: UInt8.self, repeating: 0,
-                                                              count: max(count, 1) * MemoryLayout<T>.stride)
-        } else {
-            pointer.initialize(repeating: value, count: max(count, 1))
-        }
+        // calloc: the kernel hands out zero pages lazily, so a buffer that is never touched (the
+        // gradient and tangent activations of a network used only for evaluation) costs no memory
+        // and no page faults; all-zero bytes are +0 for Float and Double.
+        let bytes = max(count, 1) * MemoryLayout<T>.stride
+        guard let raw = calloc(1, bytes) else { fatalError("Buffer: cannot allocate \(bytes) bytes") }
+        pointer = raw.bindMemory(to: T.self, capacity: max(count, 1))
+        if value != 0 { pointer.update(repeating: value, count: max(count, 1)) }
     }
     public convenience init(_ values: [T]) {
         self.init(count: values.count)
         values.withUnsafeBufferPointer { pointer.update(from: $0.baseAddress!, count: values.count) }
     }
-    deinit { pointer.deallocate() }
+    deinit { free(pointer) }
     public var array: [T] { Array(UnsafeBufferPointer(start: pointer, count: count)) }
     public var buffer: UnsafeMutableBufferPointer<T> { UnsafeMutableBufferPointer(start: pointer, count: count) }
     public func zero() { pointer.update(repeating: 0, count: count) }
