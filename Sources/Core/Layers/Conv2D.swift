@@ -138,14 +138,16 @@ public final class Conv2D<T: Real>: Layer {
                 }
             }
         }
-        Workers.split(k, cost: chunks * cout) { rows in
-            for r in rows {
-                for co in 0..<cout {
-                    var s = partials[r * cout + co]
-                    for c in 1..<chunks { s += partials[c * size + r * cout + co] }
-                    dw[co * k + r] += s
-                }
+        // Sum the partials into the first, chunk after chunk (contiguous, vectorised), then add it
+        // transposed into dW.
+        Workers.split(size, cost: chunks) { r in
+            for c in 1..<max(chunks, 1) {
+                let p = partials + c * size
+                for i in r { partials[i] += p[i] }
             }
+        }
+        Workers.split(k, cost: cout) { rows in
+            for r in rows { for co in 0..<cout { dw[co * k + r] += partials[r * cout + co] } }
         }
         if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: cout, stride: ld) }
     }
