@@ -7,7 +7,7 @@ final class LayerHarness {
     let layer: any Layer<Double>
     let n: Int
     let mode: LayerContext<Double>.Mode
-    let params: Buffer<Double>, grads: Buffer<Double>, state: Buffer<Double>, workspace: Buffer<Double>
+    let params: Buffer<Double>, grads: Buffer<Double>, state: Buffer<Double>
     var inCount: Int { n * layer.inShape.count }
     var outCount: Int { n * layer.outShape.count }
 
@@ -18,7 +18,6 @@ final class LayerHarness {
         params = Buffer(count: layout.parameterCount)
         grads = Buffer(count: layout.parameterCount)
         state = Buffer(count: layout.stateCount)
-        workspace = Buffer(count: layer.workspaceSize(maxBatch: n))
         var r = TestRandom(seed)
         for i in 0..<params.count { params[i] = r.uniform() }
         // Running statistics: means in [-1, 1], variances in [0.5, 1.5].
@@ -26,8 +25,7 @@ final class LayerHarness {
     }
 
     func ctx(tangent: UnsafePointer<Double>? = nil) -> LayerContext<Double> {
-        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent,
-                     workspace: workspace.pointer, mode: mode)
+        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent, mode: mode)
     }
 
     func forward(_ x: [Double], _ w: [Double]? = nil) -> [Double] {
@@ -256,14 +254,14 @@ final class LayerTests: XCTestCase {
                                    c: (cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int)) -> [Double] {
         let layout = ParameterLayout()
         let conv = Conv2D<T>("c", in: shape, out: c.cout, kernel: c.k, stride: c.s, padding: c.p, bias: true, layout: layout)
-        let params = Buffer<T>(weight.map { T($0) }), ws = Buffer<T>(count: conv.workspaceSize(maxBatch: n))
+        let params = Buffer<T>(weight.map { T($0) })
         let empty = Buffer<T>(count: 0)
         // NCHW -> CNHW
         let plane = shape.plane, oplane = conv.outShape.plane
         var xc = [T](repeating: 0, count: x.count)
         for b in 0..<n { for ch in 0..<shape.c { for i in 0..<plane { xc[(ch * n + b) * plane + i] = T(x[(b * shape.c + ch) * plane + i]) } } }
         var y = [T](repeating: 0, count: n * conv.outShape.count)
-        let ctx = LayerContext(params: params.pointer, grads: empty.pointer, state: empty.pointer, workspace: ws.pointer, mode: .eval)
+        let ctx = LayerContext(params: params.pointer, grads: empty.pointer, state: empty.pointer, mode: .eval)
         xc.withUnsafeBufferPointer { xp in y.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, ctx) } }
         var out = [Double](repeating: 0, count: y.count)
         for b in 0..<n { for ch in 0..<c.cout { for i in 0..<oplane { out[(b * c.cout + ch) * oplane + i] = Double(y[(ch * n + b) * oplane + i]) } } }

@@ -43,8 +43,6 @@ public final class Conv2D<T: Real>: Layer {
         return scratch.pointer
     }
 
-    public func workspaceSize(maxBatch: Int) -> Int { k * chunk(maxBatch) * outShape.plane }
-
     public var forwardFlops: Int { 2 * k * outShape.count }
     public func backwardFlops(inputGradient: Bool) -> Int { forwardFlops * (inputGradient ? 2 : 1) }
 
@@ -56,51 +54,32 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
-        convolve(x, weights: ctx.params + weightOffset, into: y, bias: biasOffset.map { ctx.params + $0 }, n: n, ctx)
+        convolve(x, weights: ctx.params + weightOffset, into: y, bias: biasOffset.map { ctx.params + $0 }, n: n)
     }
 
-    /// `y = conv(x, W) + b`: the bias is written first and the GEMMs accumulate onto it (`beta = 1`),
-    /// one pass over `y` instead of OpenBLAS's zeroing pass for `beta = 0` plus a bias pass; the
-    /// result is the same (`fl(acc + b)` either way).
+    /// `y = conv(x, W) + b` (`bias` nil: no bias; `accumulate`: `y += conv(x, W)`) in chunks of
+    /// examples (`chunk(n)`): whole chunks per worker when there are several (im2col into the
+    /// worker's own L2-resident slot and a single-threaded GEMM, so each chunk's arithmetic is the
+    /// same whichever worker runs it), else one chunk on the calling thread with the GEMM split over
+    /// the workers. A bias is written first and the GEMMs accumulate onto it (`beta = 1`): one pass
+    /// over `y` instead of OpenBLAS's zeroing pass for `beta = 0` plus a bias pass, with the same
+    /// result (`fl(acc + b)` either way).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
-                          bias: UnsafePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
-        if let bias { broadcastBias(bias, y, channels: outShape.c, stride: n * outShape.plane) }
-        convolve(x, weights: weights, into: y, beta: bias == nil ? 0 : 1, n: n, ctx)
-    }
-
-    /// `y = beta*y + conv(x, W)` over the whole batch, chunked through the workspace.
-    @_specialize(where T == Float)
-    @_specialize(where T == Double)
-    private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
-                          beta: T, n: Int, _ ctx: LayerContext<T>) {
+                          bias: UnsafePointer<T>?, accumulate: Bool = false, n: Int) {
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
-        let chunks = (n + step - 1) / step
-        if chunks >= 2 {
-            // Whole chunks per worker: im2col into the worker's own (L2-resident) slot and a
-            // single-threaded GEMM; each chunk's arithmetic is the same whichever worker runs it.
-            let slot = k * step * plane, slots = scratch(slot: slot, partials: 0)
-            Workers.splitIndexed(chunks, cost: slot) { t, range in
-                let col = slots + t * slot
-                for c in range {
-                    let n0 = c * step, nc = min(step, n - n0)
-                    im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: false)
-                    T.gemmSingleThreaded(transA: false, transB: false, m: cout, n: nc * plane, k: k, alpha: 1,
-                                         a: weights, lda: k, b: col, ldb: nc * plane, beta: beta,
-                                         c: y + n0 * plane, ldc: ld)
-                }
+        let chunks = (n + step - 1) / step, slot = k * step * plane, single = chunks < 2
+        if let bias { broadcastBias(bias, y, channels: cout, stride: ld) }
+        let beta: T = bias != nil || accumulate ? 1 : 0, gemm = single ? T.gemm : T.gemmSingleThreaded
+        let slots = scratch(slot: slot, partials: 0)
+        Workers.splitIndexed(chunks, cost: slot) { t, range in
+            let col = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0)
+                im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                gemm(false, false, cout, nc * plane, k, 1, weights, k, col, nc * plane, beta, y + n0 * plane, ld)
             }
-            return
-        }
-        var n0 = 0
-        while n0 < n {
-            let nc = min(step, n - n0)
-            im2col(x, g, batch: n, first: n0, count: nc, col: ctx.workspace)
-            T.gemm(transA: false, transB: false, m: outShape.c, n: nc * plane, k: k, alpha: 1,
-                   a: weights, lda: k, b: ctx.workspace, ldb: nc * plane, beta: beta,
-                   c: y + n0 * plane, ldc: ld)
-            n0 += nc
         }
     }
 
@@ -161,13 +140,11 @@ public final class Conv2D<T: Real>: Layer {
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         // d(conv(x, W) + b) = conv(x, dW) + conv(dx, W) + db
-        var beta: T = 0
         if let t = ctx.tangent {
-            convolve(x, weights: t + weightOffset, into: ty, bias: biasOffset.map { t + $0 }, n: n, ctx)
-            beta = 1
+            convolve(x, weights: t + weightOffset, into: ty, bias: biasOffset.map { t + $0 }, n: n)
         }
         if let tx {
-            convolve(tx, weights: ctx.params + weightOffset, into: ty, beta: beta, n: n, ctx)
+            convolve(tx, weights: ctx.params + weightOffset, into: ty, bias: nil, accumulate: ctx.tangent != nil, n: n)
         } else if ctx.tangent == nil {
             ty.update(repeating: 0, count: n * outShape.count)
         }
@@ -215,7 +192,7 @@ func im2colSameSize<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: In
                         for i in 0..<(rows.lowerBound * g.w) { out[i] = 0 }
                         for i in (rows.upperBound * g.w)..<plane { out[i] = 0 }
                         if lo < hi { for i in lo..<hi { out[i] = src[i] } }
-                        if dx != 0 { for oy in rows { for c in border { out[oy * g.w + c] = 0 } } }
+                        if dx != 0 { for oy in rows { let line = out + oy &* g.w; for c in border { line[c] = 0 } } }
                     }
                 }
             }
@@ -244,7 +221,7 @@ func col2imSameSize<T: Real>(_ col: UnsafeMutablePointer<T>, _ g: ConvGeometry, 
                         dst.update(from: src, count: plane)
                         continue
                     }
-                    if dx != 0 { for oy in rows { for c in border { src[oy * g.w + c] = 0 } } }
+                    if dx != 0 { for oy in rows { let line = src + oy &* g.w; for c in border { line[c] = 0 } } }
                     if lo < hi { for i in lo..<hi { dst[i] += src[i] } }
                 }
             }

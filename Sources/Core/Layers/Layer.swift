@@ -10,17 +10,15 @@ public struct LayerContext<T: Real> {
     public var state: UnsafeMutablePointer<T>
     /// Parameter tangent for `jvp` (same layout as `params`); `nil` means zero.
     public var tangent: UnsafePointer<T>?
-    /// Scratch memory shared by all layers (im2col columns); at least `maxWorkspace` of every layer.
-    public var workspace: UnsafeMutablePointer<T>
     public var mode: Mode
     /// Set by the caller of `backward` for a layer with `overwritesInputGradient`: `dx` holds stale
     /// values and is to be *written*, not added to (saves zeroing it and reading it back).
     public var overwriteInputGradient = false
 
     public init(params: UnsafeMutablePointer<T>, grads: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>,
-                tangent: UnsafePointer<T>? = nil, workspace: UnsafeMutablePointer<T>, mode: Mode) {
+                tangent: UnsafePointer<T>? = nil, mode: Mode) {
         self.params = params; self.grads = grads; self.state = state
-        self.tangent = tangent; self.workspace = workspace; self.mode = mode
+        self.tangent = tangent; self.mode = mode
     }
 
     public enum Mode: Sendable {
@@ -41,8 +39,6 @@ public protocol Layer<Scalar>: AnyObject {
     var outShape: Shape { get }
     /// Allocates per-batch caches (argmax indices, batch statistics) for up to `maxBatch` examples.
     func prepare(maxBatch: Int)
-    /// Scratch elements this layer needs for a batch of `n` (shared workspace).
-    func workspaceSize(maxBatch: Int) -> Int
     func forward(_ x: UnsafePointer<Scalar>, _ y: UnsafeMutablePointer<Scalar>, n: Int, _ ctx: LayerContext<Scalar>)
     func backward(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, dy: UnsafePointer<Scalar>,
                   dx: UnsafeMutablePointer<Scalar>?, n: Int, _ ctx: LayerContext<Scalar>)
@@ -60,7 +56,6 @@ public protocol Layer<Scalar>: AnyObject {
 
 public extension Layer {
     func prepare(maxBatch: Int) {}
-    func workspaceSize(maxBatch: Int) -> Int { 0 }
     var forwardFlops: Int { 0 }
     func backwardFlops(inputGradient: Bool) -> Int { 0 }
     var reluLayers: [ReLU<Scalar>] { [] }

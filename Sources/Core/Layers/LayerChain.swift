@@ -27,10 +27,6 @@ public final class LayerChain<T: Real> {
         layers.forEach { $0.prepare(maxBatch: maxBatch) }
     }
 
-    public func workspaceSize(maxBatch: Int) -> Int {
-        layers.map { $0.workspaceSize(maxBatch: maxBatch) }.max() ?? 0
-    }
-
     /// Output of the last forward (valid until the next forward).
     public var output: UnsafeMutablePointer<T> { acts[layers.count - 1].pointer }
 

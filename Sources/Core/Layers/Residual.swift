@@ -45,11 +45,6 @@ public final class ResidualBlock<T: Real>: Layer {
         if let pre { preGrad = Buffer(count: maxBatch * pre.outShape.count) }
     }
 
-    public func workspaceSize(maxBatch: Int) -> Int {
-        [pre?.workspaceSize(maxBatch: maxBatch) ?? 0, main.workspaceSize(maxBatch: maxBatch),
-         projection?.workspaceSize(maxBatch: maxBatch) ?? 0].max()!
-    }
-
     /// Stride of the spatial subsampling the option-A shortcut applies.
     private var stride: Int { inShape.h / outShape.h }
 

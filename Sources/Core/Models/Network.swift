@@ -10,7 +10,6 @@ public final class Network<T: Real> {
     public let params: Buffer<T>, grads: Buffer<T>, state: Buffer<T>
     public let chain: LayerChain<T>
     public let batchNorms: [BatchNorm2D<T>]
-    private var workspace = Buffer<T>(count: 0)
     private var inputCN = Buffer<T>(count: 0), inputTangentCN = Buffer<T>(count: 0)
     private var logits = Buffer<T>(count: 0), logitGradCN = Buffer<T>(count: 0), tangentNC = Buffer<T>(count: 0)
     private var inputGradCN = Buffer<T>(count: 0)
@@ -48,7 +47,6 @@ public final class Network<T: Real> {
         guard maxBatch > capacity else { return }
         capacity = maxBatch
         chain.prepare(maxBatch: maxBatch)
-        workspace = Buffer(count: chain.workspaceSize(maxBatch: maxBatch))
         inputCN = Buffer(count: maxBatch * inputShape.count)
         inputTangentCN = Buffer(count: maxBatch * inputShape.count)
         inputGradCN = Buffer(count: maxBatch * inputShape.count)
@@ -58,8 +56,7 @@ public final class Network<T: Real> {
     }
 
     func context(_ mode: LayerContext<T>.Mode, tangent: UnsafePointer<T>? = nil) -> LayerContext<T> {
-        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent,
-                     workspace: workspace.pointer, mode: mode)
+        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent, mode: mode)
     }
 
     /// Logits `[n, classes]` for inputs `x [n, C, H, W]`; valid until the next call.
