@@ -9,7 +9,7 @@ public final class Conv2D<T: Real>: Layer {
     public let kernel: Int, stride: Int, padding: Int
     public let weightOffset: Int
     public let biasOffset: Int?
-    /// Upper bound on im2col workspace per chunk (elements): 1 MiB of Float, so a chunk's columns
+    /// Upper bound on the im2col columns of one chunk (elements): 1 MiB of Float, so a chunk's columns
     /// stay in L2 between im2col and the GEMM that packs them. Measured (ResNet-20, 1 thread):
     /// 2^23 (32 MiB, DRAM-bound) -> 2^18 raised train ratio 0.22-0.24 -> 0.30-0.31, eval 0.22-0.26 -> 0.39-0.43.
     /// Rechecked after the AVX2 build (paired single-thread runs on the two cores): 2^17 ties 2^18 for
@@ -120,7 +120,7 @@ public final class Conv2D<T: Real>: Layer {
         // Sum the partials into the first, chunk after chunk (contiguous, vectorised), then add it
         // transposed into dW.
         Workers.split(size, cost: chunks) { r in
-            for c in 1..<max(chunks, 1) {
+            for c in 1..<chunks {
                 let p = partials + c * size
                 for i in r { partials[i] += p[i] }
             }
