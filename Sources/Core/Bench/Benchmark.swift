@@ -17,6 +17,19 @@ public enum Benchmark {
         timings(repeats: repeats, body).min()!
     }
 
+    /// The fastest time of each of `bodies`, run in interleaved rounds (one warm-up round, then
+    /// `repeats` timed ones): a disturbance of the shared machine hits every side of a comparison alike.
+    public static func bestSecondsInterleaved(repeats: Int, _ bodies: [() -> Void]) -> [Double] {
+        var best = [Double](repeating: .infinity, count: bodies.count)
+        for round in 0...max(repeats, 1) {
+            for (i, body) in bodies.enumerated() {
+                let t0 = now(); body()
+                if round > 0 { best[i] = min(best[i], now() - t0) }
+            }
+        }
+        return best
+    }
+
     private static func timings(repeats: Int, _ body: () -> Void) -> [Double] {
         body()
         return (0..<max(repeats, 1)).map { _ in let t0 = now(); body(); return now() - t0 }
@@ -85,9 +98,9 @@ extension Benchmark {
     /// Training steps (forward, loss, backward, SGD update) or evaluation forwards of `model` on
     /// synthetic inputs of `input` shape; FLOPs counted analytically from the layers.
     ///
-    /// Each timed repetition runs one 1024^3 sgemm and then one model step, and each side keeps its
-    /// fastest time: both ends of the ratio are sampled over the same stretch of a shared machine's
-    /// load, instead of an sgemm timed minutes away from the model.
+    /// The 1024^3 sgemm and the model step alternate (`bestSecondsInterleaved`): both ends of the
+    /// ratio are sampled over the same stretch of a shared machine's load, instead of an sgemm timed
+    /// minutes away from the model.
     public static func model(_ kind: ModelKind, training: Bool, batch: Int, input: Shape, classes: Int,
                              repeats: Int, threads: Int) -> BenchResult {
         let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes)
@@ -100,12 +113,8 @@ extension Benchmark {
             }
         }
         let probe = SgemmProbe()
-        probe.run(); step()   // warm-up
-        var sgemmSeconds = Double.infinity, seconds = Double.infinity
-        for _ in 0..<max(repeats, 1) {
-            var t = now(); probe.run(); sgemmSeconds = min(sgemmSeconds, now() - t)
-            t = now(); step(); seconds = min(seconds, now() - t)
-        }
+        let best = bestSecondsInterleaved(repeats: repeats, [probe.run, step])
+        let sgemmSeconds = best[0], seconds = best[1]
         let flops = Double(training ? net.trainingFlops : net.forwardFlops) * Double(batch)
         return BenchResult(name: training ? "train" : "eval", model: kind.rawValue, batch: batch, threads: threads,
                            seconds: seconds, imagesPerSecond: Double(batch) / seconds, gflops: flops / seconds / 1e9,

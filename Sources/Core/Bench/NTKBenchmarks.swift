@@ -42,14 +42,8 @@ extension Benchmark {
         let train = trainer.data, recipe = trainer.recipe
         let lin = LinearizedTrainer(model: LinearizedModel(around: trainer.network), settings: LinearizedSettings(recipe: recipe),
                                     data: train, identity: TrainingIdentity(seed: 0))
-        // Alternating steps, fastest of each: both sides over the same stretch of the machine's load.
-        var ordinary = Double.infinity, linear = Double.infinity
-        for round in 0...max(repeats, 1) {   // round 0 warms up
-            var t = now(); _ = try? trainer.trainStep()
-            if round > 0 { ordinary = min(ordinary, now() - t) }
-            t = now(); _ = try? lin.trainStep()
-            if round > 0 { linear = min(linear, now() - t) }
-        }
+        let best = bestSecondsInterleaved(repeats: repeats, [{ _ = try? trainer.trainStep() }, { _ = try? lin.trainStep() }])
+        let ordinary = best[0], linear = best[1]
         return LinearizedBenchResult(model: kind.rawValue, batch: batch, threads: threads, ordinarySeconds: ordinary,
                                      linearizedSeconds: linear, ordinaryImagesPerSecond: Double(batch) / ordinary,
                                      linearizedImagesPerSecond: Double(batch) / linear, ratio: ordinary / linear,
@@ -77,18 +71,12 @@ extension Benchmark {
                 objective.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: scheme)
             } }
         }
-        // Interleaved rounds, so a disturbance of the shared machine hits all three alike; one
-        // warm-up round first (it also computes the g(w) the forward scheme reuses).
-        var gradient = Double.infinity, centralSeconds = Double.infinity, forwardSeconds = Double.infinity
-        for round in 0...max(repeats, 1) {
-            var t = now()
-            _ = g.withUnsafeMutableBufferPointer { objective.gradient(into: $0.baseAddress!) }
-            if round > 0 { gradient = min(gradient, now() - t) }
-            t = now(); product(.central, &central)
-            if round > 0 { centralSeconds = min(centralSeconds, now() - t) }
-            t = now(); product(.forward, &forward)
-            if round > 0 { forwardSeconds = min(forwardSeconds, now() - t) }
-        }
+        // The warm-up round also computes the g(w) the forward scheme reuses.
+        let best = bestSecondsInterleaved(repeats: repeats, [
+            { _ = g.withUnsafeMutableBufferPointer { objective.gradient(into: $0.baseAddress!) } },
+            { product(.central, &central) }, { product(.forward, &forward) },
+        ])
+        let gradient = best[0], centralSeconds = best[1], forwardSeconds = best[2]
         let difference = Vec.distance(forward, central) / Vec.norm(central)
         return HVPBenchResult(model: kind.rawValue, examples: examples, threads: threads, gradientSeconds: gradient,
                               centralSeconds: centralSeconds, forwardSeconds: forwardSeconds,
