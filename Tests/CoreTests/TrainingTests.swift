@@ -125,46 +125,38 @@ final class TrainingTests: XCTestCase {
 }
 
 final class ThreadDeterminismTests: XCTestCase {
-    /// The layers' own loops (im2col, BatchNorm, ReLU, pooling, residual sums) are split over threads
-    /// without splitting any reduction: with GEMM splitting off, 1 and 2 threads agree bit for bit.
-    func testLayerLoopsAreBitIdenticalForOneAndTwoThreads() throws {
+    /// Trains `kind` for `epochs` with 1 and with 2 worker threads (GEMM splitting off: only the
+    /// layers' own work division is under test) and asserts bit-identical parameters and state.
+    private func assertThreadIndependent(_ kind: ModelKind, side: Int, examples: Int, batch: Int, augment: Bool,
+                                         epochs: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
         Workers.splitsGEMM = false
         defer { Workers.splitsGEMM = true }
-        let data = SyntheticData.make(SyntheticSpec(trainCount: 64, testCount: 8, channels: 3, height: 16, width: 16, classCount: 4)).train
-        var r = TrainingRecipe(); r.batchSize = 32; r.learningRate = 0.05; r.augment = true
+        let data = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 4, channels: 3, height: side, width: side,
+                                                    classCount: 4)).train
+        var r = TrainingRecipe(); r.batchSize = batch; r.learningRate = 0.05; r.augment = augment
         func run(threads: Int) throws -> [Float] {
             BLASThreads.set(threads)
             defer { BLASThreads.set(1) }
-            let t = Trainer(network: ModelKind.resnet20.build(input: Shape(3, 16, 16), classes: 4), recipe: r, data: data,
-                            identity: TrainingIdentity(seed: 5))
+            let t = Trainer(network: kind.build(input: Shape(3, side, side), classes: 4), recipe: r, data: data,
+                            identity: TrainingIdentity(seed: seed))
             t.initializeWeights()
-            try t.train(until: 3)
+            try t.train(until: epochs)
             return t.network.params.array + t.network.state.array
         }
         let one = try run(threads: 1), two = try run(threads: 2)
-        XCTAssertEqual(one.count, two.count)
-        XCTAssertTrue(one == two, "1 and 2 threads differ in \(zip(one, two).filter { $0 != $1 }.count) values")
+        XCTAssertEqual(one.count, two.count, file: file, line: line)
+        XCTAssertTrue(one == two, "\(kind): 1 and 2 threads differ in \(zip(one, two).filter { $0 != $1 }.count) values",
+                      file: file, line: line)
     }
 
-    /// SimpleCNN (max-pool, biased convolutions, several im2col chunks per worker on 32x32 inputs):
-    /// training steps with 1 and 2 worker threads give bit-identical parameters (GEMM splitting off,
-    /// as above: only the layers' own work division is under test).
+    /// The layers' own loops (im2col, BatchNorm, ReLU, pooling, residual sums) are split over threads
+    /// without splitting any reduction: 1 and 2 threads agree bit for bit.
+    func testLayerLoopsAreBitIdenticalForOneAndTwoThreads() throws {
+        try assertThreadIndependent(.resnet20, side: 16, examples: 64, batch: 32, augment: true, epochs: 3, seed: 5)
+    }
+
+    /// SimpleCNN (max-pool, biased convolutions, several im2col chunks per worker on 32x32 inputs).
     func testSimpleCNNTrainingIsBitIdenticalForOneAndTwoThreads() throws {
-        Workers.splitsGEMM = false
-        defer { Workers.splitsGEMM = true }
-        let data = SyntheticData.make(SyntheticSpec(trainCount: 16, testCount: 4, channels: 3, height: 32, width: 32, classCount: 4)).train
-        var r = TrainingRecipe(); r.batchSize = 16; r.learningRate = 0.05
-        func run(threads: Int) throws -> [Float] {
-            BLASThreads.set(threads)
-            defer { BLASThreads.set(1) }
-            let t = Trainer(network: ModelKind.simplecnn.build(input: Shape(3, 32, 32), classes: 4), recipe: r, data: data,
-                            identity: TrainingIdentity(seed: 7))
-            t.initializeWeights()
-            try t.train(until: 2)
-            return t.network.params.array
-        }
-        let one = try run(threads: 1), two = try run(threads: 2)
-        XCTAssertEqual(one.count, two.count)
-        XCTAssertTrue(one == two, "1 and 2 threads differ in \(zip(one, two).filter { $0 != $1 }.count) values")
+        try assertThreadIndependent(.simplecnn, side: 32, examples: 16, batch: 16, augment: false, epochs: 2, seed: 7)
     }
 }
