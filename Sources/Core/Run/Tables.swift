@@ -67,56 +67,63 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         }
     }
 
+    /// Something done to every table, with its file name (`RunPaths.Table`).
+    private protocol TableVisitor {
+        mutating func visit<Row: Codable>(_ rows: inout [Row], _ name: String) throws
+    }
+
+    /// The one list of tables: `write` and `read` both go through it.
+    private mutating func visitTables<V: TableVisitor>(_ v: inout V) throws {
+        try v.visit(&parentTimeline, RunPaths.Table.parentTimeline)
+        try v.visit(&childPairs, RunPaths.Table.childPairs)
+        try v.visit(&barrierCurves, RunPaths.Table.barrierCurves)
+        try v.visit(&timelinePairs, RunPaths.Table.timelinePairs)
+        try v.visit(&kernelDistance, RunPaths.Table.kernelDistance)
+        try v.visit(&kernelVelocity, RunPaths.Table.kernelVelocity)
+        try v.visit(&ntkSpectrum, RunPaths.Table.ntkSpectrum)
+        try v.visit(&ntkEigenvalues, RunPaths.Table.ntkEigenvalues)
+        try v.visit(&ntkEigenvectors, RunPaths.Table.ntkEigenvectors)
+        try v.visit(&ntkMachine, RunPaths.Table.ntkMachine)
+        try v.visit(&linearized, RunPaths.Table.linearized)
+        try v.visit(&nonlinearAdvantage, RunPaths.Table.nonlinearAdvantage)
+        try v.visit(&hessian, RunPaths.Table.hessian)
+    }
+
+    private struct Writer: TableVisitor {
+        let paths: RunPaths, encoder: JSONEncoder
+        mutating func visit<Row: Codable>(_ rows: inout [Row], _ name: String) throws {
+            try AtomicFile.write(try CSV.render(rows), to: paths.table(name, ext: "csv"))
+            try AtomicFile.write(try encoder.encode(rows), to: paths.table(name, ext: "json"))
+        }
+    }
+
+    private struct Reader: TableVisitor {
+        let paths: RunPaths, decoder: JSONDecoder
+        mutating func visit<Row: Codable>(_ rows: inout [Row], _ name: String) throws {
+            let path = paths.table(name, ext: "json")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CheckpointError(path: path, problem: "table missing", fix: "run the experiment to the end first (ntkscape run)")
+            }
+            rows = try decoder.decode([Row].self, from: data)
+        }
+    }
+
     /// Writes every table as CSV and JSON (atomically).
     public func write(to paths: RunPaths) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
-        func put<T: Encodable>(_ rows: [T], _ name: String) throws {
-            try AtomicFile.write(try CSV.render(rows), to: paths.table(name, ext: "csv"))
-            try AtomicFile.write(try encoder.encode(rows), to: paths.table(name, ext: "json"))
-        }
-        try put(parentTimeline, RunPaths.Table.parentTimeline)
-        try put(childPairs, RunPaths.Table.childPairs)
-        try put(barrierCurves, RunPaths.Table.barrierCurves)
-        try put(timelinePairs, RunPaths.Table.timelinePairs)
-        try put(kernelDistance, RunPaths.Table.kernelDistance)
-        try put(kernelVelocity, RunPaths.Table.kernelVelocity)
-        try put(ntkSpectrum, RunPaths.Table.ntkSpectrum)
-        try put(ntkEigenvalues, RunPaths.Table.ntkEigenvalues)
-        try put(ntkEigenvectors, RunPaths.Table.ntkEigenvectors)
-        try put(ntkMachine, RunPaths.Table.ntkMachine)
-        try put(linearized, RunPaths.Table.linearized)
-        try put(nonlinearAdvantage, RunPaths.Table.nonlinearAdvantage)
-        try put(hessian, RunPaths.Table.hessian)
+        var writer = Writer(paths: paths, encoder: encoder), tables = self
+        try tables.visitTables(&writer)
     }
 
     /// Reads the JSON tables of a finished run.
     public static func read(from paths: RunPaths) throws -> ExperimentTables {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
-        func get<T: Decodable>(_ name: String) throws -> [T] {
-            let path = paths.table(name, ext: "json")
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw CheckpointError(path: path, problem: "table missing", fix: "run the experiment to the end first (ntkscape run)")
-            }
-            return try decoder.decode([T].self, from: data)
-        }
-        var t = ExperimentTables(records: [])
-        t.parentTimeline = try get(RunPaths.Table.parentTimeline)
-        t.childPairs = try get(RunPaths.Table.childPairs)
-        t.barrierCurves = try get(RunPaths.Table.barrierCurves)
-        t.timelinePairs = try get(RunPaths.Table.timelinePairs)
-        t.kernelDistance = try get(RunPaths.Table.kernelDistance)
-        t.kernelVelocity = try get(RunPaths.Table.kernelVelocity)
-        t.ntkSpectrum = try get(RunPaths.Table.ntkSpectrum)
-        t.ntkEigenvalues = try get(RunPaths.Table.ntkEigenvalues)
-        t.ntkEigenvectors = try get(RunPaths.Table.ntkEigenvectors)
-        t.ntkMachine = try get(RunPaths.Table.ntkMachine)
-        t.linearized = try get(RunPaths.Table.linearized)
-        t.nonlinearAdvantage = try get(RunPaths.Table.nonlinearAdvantage)
-        t.hessian = try get(RunPaths.Table.hessian)
-        return t
+        var reader = Reader(paths: paths, decoder: decoder), tables = ExperimentTables(records: [])
+        try tables.visitTables(&reader)
+        return tables
     }
 
     /// The key table: per spawn time, mean ± standard deviation over pairs and replicates.
