@@ -232,10 +232,13 @@ final class LayerTests: XCTestCase {
         assertClose(y, expected, Tolerance.double, "option-A shortcut")
     }
 
-    /// The im2col + GEMM convolution equals the direct-loop oracle (NCHW) on odd shapes, Float and Double.
+    /// Both fast convolutions (im2col + GEMM; Winograd F(2x2, 3x3) where it applies) equal the
+    /// direct-loop oracle (NCHW) on odd shapes, Float and Double. The Winograd cases cover odd
+    /// heights/widths (partial tiles), 1x1 and 2x2 images, one input channel, and several chunks.
     func testFastConvMatchesNaiveOracle() {
         let cases: [(cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int)] = [
             (1, 7, 5, 2, 3, 2, 1), (3, 6, 9, 4, 3, 1, 1), (2, 5, 5, 3, 3, 2, 0), (3, 8, 8, 5, 1, 2, 0), (2, 1, 1, 3, 3, 1, 1),
+            (1, 7, 5, 2, 3, 1, 1), (4, 2, 3, 3, 3, 1, 1), (3, 9, 4, 1, 3, 1, 1), (32, 32, 32, 32, 3, 1, 1),
         ]
         for (ci, c) in cases.enumerated() {
             let n = 3
@@ -243,17 +246,54 @@ final class LayerTests: XCTestCase {
             let x = r.array(n * c.cin * c.h * c.w), w = r.array(c.cout * c.cin * c.k * c.k), b = r.array(c.cout)
             let want = naiveConv2D(x: x, n: n, cin: c.cin, h: c.h, w: c.w, weight: w, bias: b, cout: c.cout,
                                    kernel: c.k, stride: c.s, padding: c.p)
-            let got = convNCHW(Double.self, x: x, n: n, shape: Shape(c.cin, c.h, c.w), weight: w + b, c: c)
-            assertClose(got, want, Tolerance.double, "conv case \(ci) Double")
-            let gotF = convNCHW(Float.self, x: x, n: n, shape: Shape(c.cin, c.h, c.w), weight: w + b, c: c)
-            assertClose(gotF, want, Tolerance.float, "conv case \(ci) Float")
+            let winograd = c.k == 3 && c.s == 1 && c.p == 1
+            for algorithm in winograd ? [Conv2D<Double>.Algorithm.im2col, .winograd] : [.im2col] {
+                let got = convNCHW(Double.self, x: x, n: n, shape: Shape(c.cin, c.h, c.w), weight: w + b, c: c, algorithm: algorithm)
+                assertClose(got, want, Tolerance.double, "conv case \(ci) \(algorithm) Double")
+                let gotF = convNCHW(Float.self, x: x, n: n, shape: Shape(c.cin, c.h, c.w), weight: w + b, c: c, algorithm: algorithm)
+                assertClose(gotF, want, Tolerance.float, "conv case \(ci) \(algorithm) Float")
+            }
+        }
+        let big = Conv2D<Float>("c", in: Shape(32, 32, 32), out: 32, kernel: 3, padding: 1, bias: false, layout: ParameterLayout())
+        XCTAssertEqual(big.algorithm, .winograd)
+        XCTAssertEqual(big.winogradChunk(3), 1, "the last case runs in three Winograd chunks")
+    }
+
+    /// Winograd's backward (weight and input gradients, accumulating and overwriting) equals the
+    /// im2col path's, in one chunk and in several.
+    func testWinogradBackwardMatchesIm2col() {
+        for (shape, cout, n) in [(Shape(3, 7, 5), 4, 2), (Shape(32, 32, 32), 32, 3)] {
+            for overwrite in [false, true] {
+                var results: [[Double]] = []
+                for algorithm in [Conv2D<Double>.Algorithm.im2col, .winograd] {
+                    let layout = ParameterLayout()
+                    let conv = Conv2D<Double>("c", in: shape, out: cout, kernel: 3, padding: 1, bias: true, layout: layout)
+                    conv.algorithm = algorithm
+                    var r = TestRandom(7)
+                    let params = Buffer<Double>(r.array(layout.parameterCount)), grads = Buffer<Double>(r.array(layout.parameterCount))
+                    let x = r.array(n * shape.count), dy = r.array(n * conv.outShape.count)
+                    var dx = r.array(n * shape.count), y = [Double](repeating: 0, count: dy.count)
+                    var ctx = LayerContext(params: params.pointer, grads: grads.pointer, state: grads.pointer, mode: .train)
+                    ctx.overwriteInputGradient = overwrite
+                    x.withUnsafeBufferPointer { xp in
+                        y.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, ctx) }
+                        dx.withUnsafeMutableBufferPointer { dxp in
+                            conv.backward(x: xp.baseAddress!, y: y, dy: dy, dx: dxp.baseAddress!, n: n, ctx)
+                        }
+                    }
+                    results.append(dx + grads.array)
+                }
+                assertClose(results[1], results[0], Tolerance.double, "Winograd vs im2col backward \(shape) overwrite \(overwrite)")
+            }
         }
     }
 
     private func convNCHW<T: Real>(_: T.Type, x: [Double], n: Int, shape: Shape, weight: [Double],
-                                   c: (cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int)) -> [Double] {
+                                   c: (cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int),
+                                   algorithm: Conv2D<Double>.Algorithm) -> [Double] {
         let layout = ParameterLayout()
         let conv = Conv2D<T>("c", in: shape, out: c.cout, kernel: c.k, stride: c.s, padding: c.p, bias: true, layout: layout)
+        conv.algorithm = algorithm == .winograd ? .winograd : .im2col
         let params = Buffer<T>(weight.map { T($0) })
         let empty = Buffer<T>(count: 0)
         // NCHW -> CNHW

@@ -16,6 +16,19 @@ public final class Conv2D<T: Real>: Layer {
     /// ResNet-20 training but is 16-30% slower for its evaluation; 2^16 and 2^19 are slower.
     static var chunkElements: Int { 1 << 18 }
 
+    /// Upper bound on one Winograd chunk's transformed input and output (`16 (Cin + Cout)` values per
+    /// tile, elements), for the same reason as `chunkElements`.
+    static var winogradChunkElements: Int { 1 << 18 }
+
+    /// How the convolution is computed: Winograd F(2x2, 3x3) for 3x3 stride-1 padding-1 layers
+    /// (every convolution of SimpleCNN and all but two of ResNet-20's), im2col + GEMM otherwise.
+    /// Both compute the same function; `.im2col` can be chosen for any layer (tests compare the two).
+    public enum Algorithm: String, Sendable { case im2col, winograd }
+    public var algorithm: Algorithm {
+        didSet { precondition(algorithm == .im2col || supportsWinograd, "Winograd needs a 3x3 stride-1 padding-1 convolution") }
+    }
+    private var supportsWinograd: Bool { kernel == 3 && stride == 1 && padding == 1 }
+
     public init(_ name: String, in inShape: Shape, out cout: Int, kernel: Int, stride: Int = 1,
                 padding: Int, bias: Bool, layout: ParameterLayout) {
         self.inShape = inShape
@@ -26,6 +39,7 @@ public final class Conv2D<T: Real>: Layer {
         outShape = Shape(cout, oh, ow)
         weightOffset = layout.addParameter("\(name).weight", [cout, inShape.c, kernel, kernel])
         biasOffset = bias ? layout.addParameter("\(name).bias", [cout]) : nil
+        algorithm = kernel == 3 && stride == 1 && padding == 1 && ConvolutionSettings.winograd ? .winograd : .im2col
     }
 
     var k: Int { inShape.c * kernel * kernel }
@@ -68,6 +82,11 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Double)
     private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
                           bias: UnsafePointer<T>?, accumulate: Bool = false, n: Int) {
+        if algorithm == .winograd {
+            winograd(x, channels: inShape.c, weights: weights, adjoint: false, into: y, channels: outShape.c,
+                     bias: bias, store: accumulate ? .accumulate : .write, n: n)
+            return
+        }
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
         let chunks = (n + step - 1) / step, slot = k * step * plane, single = chunks < 2
         if let bias { broadcastBias(bias, y, channels: cout, stride: ld) }
@@ -96,6 +115,10 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        if algorithm == .winograd {
+            winogradBackward(x: x, dy: dy, dx: dx, n: n, ctx)
+            return
+        }
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
         let w = ctx.params + weightOffset, dw = ctx.grads + weightOffset
         let chunks = (n + step - 1) / step, slot = k * step * plane, size = cout * k
@@ -117,18 +140,123 @@ public final class Conv2D<T: Real>: Layer {
                 }
             }
         }
-        // Sum the partials into the first, chunk after chunk (contiguous, vectorised), then add it
-        // transposed into dW.
-        Workers.split(size, cost: chunks) { r in
-            for c in 1..<chunks {
-                let p = partials + c * size
-                for i in r { partials[i] += p[i] }
-            }
-        }
+        // Sum the partials into the first, then add it transposed into dW.
+        sumPartials(partials, size: size, chunks: chunks)
         Workers.split(k, cost: cout) { rows in
             for r in rows { for co in 0..<cout { dw[co * k + r] += partials[r * cout + co] } }
         }
         if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: cout, stride: ld) }
+    }
+
+    // MARK: Winograd F(2x2, 3x3)
+
+    /// Examples per Winograd chunk.
+    public func winogradChunk(_ n: Int) -> Int {
+        let perExample = WinogradTiling.components * (inShape.c + outShape.c) * tiling.tiles
+        return max(1, min(n, Self.winogradChunkElements / perExample))
+    }
+
+    private var tiling: WinogradTiling { WinogradTiling(h: inShape.h, w: inShape.w) }
+
+    /// A worker's Winograd scratch for chunks of `step` examples: the transformed input and output.
+    private func winogradSlot(_ step: Int) -> Int {
+        let ct = step * tiling.tiles
+        return WinogradTiling.components * (Winograd.componentStride(channels: inShape.c, tiles: ct)
+                                            + Winograd.componentStride(channels: outShape.c, tiles: ct))
+    }
+
+    /// `y (=|+=) conv(x, W) (+ b)` by Winograd F(2x2, 3x3), `x` with `cin` and `y` with `cout` channels;
+    /// `adjoint` convolves with the transposed, 180-degree-rotated filter (`W` is then `[cin', cout', 3, 3]`
+    /// with `cin' = cout`: the input gradient of the forward convolution). Chunks of examples as in
+    /// `convolve`: transform the chunk's input into the worker's slot, 16 single-threaded GEMMs,
+    /// transform back into `y`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func winograd(_ x: UnsafePointer<T>, channels cin: Int, weights: UnsafePointer<T>, adjoint: Bool,
+                          into y: UnsafeMutablePointer<T>, channels cout: Int, bias: UnsafePointer<T>?,
+                          store: Winograd.Store, n: Int) {
+        let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
+        let slot = winogradSlot(step)
+        let slots = scratch(slot: slot, partials: WinogradTiling.components * cout * cin)
+        let u = slots + Workers.count * slot
+        Winograd.transformWeights(weights, outputs: cout, inputs: cin, adjoint: adjoint, into: u)
+        Workers.splitIndexed(chunks, cost: slot) { t, range in
+            let v = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                let m = v + WinogradTiling.components * sv
+                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, a: u, b: v, c: m, strides: (cout * cin, sv, sm),
+                                  parallel: single)
+                Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: y, bias: bias,
+                                         store: store, parallel: single)
+            }
+        }
+    }
+
+    /// Backward by Winograd: per chunk, the weight-gradient partial `dU[ξ] = dM[ξ] V[ξ]^T` (`dM` the
+    /// transformed output gradient, `V` the transformed input; summed in chunk order and mapped back
+    /// by `G^T dU G`), and the input gradient as the adjoint-filter convolution of `dy`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func winogradBackward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
+                                  n: Int, _ ctx: LayerContext<T>) {
+        let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
+        let cin = inShape.c, cout = outShape.c, ld = n * outShape.plane, components = WinogradTiling.components
+        let size = components * cout * cin, slot = winogradSlot(step)
+        let slots = scratch(slot: slot, partials: (chunks + 1) * size)
+        let partials = slots + Workers.count * slot, adjointU = partials + chunks * size
+        let store: Winograd.Store = ctx.overwriteInputGradient ? .write : .accumulate
+        if dx != nil {
+            Winograd.transformWeights(ctx.params + weightOffset, outputs: cin, inputs: cout, adjoint: true, into: adjointU)
+        }
+        Workers.splitIndexed(chunks, cost: slot) { t, range in
+            let v = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                let dm = v + components * sv
+                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
+                Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
+                componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, c: partials + c * size,
+                                  strides: (sm, sv, cout * cin), parallel: single)
+                if let dx {
+                    // The transformed dy replaces dM, the product replaces V.
+                    Winograd.transformInput(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
+                    componentProducts(transB: false, m: cin, n: ct, k: cout, a: adjointU, b: dm, c: v,
+                                      strides: (cin * cout, sm, sv), parallel: single)
+                    Winograd.transformOutput(v, channels: cin, batch: n, first: n0, count: nc, g, into: dx, bias: nil,
+                                             store: store, parallel: single)
+                }
+            }
+        }
+        sumPartials(partials, size: size, chunks: chunks)
+        Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: ctx.grads + weightOffset)
+        if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: cout, stride: ld) }
+    }
+
+    /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with
+    /// `transB`), each single-threaded, split over the workers when `parallel`.
+    private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
+                                   c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
+        Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
+            for q in r {
+                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: a + q * strides.a, lda: k,
+                                     b: b + q * strides.b, ldb: transB ? k : n, beta: 0, c: c + q * strides.c, ldc: n)
+            }
+        }
+    }
+
+    /// Sums `chunks` consecutive partials of `size` elements into the first, in chunk order
+    /// (contiguous, vectorised; the result does not depend on the worker count).
+    private func sumPartials(_ partials: UnsafeMutablePointer<T>, size: Int, chunks: Int) {
+        Workers.split(size, cost: chunks) { r in
+            for c in 1..<max(1, chunks) {
+                let p = partials + c * size
+                for i in r { partials[i] += p[i] }
+            }
+        }
     }
 
     /// Stride-1 "same" convolutions write their input gradient (the centre tap covers every input
@@ -149,6 +277,13 @@ public final class Conv2D<T: Real>: Layer {
             ty.update(repeating: 0, count: n * outShape.count)
         }
     }
+}
+
+/// Process-wide choice for newly built convolutions (`ntkscape bench --conv im2col` compares the
+/// two algorithms; results differ only by rounding).
+public enum ConvolutionSettings {
+    /// Whether new 3x3 stride-1 padding-1 convolutions use Winograd F(2x2, 3x3) (default) or im2col.
+    public static var winograd = true
 }
 
 /// Geometry of a convolution (per example): input `Cin x H x W`, output `OH x OW`.

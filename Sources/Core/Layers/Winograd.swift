@@ -1,0 +1,328 @@
+/// Winograd's minimal filtering algorithm F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for
+/// Convolutional Neural Networks", CVPR 2016) for 3x3 convolutions with stride 1 and padding 1.
+///
+/// Each 2x2 block ("tile") of an output plane is `Y = A^T [(G g G^T) ⊙ (B^T d B)] A`, where `g` is
+/// the 3x3 filter and `d` the 4x4 input patch around the tile (zero outside the image). Summed over
+/// input channels, the 16 elementwise products become 16 GEMMs
+/// `M[ξ][co][t] = sum_ci U[ξ][co][ci] V[ξ][ci][t]` with `U = G g G^T` and `V = B^T d B`:
+/// 16 multiply-adds per tile and channel pair instead of the direct convolution's 36 (2.25x fewer),
+/// and `V` holds 4 values per input pixel where im2col's columns hold 9. The transforms only add,
+/// subtract and halve, so the rounding error stays that of a direct convolution (F(2x2, 3x3) is
+/// the accurate member of the family; larger tiles trade accuracy for fewer multiplications).
+///
+/// Layouts: activations CNHW (`[C, batch, H, W]`); `V`/`M` are `[16][C][T]` with the tiles of
+/// `count` consecutive examples, `t = (j * tilesH + ty) * tilesW + tx`.
+struct WinogradTiling {
+    let h, w: Int
+    var tilesH: Int { (h + 1) / 2 }
+    var tilesW: Int { (w + 1) / 2 }
+    /// Output tiles per example plane.
+    var tiles: Int { tilesH * tilesW }
+    static let components = 16
+}
+
+extension Winograd {
+    /// Elements between consecutive components of a transformed `[16][channels][tiles]` block: the
+    /// block size plus one cache line, so the 16 streams a transform reads or writes do not all map
+    /// to the same L1 set (the block size is a power of two for these networks' layers: measured,
+    /// ResNet-20 training spent ~25% of its time in the input transform without the offset).
+    static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
+}
+
+enum Winograd {
+    /// `U[ξ][o][i] = (G g G^T)_ξ` with `g = W[o, i]` from `W [outputs, inputs, 3, 3]`, or with
+    /// `adjoint`, `g = W[i, o]` rotated by 180 degrees from `W [inputs, outputs, 3, 3]` (the filter
+    /// whose convolution of `dy` is the input gradient). `G = [1 0 0; ½ ½ ½; ½ -½ ½; 0 0 1]`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func transformWeights<T: Real>(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool,
+                                          into u: UnsafeMutablePointer<T>) {
+        let stride = outputs * inputs
+        let scratch = UnsafeMutablePointer<T>.allocate(capacity: 21)
+        defer { scratch.deallocate() }
+        let g = scratch, t = scratch + 9
+        for o in 0..<outputs {
+            for i in 0..<inputs {
+                for k in 0..<9 { g[k] = adjoint ? w[(i * outputs + o) * 9 + 8 - k] : w[(o * inputs + i) * 9 + k] }
+                // t = G g (4x3), then U = t G^T (4x4).
+                for c in 0..<3 {
+                    let g0 = g[c], g1 = g[3 + c], g2 = g[6 + c]
+                    t[c] = g0; t[3 + c] = (g0 + g1 + g2) / 2; t[6 + c] = (g0 - g1 + g2) / 2; t[9 + c] = g2
+                }
+                let base = u + o * inputs + i
+                for r in 0..<4 {
+                    let t0 = t[3 * r], t1 = t[3 * r + 1], t2 = t[3 * r + 2]
+                    base[(4 * r) * stride] = t0
+                    base[(4 * r + 1) * stride] = (t0 + t1 + t2) / 2
+                    base[(4 * r + 2) * stride] = (t0 - t1 + t2) / 2
+                    base[(4 * r + 3) * stride] = t2
+                }
+            }
+        }
+    }
+
+    /// `dW[o, i] += G^T dU[·][o][i] G` (the adjoint of `transformWeights` without `adjoint`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func accumulateWeightGradient<T: Real>(_ du: UnsafePointer<T>, outputs: Int, inputs: Int,
+                                                  into dw: UnsafeMutablePointer<T>) {
+        let stride = outputs * inputs
+        let s = UnsafeMutablePointer<T>.allocate(capacity: 12)
+        defer { s.deallocate() }
+        for o in 0..<outputs {
+            for i in 0..<inputs {
+                let base = du + o * inputs + i
+                // s = dU G (4x3), then G^T s (3x3). G^T rows: [1 ½ ½ 0], [0 ½ -½ 0], [0 ½ ½ 1].
+                for r in 0..<4 {
+                    let d0 = base[(4 * r) * stride], d1 = base[(4 * r + 1) * stride]
+                    let d2 = base[(4 * r + 2) * stride], d3 = base[(4 * r + 3) * stride]
+                    s[3 * r] = d0 + (d1 + d2) / 2; s[3 * r + 1] = (d1 - d2) / 2; s[3 * r + 2] = (d1 + d2) / 2 + d3
+                }
+                let out = dw + (o * inputs + i) * 9
+                for c in 0..<3 {
+                    let s0 = s[c], s1 = s[3 + c], s2 = s[6 + c], s3 = s[9 + c]
+                    out[c] += s0 + (s1 + s2) / 2
+                    out[3 + c] += (s1 - s2) / 2
+                    out[6 + c] += (s1 + s2) / 2 + s3
+                }
+            }
+        }
+    }
+
+    /// `V[ξ][c][t] = (B^T d B)_ξ` for the 4x4 input patch `d` of every tile of examples
+    /// `first..<first+count` of the CNHW batch `x` (`batch` examples, `channels` channels).
+    /// `B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]`.
+    ///
+    /// Vectorised over the tiles of a tile row: each input row of an example is first split into
+    /// its even and odd columns (`e[j] = x[2j-1]`, `o[j] = x[2j]`, zero outside), so patch column
+    /// `k` of tiles `tx..<tx+8` is one contiguous load (`e[tx]`, `o[tx]`, `e[tx+1]`, `o[tx+1]`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func transformInput<T: Real>(_ x: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
+                                        _ g: WinogradTiling, into v: UnsafeMutablePointer<T>, parallel: Bool) {
+        let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, vs = componentStride(channels: channels, tiles: ct)
+        // Split rows -1 ... 2*tilesH (the ones outside the image stay zero), padded for vector loads.
+        let len = tw + 1 + lanes, rows = 2 * g.tilesH + 2
+        Workers.split(channels, cost: 16 * ct, parallel: parallel) { range in
+            let size = 2 * rows * len + 16 * lanes
+            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
+            defer { buffer.deallocate() }
+            buffer.initialize(repeating: 0, count: size)
+            let even = buffer, odd = buffer + rows * len, tail = buffer + 2 * rows * len
+            for c in range {
+                for j in 0..<count {
+                    let src = x + (c * batch + first + j) * plane
+                    for r in 0..<g.h { split(src + r * g.w, g.w, tw, even + (r + 1) * len, odd + (r + 1) * len) }
+                    for ty in 0..<g.tilesH {
+                        let e = even + 2 * ty * len, o = odd + 2 * ty * len
+                        let out = v + c * ct + j * tiles + ty * tw
+                        forEachGroup(tw) { tx, wide in
+                            if wide {
+                                inputTiles(SIMD8<T>.self, e, o, len, tx, out + tx, vs)
+                            } else {
+                                inputTiles(SIMD4<T>.self, e, o, len, tx, out + tx, vs)
+                            }
+                        } tail: { tx in
+                            inputTiles(SIMD4<T>.self, e, o, len, tx, tail, 4)
+                            for q in 0..<16 { for i in 0..<(tw - tx) { out[q * vs + tx + i] = tail[q * 4 + i] } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Vector width of the transforms' row buffers' padding (8 Floats = one AVX2 register).
+    static let lanes = 8
+
+    /// Calls `body(tx, wide)` for groups of 8 (`wide`) and then 4 tiles covering `0..<n` as far as
+    /// they fit, then `tail(tx)` for the last `n - tx < 4` tiles.
+    @inline(__always)
+    private static func forEachGroup(_ n: Int, _ body: (Int, Bool) -> Void, tail: (Int) -> Void) {
+        var tx = 0
+        while tx + 8 <= n { body(tx, true); tx += 8 }
+        if tx + 4 <= n { body(tx, false); tx += 4 }
+        if tx < n { tail(tx) }
+    }
+
+    /// `e[j] = row[2j-1]`, `o[j] = row[2j]` for `j = 0...tw`, zero outside `0..<w`.
+    @inline(__always)
+    private static func split<T: Real>(_ row: UnsafePointer<T>, _ w: Int, _ tw: Int,
+                                       _ e: UnsafeMutablePointer<T>, _ o: UnsafeMutablePointer<T>) {
+        let inner = (w - 1) / 2   // j in 1...inner has both 2j-1 and 2j inside the row
+        e[0] = 0; o[0] = row[0]
+        if inner >= 1 { for j in 1...inner { e[j] = row[2 &* j &- 1]; o[j] = row[2 &* j] } }
+        for j in (inner + 1)...tw { e[j] = 2 * j - 1 < w ? row[2 * j - 1] : 0; o[j] = 0 }
+    }
+
+    @inline(__always) private static func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>) -> V {
+        UnsafeRawPointer(p).loadUnaligned(as: V.self)
+    }
+    @inline(__always) private static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) {
+        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+    }
+
+    /// `B^T d B` for the tiles `tx..<tx+V.scalarCount` of one tile row (split rows `e`, `o`, `len`
+    /// apart); component `q` goes to `out + q*stride`.
+    @inline(__always)
+    private static func inputTiles<V: SIMD>(_: V.Type, _ e: UnsafePointer<V.Scalar>, _ o: UnsafePointer<V.Scalar>,
+                                            _ len: Int, _ tx: Int, _ out: UnsafeMutablePointer<V.Scalar>, _ stride: Int)
+        where V.Scalar: FloatingPoint {
+        // Patch rows a = 0...3 (columns k = 0...3 as e[tx], o[tx], e[tx+1], o[tx+1]).
+        let e0 = e + tx, e1 = e0 + len, e2 = e1 + len, e3 = e2 + len
+        let o0 = o + tx, o1 = o0 + len, o2 = o1 + len, o3 = o2 + len
+        let d00: V = load(e0), d01: V = load(o0), d02: V = load(e0 + 1), d03: V = load(o0 + 1)
+        let d10: V = load(e1), d11: V = load(o1), d12: V = load(e1 + 1), d13: V = load(o1 + 1)
+        let d20: V = load(e2), d21: V = load(o2), d22: V = load(e2 + 1), d23: V = load(o2 + 1)
+        let d30: V = load(e3), d31: V = load(o3), d32: V = load(e3 + 1), d33: V = load(o3 + 1)
+        // B^T d (along the patch's rows) ...
+        let r00 = d00 - d20, r01 = d01 - d21, r02 = d02 - d22, r03 = d03 - d23
+        let r10 = d10 + d20, r11 = d11 + d21, r12 = d12 + d22, r13 = d13 + d23
+        let r20 = d20 - d10, r21 = d21 - d11, r22 = d22 - d12, r23 = d23 - d13
+        let r30 = d10 - d30, r31 = d11 - d31, r32 = d12 - d32, r33 = d13 - d33
+        // ... then · B (along its columns).
+        store(r00 - r02, out); store(r01 + r02, out + stride); store(r02 - r01, out + 2 * stride); store(r01 - r03, out + 3 * stride)
+        store(r10 - r12, out + 4 * stride); store(r11 + r12, out + 5 * stride); store(r12 - r11, out + 6 * stride); store(r11 - r13, out + 7 * stride)
+        store(r20 - r22, out + 8 * stride); store(r21 + r22, out + 9 * stride); store(r22 - r21, out + 10 * stride); store(r21 - r23, out + 11 * stride)
+        store(r30 - r32, out + 12 * stride); store(r31 + r32, out + 13 * stride); store(r32 - r31, out + 14 * stride); store(r31 - r33, out + 15 * stride)
+    }
+
+    /// How `transformOutput` stores a tile: `y = bias + tile` (a nil bias: `y = tile`) or `y += tile`.
+    enum Store { case write, accumulate }
+
+    /// `y[c, first+j, 2ty.., 2tx..] (=|+=) (A^T M_t A)` for every tile `t` of the examples
+    /// `first..<first+count`, `A^T = [1 1 1 0; 0 1 -1 -1]`; a bias is added when writing.
+    /// Vectorised over the tiles of a tile row into even/odd output columns, interleaved on store.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func transformOutput<T: Real>(_ m: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
+                                         _ g: WinogradTiling, into y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
+                                         store mode: Store, parallel: Bool) {
+        let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, ms = componentStride(channels: channels, tiles: ct)
+        // Even and odd columns of the example's 2*tilesH output rows, padded for vector stores.
+        let len = tw + lanes, rows = 2 * g.tilesH
+        Workers.split(channels, cost: 16 * ct, parallel: parallel) { range in
+            let size = 2 * rows * len + 16 * 4
+            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
+            defer { buffer.deallocate() }
+            buffer.initialize(repeating: 0, count: size)
+            let even = buffer, odd = buffer + rows * len, tail = buffer + 2 * rows * len
+            for c in range {
+                let b = bias?[c] ?? 0
+                for j in 0..<count {
+                    for ty in 0..<g.tilesH {
+                        let s = m + c * ct + j * tiles + ty * tw, e = even + 2 * ty * len, o = odd + 2 * ty * len
+                        forEachGroup(tw) { tx, wide in
+                            if wide {
+                                outputTiles(SIMD8<T>.self, s + tx, ms, e + tx, o + tx, len)
+                            } else {
+                                outputTiles(SIMD4<T>.self, s + tx, ms, e + tx, o + tx, len)
+                            }
+                        } tail: { tx in
+                            // Gather the last tiles' components so the vector loads stay in bounds.
+                            for q in 0..<16 { for i in 0..<(tw - tx) { tail[q * 4 + i] = s[q * ms + tx + i] } }
+                            outputTiles(SIMD4<T>.self, tail, 4, e + tx, o + tx, len)
+                        }
+                    }
+                    let dst = y + (c * batch + first + j) * plane
+                    for r in 0..<g.h { interleave(even + r * len, odd + r * len, dst + r * g.w, g.w, b, mode) }
+                }
+            }
+        }
+    }
+
+    /// `A^T M A` for `V.scalarCount` tiles whose component `q` is at `m + q*stride`: the even and
+    /// odd output columns of the tiles' first row (`e`, `o`) and second row (`len` further).
+    @inline(__always)
+    private static func outputTiles<V: SIMD>(_: V.Type, _ m: UnsafePointer<V.Scalar>, _ stride: Int,
+                                             _ e: UnsafeMutablePointer<V.Scalar>, _ o: UnsafeMutablePointer<V.Scalar>,
+                                             _ len: Int) where V.Scalar: FloatingPoint {
+        let m00: V = load(m), m01: V = load(m + stride), m02: V = load(m + 2 * stride), m03: V = load(m + 3 * stride)
+        let m10: V = load(m + 4 * stride), m11: V = load(m + 5 * stride), m12: V = load(m + 6 * stride), m13: V = load(m + 7 * stride)
+        let m20: V = load(m + 8 * stride), m21: V = load(m + 9 * stride), m22: V = load(m + 10 * stride), m23: V = load(m + 11 * stride)
+        let m30: V = load(m + 12 * stride), m31: V = load(m + 13 * stride), m32: V = load(m + 14 * stride), m33: V = load(m + 15 * stride)
+        // A^T M (along rows), then · A (along columns).
+        let u0 = m00 + m10 + m20, u1 = m01 + m11 + m21, u2 = m02 + m12 + m22, u3 = m03 + m13 + m23
+        let w0 = m10 - m20 - m30, w1 = m11 - m21 - m31, w2 = m12 - m22 - m32, w3 = m13 - m23 - m33
+        store(u0 + u1 + u2, e); store(u1 - u2 - u3, o)
+        store(w0 + w1 + w2, e + len); store(w1 - w2 - w3, o + len)
+    }
+
+    /// `dst[2i] (=|+=) e[i] (+ b)`, `dst[2i+1] (=|+=) o[i] (+ b)` for the `w` columns of one output row.
+    @inline(__always)
+    private static func interleave<T: Real>(_ e: UnsafePointer<T>, _ o: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
+                                            _ w: Int, _ b: T, _ mode: Store) {
+        let pairs = w / 2
+        switch mode {
+        case .write:
+            for i in 0..<pairs { dst[2 &* i] = e[i] + b; dst[2 &* i &+ 1] = o[i] + b }
+            if w & 1 == 1 { dst[w - 1] = e[pairs] + b }
+        case .accumulate:
+            for i in 0..<pairs { dst[2 &* i] += e[i]; dst[2 &* i &+ 1] += o[i] }
+            if w & 1 == 1 { dst[w - 1] += e[pairs] }
+        }
+    }
+
+    /// `dM[ξ][c][t] = (A dY_t A^T)_ξ` for the 2x2 output-gradient tile `dY_t` (zero outside the
+    /// plane): the adjoint of `transformOutput`, the first step of the weight gradient.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    static func transformOutputGradient<T: Real>(_ dy: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
+                                                 _ g: WinogradTiling, into dm: UnsafeMutablePointer<T>, parallel: Bool) {
+        let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, ms = componentStride(channels: channels, tiles: ct)
+        // Even and odd columns of the example's rows 0..<2*tilesH (rows past the plane stay zero).
+        let len = tw + lanes, rows = 2 * g.tilesH
+        Workers.split(channels, cost: 16 * ct, parallel: parallel) { range in
+            let size = 2 * rows * len + 16 * 4
+            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
+            defer { buffer.deallocate() }
+            buffer.initialize(repeating: 0, count: size)
+            let even = buffer, odd = buffer + rows * len, tail = buffer + 2 * rows * len
+            for c in range {
+                for j in 0..<count {
+                    let src = dy + (c * batch + first + j) * plane
+                    for r in 0..<g.h { deinterleave(src + r * g.w, g.w, even + r * len, odd + r * len) }
+                    for ty in 0..<g.tilesH {
+                        let e = even + 2 * ty * len, o = odd + 2 * ty * len
+                        let out = dm + c * ct + j * tiles + ty * tw
+                        forEachGroup(tw) { tx, wide in
+                            if wide {
+                                gradientTiles(SIMD8<T>.self, e + tx, o + tx, len, out + tx, ms)
+                            } else {
+                                gradientTiles(SIMD4<T>.self, e + tx, o + tx, len, out + tx, ms)
+                            }
+                        } tail: { tx in
+                            gradientTiles(SIMD4<T>.self, e + tx, o + tx, len, tail, 4)
+                            for q in 0..<16 { for i in 0..<(tw - tx) { out[q * ms + tx + i] = tail[q * 4 + i] } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// `e[i] = row[2i]`, `o[i] = row[2i+1]` (zero past the row's end).
+    @inline(__always)
+    private static func deinterleave<T: Real>(_ row: UnsafePointer<T>, _ w: Int, _ e: UnsafeMutablePointer<T>,
+                                              _ o: UnsafeMutablePointer<T>) {
+        let pairs = w / 2
+        for i in 0..<pairs { e[i] = row[2 &* i]; o[i] = row[2 &* i &+ 1] }
+        if w & 1 == 1 { e[pairs] = row[w - 1]; o[pairs] = 0 }
+    }
+
+    /// `A dY A^T` for `V.scalarCount` tiles (even/odd columns of the tiles' first row at `e`, `o`,
+    /// the second row `len` further); component `q` goes to `out + q*stride`.
+    @inline(__always)
+    private static func gradientTiles<V: SIMD>(_: V.Type, _ e: UnsafePointer<V.Scalar>, _ o: UnsafePointer<V.Scalar>,
+                                               _ len: Int, _ out: UnsafeMutablePointer<V.Scalar>, _ stride: Int)
+        where V.Scalar: FloatingPoint {
+        let x0: V = load(e), x1: V = load(o), y0: V = load(e + len), y1: V = load(o + len)
+        // Along the columns (· A^T): (d0, d0 + d1, d0 - d1, -d1) per row, then along the rows.
+        let a0 = x0, a1 = x0 + x1, a2 = x0 - x1, a3 = -x1
+        let b0 = y0, b1 = y0 + y1, b2 = y0 - y1, b3 = -y1
+        store(a0, out); store(a1, out + stride); store(a2, out + 2 * stride); store(a3, out + 3 * stride)
+        store(a0 + b0, out + 4 * stride); store(a1 + b1, out + 5 * stride); store(a2 + b2, out + 6 * stride); store(a3 + b3, out + 7 * stride)
+        store(a0 - b0, out + 8 * stride); store(a1 - b1, out + 9 * stride); store(a2 - b2, out + 10 * stride); store(a3 - b3, out + 11 * stride)
+        store(-b0, out + 12 * stride); store(-b1, out + 13 * stride); store(-b2, out + 14 * stride); store(-b3, out + 15 * stride)
+    }
+}
