@@ -117,9 +117,21 @@ final class LayerHarness {
 }
 
 final class LayerTests: XCTestCase {
+    /// A 3x3 stride-1 padding-1 convolution computed by `algorithm` (the automatic choice depends on
+    /// the batch's pixel count, so the tests name the algorithm).
+    private func conv3x3(_ algorithm: Conv2D<Double>.Algorithm, _ shape: Shape, out: Int, bias: Bool,
+                         _ layout: ParameterLayout) -> Conv2D<Double> {
+        let conv = Conv2D<Double>("c", in: shape, out: out, kernel: 3, stride: 1, padding: 1, bias: bias, layout: layout)
+        conv.algorithm = algorithm
+        return conv
+    }
+    private let bothAlgorithms: [Conv2D<Double>.Algorithm] = [.im2col, .winograd]
+
     func testConvStride1PaddedWithBias() {
-        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 5, 4), out: 3, kernel: 3, stride: 1, padding: 1, bias: true, layout: $0) }
-            .checkDerivatives("conv 3x3 s1 p1")
+        for a in bothAlgorithms {
+            LayerHarness(n: 2) { self.conv3x3(a, Shape(2, 5, 4), out: 3, bias: true, $0) }.checkDerivatives("conv 3x3 s1 p1 \(a)")
+            LayerHarness(n: 3) { self.conv3x3(a, Shape(3, 3, 7), out: 2, bias: false, $0) }.checkDerivatives("conv 3x3 s1 p1 odd \(a)")
+        }
     }
     func testConvStride2NonSquareSingleChannel() {
         LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(1, 7, 5), out: 2, kernel: 3, stride: 2, padding: 1, bias: false, layout: $0) }
@@ -148,25 +160,33 @@ final class LayerTests: XCTestCase {
         LayerHarness(n: 3, mode: .eval) { BatchNorm2D<Double>("bn", shape: Shape(2, 7, 5), layout: $0) }.checkOverwrite("bn eval")
         LayerHarness(n: 2) { _ in GlobalAvgPool<Double>(shape: Shape(3, 3, 2)) }.checkOverwrite("gap")
         // One chunk (GEMMs split over workers) and several chunks (one per worker).
-        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 5, 4), out: 3, kernel: 3, stride: 1, padding: 1, bias: true, layout: $0) }
-            .checkOverwrite("conv 3x3 s1 p1, one chunk")
-        LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(16, 32, 32), out: 4, kernel: 3, stride: 1, padding: 1, bias: false, layout: $0) }
-            .checkOverwrite("conv 3x3 s1 p1, three chunks")
+        for a in bothAlgorithms {
+            LayerHarness(n: 2) { self.conv3x3(a, Shape(2, 5, 4), out: 3, bias: true, $0) }.checkOverwrite("conv 3x3 s1 p1, one chunk, \(a)")
+            LayerHarness(n: 3) { self.conv3x3(a, Shape(16, 32, 32), out: 32, bias: false, $0) }
+                .checkOverwrite("conv 3x3 s1 p1, three chunks, \(a)")
+        }
         let strided = LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 6, 6), out: 3, kernel: 3, stride: 2, padding: 1, bias: false, layout: $0) }
         XCTAssertFalse(strided.layer.overwritesInputGradient, "a strided convolution's col2im leaves positions unwritten")
     }
-    /// The chunked weight gradient (partials per chunk, summed transposed) against finite differences.
+    /// The chunked weight gradient (partials per chunk, summed in chunk order) against finite
+    /// differences, for both algorithms (three chunks each).
     func testConvSeveralChunks() {
-        let h = LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(16, 32, 32), out: 2, kernel: 3, stride: 1, padding: 1, bias: true, layout: $0) }
-        var r = TestRandom(5)
-        let x = r.array(h.inCount), w = h.params.array, u = r.array(h.outCount)
-        let dw = h.backward(x, w, u).dw
-        let step = 1e-6, checked = Array(stride(from: 0, to: w.count, by: 37)) + [w.count - 1]
-        let fd = checked.map { i -> Double in
-            var wp = w, wm = w; wp[i] += step; wm[i] -= step
-            return (dot(u, h.forward(x, wp)) - dot(u, h.forward(x, wm))) / (2 * step)
+        for a in bothAlgorithms {
+            let h = LayerHarness(n: 3) { self.conv3x3(a, Shape(16, 32, 32), out: 32, bias: true, $0) }
+            let conv = h.layer as! Conv2D<Double>
+            XCTAssertEqual(a == .winograd ? conv.winogradChunk(3) : 1, 1, "one example per chunk")
+            var r = TestRandom(5)
+            let x = r.array(h.inCount), w = h.params.array, u = r.array(h.outCount)
+            let dw = h.backward(x, w, u).dw
+            // The objective is linear in w, so the central difference has no truncation error at any
+            // step; a large one keeps the rounding of the ~1e5-term sums far below the tolerance.
+            let step = 0.1, checked = Array(stride(from: 0, to: w.count, by: 97)) + [w.count - 1]
+            let fd = checked.map { i -> Double in
+                var wp = w, wm = w; wp[i] += step; wm[i] -= step
+                return (dot(u, h.forward(x, wp)) - dot(u, h.forward(x, wm))) / (2 * step)
+            }
+            assertClose(checked.map { dw[$0] }, fd, Tolerance.finiteDifference, "3-chunk conv weight gradient vs finite differences, \(a)")
         }
-        assertClose(checked.map { dw[$0] }, fd, Tolerance.finiteDifference, "3-chunk conv weight gradient vs finite differences")
     }
     func testReLU() {
         LayerHarness(n: 2) { _ in ReLU<Double>(shape: Shape(3, 2, 2)) }.checkDerivatives("relu")
@@ -255,7 +275,7 @@ final class LayerTests: XCTestCase {
             }
         }
         let big = Conv2D<Float>("c", in: Shape(32, 32, 32), out: 32, kernel: 3, padding: 1, bias: false, layout: ParameterLayout())
-        XCTAssertEqual(big.algorithm, .winograd)
+        XCTAssertEqual(big.algorithm, .automatic)
         XCTAssertEqual(big.winogradChunk(3), 1, "the last case runs in three Winograd chunks")
     }
 
