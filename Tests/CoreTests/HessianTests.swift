@@ -79,6 +79,37 @@ final class HessianTests: XCTestCase {
     /// Hessian-vector products of a ReLU MLP with cross-entropy against second differences of the
     /// loss *values* (no backward pass): `v^T H v` by the three-point and `u^T H v` by the four-point
     /// stencil, in Double. Steps are small so no ReLU changes state (checked: the stencil sums agree).
+    /// With two workers the central product's two gradients run concurrently on two networks, each
+    /// single-threaded; with one worker they run one after the other. Both must give the same bits,
+    /// and the original network's weights must come back unchanged (SimpleCNN with its BatchNorm-free
+    /// max-pool path and ResNet-20 with BatchNorm state, chunked gradients).
+    func testConcurrentCentralProductEqualsSequential() {
+        for kind in [ModelKind.simplecnn, .resnet20] {
+            let net = kind.build(input: Shape(3, 8, 8), classes: 4, as: Float.self)
+            var r = TestRandom(11)
+            net.initialize { r.normal() }
+            for v in net.layout.state { for i in v.range { net.state[i] = v.name.hasSuffix("var") ? Float(1 + 0.5 * r.uniform()) : Float(0.2 * r.uniform()) } }
+            let n = 12, x = r.array(n * 3 * 64).map { Float($0) }, labels = (0..<n).map { Int32($0 % 4) }
+            let w0 = net.params.array, v = r.array(w0.count).map { Float($0) }
+            let objective = TrainingLoss(network: net, images: x, labels: labels, loss: .crossEntropy, batchSize: 5)
+            func product(threads: Int) -> [Float] {
+                BLASThreads.set(threads)
+                defer { BLASThreads.set(1) }
+                var out = [Float](repeating: 0, count: w0.count)
+                v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
+                    objective.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: .central)
+                } }
+                return out
+            }
+            let sequential = product(threads: 1), concurrent = product(threads: 2)
+            XCTAssertTrue(sequential == concurrent,
+                          "\(kind): \(zip(sequential, concurrent).filter { $0 != $1 }.count) of \(w0.count) values differ")
+            XCTAssertGreaterThan(sequential.map { abs($0) }.max()!, 0, "\(kind): a non-trivial product")
+            XCTAssertTrue(net.params.array == w0, "\(kind): weights restored")
+            XCTAssertEqual(objective.gradientEvaluations, 4)
+        }
+    }
+
     func testHessianVectorProductMatchesLossStencil() {
         let input = Shape(1, 2, 2), classes = 3, n = 3
         let net = ModelKind.mlp.build(input: input, classes: classes, as: Double.self)
