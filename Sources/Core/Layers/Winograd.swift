@@ -103,12 +103,7 @@ enum Winograd {
         let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, vs = componentStride(channels: channels, tiles: ct)
         // Split rows -1 ... 2*tilesH (the ones outside the image stay zero), padded for vector loads.
         let len = tw + 1 + lanes, rows = 2 * g.tilesH + 2
-        Workers.split(channels, cost: 16 * ct, parallel: parallel) { range in
-            let size = 2 * rows * len + 16 * lanes
-            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
-            defer { buffer.deallocate() }
-            buffer.initialize(repeating: 0, count: size)
-            let even = buffer, odd = buffer + rows * len, tail = buffer + 2 * rows * len
+        splitChannels(T.self, channels, cost: 16 * ct, parallel: parallel, rows: rows, length: len) { range, even, odd, tail in
             for c in range {
                 for j in 0..<count {
                     let src = x + (c * batch + first + j) * plane
@@ -134,6 +129,20 @@ enum Winograd {
 
     /// Vector width of the transforms' row buffers' padding (8 Floats = one AVX2 register).
     static let lanes = 8
+
+    /// Splits `channels` over the workers (`Workers.split(parallel:)`); each gets zeroed scratch:
+    /// `even` and `odd` row buffers (`rows` rows of `length`) and a tail of 16 x 4 values.
+    @inline(__always)
+    private static func splitChannels<T: Real>(_: T.Type, _ channels: Int, cost: Int, parallel: Bool, rows: Int, length: Int,
+        _ body: (Range<Int>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
+        Workers.split(channels, cost: cost, parallel: parallel) { range in
+            let size = 2 * rows * length + 16 * 4
+            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
+            defer { buffer.deallocate() }
+            buffer.initialize(repeating: 0, count: size)
+            body(range, buffer, buffer + rows * length, buffer + 2 * rows * length)
+        }
+    }
 
     /// Calls `body(tx, wide)` for groups of 8 (`wide`) and then 4 tiles covering `0..<n` as far as
     /// they fit, then `tail(tx)` for the last `n - tx < 4` tiles.
@@ -201,12 +210,7 @@ enum Winograd {
         let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, ms = componentStride(channels: channels, tiles: ct)
         // Even and odd columns of the example's 2*tilesH output rows, padded for vector stores.
         let len = tw + lanes, rows = 2 * g.tilesH
-        Workers.split(channels, cost: 16 * ct, parallel: parallel) { range in
-            let size = 2 * rows * len + 16 * 4
-            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
-            defer { buffer.deallocate() }
-            buffer.initialize(repeating: 0, count: size)
-            let even = buffer, odd = buffer + rows * len, tail = buffer + 2 * rows * len
+        splitChannels(T.self, channels, cost: 16 * ct, parallel: parallel, rows: rows, length: len) { range, even, odd, tail in
             for c in range {
                 let b = bias?[c] ?? 0
                 for j in 0..<count {
@@ -272,12 +276,7 @@ enum Winograd {
         let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, ms = componentStride(channels: channels, tiles: ct)
         // Even and odd columns of the example's rows 0..<2*tilesH (rows past the plane stay zero).
         let len = tw + lanes, rows = 2 * g.tilesH
-        Workers.split(channels, cost: 16 * ct, parallel: parallel) { range in
-            let size = 2 * rows * len + 16 * 4
-            let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
-            defer { buffer.deallocate() }
-            buffer.initialize(repeating: 0, count: size)
-            let even = buffer, odd = buffer + rows * len, tail = buffer + 2 * rows * len
+        splitChannels(T.self, channels, cost: 16 * ct, parallel: parallel, rows: rows, length: len) { range, even, odd, tail in
             for c in range {
                 for j in 0..<count {
                     let src = dy + (c * batch + first + j) * plane
