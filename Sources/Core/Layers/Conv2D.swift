@@ -42,8 +42,9 @@ public final class Conv2D<T: Real>: Layer {
         didSet { precondition(algorithm == .im2col || supportsWinograd, "Winograd needs a 3x3 stride-1 padding-1 convolution") }
     }
     private var supportsWinograd: Bool { kernel == 3 && stride == 1 && padding == 1 }
-    /// Measured with `ntkscape bench ntk` (Jacobian rows at batch 1): SimpleCNN's m = 500 Jacobian
-    /// took 17.3 s with Winograd on every call and 10.4 s with im2col; its 8x8 layers have 64 pixels.
+    /// Measured with `ntkscape bench ntk` (Jacobian rows at batch 1, same machine state): SimpleCNN's
+    /// m = 500 Jacobian took 17.3 s with Winograd on every call, 12.7 s with this threshold (its 8x8
+    /// and 16x16 layers then use im2col).
     static var winogradMinimumPixels: Int { 512 }
     private func usesWinograd(_ n: Int) -> Bool {
         algorithm == .winograd || (algorithm == .automatic && n * outShape.plane >= Self.winogradMinimumPixels)
@@ -103,8 +104,7 @@ public final class Conv2D<T: Real>: Layer {
     private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
                           bias: UnsafePointer<T>?, accumulate: Bool = false, n: Int) {
         if usesWinograd(n) {
-            winograd(x, channels: inShape.c, weights: weights, adjoint: false, into: y, channels: outShape.c,
-                     bias: bias, store: accumulate ? .accumulate : .write, n: n)
+            winograd(x, weights: weights, into: y, bias: bias, store: accumulate ? .accumulate : .write, n: n)
             return
         }
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
@@ -185,21 +185,18 @@ public final class Conv2D<T: Real>: Layer {
                                             + Winograd.componentStride(channels: outShape.c, tiles: ct))
     }
 
-    /// `y (=|+=) conv(x, W) (+ b)` by Winograd F(2x2, 3x3), `x` with `cin` and `y` with `cout` channels;
-    /// `adjoint` convolves with the transposed, 180-degree-rotated filter (`W` is then `[cin', cout', 3, 3]`
-    /// with `cin' = cout`: the input gradient of the forward convolution). Chunks of examples as in
-    /// `convolve`: transform the chunk's input into the worker's slot, 16 single-threaded GEMMs,
-    /// transform back into `y`.
+    /// `y (=|+=) conv(x, W) (+ b)` by Winograd F(2x2, 3x3). Chunks of examples as in `convolve`:
+    /// transform the chunk's input into the worker's slot, 16 single-threaded GEMMs, transform back
+    /// into `y`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    private func winograd(_ x: UnsafePointer<T>, channels cin: Int, weights: UnsafePointer<T>, adjoint: Bool,
-                          into y: UnsafeMutablePointer<T>, channels cout: Int, bias: UnsafePointer<T>?,
-                          store: Winograd.Store, n: Int) {
+    private func winograd(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
+                          bias: UnsafePointer<T>?, store: Winograd.Store, n: Int) {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
-        let slot = winogradSlot(step)
+        let cin = inShape.c, cout = outShape.c, slot = winogradSlot(step)
         let slots = scratch(slot: slot, partials: WinogradTiling.components * cout * cin)
         let u = slots + Workers.count * slot
-        Winograd.transformWeights(weights, outputs: cout, inputs: cin, adjoint: adjoint, into: u)
+        Winograd.transformWeights(weights, outputs: cout, inputs: cin, adjoint: false, into: u)
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
             for c in range {
