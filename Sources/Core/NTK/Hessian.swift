@@ -229,9 +229,9 @@ public final class TrainingLoss<T: Real> {
     /// writing those weights. With two or more workers the two run at once, each single-threaded
     /// on its own network (`network` and `partner`): two independent passes keep both cores busier
     /// than one pass whose GEMMs and loops are split in two — measured (`ntkscape bench hvp`,
-    /// 2 threads) 1.6-1.7 instead of 2.0 gradient times per product. A gradient's bits do not
-    /// depend on the worker count (work is split over independent outputs only; tested), so the
-    /// product is the same either way.
+    /// 2 threads) 1.63-2.08 (mean 1.83) instead of 1.99-2.10 gradient times per product. With one
+    /// worker they run one after the other, also single-threaded, so the product has the same bits
+    /// for every thread count (tested).
     private func centralGradients(_ perturb: (UnsafeMutablePointer<T>, T) -> Void, plus: UnsafeMutablePointer<T>,
                                   minus: UnsafeMutablePointer<T>) {
         guard Workers.count >= 2 else {
