@@ -7,11 +7,13 @@
 /// `M[ξ][co][t] = sum_ci U[ξ][co][ci] V[ξ][ci][t]` with `U = G g G^T` and `V = B^T d B`:
 /// 16 multiply-adds per tile and channel pair instead of the direct convolution's 36 (2.25x fewer),
 /// and `V` holds 4 values per input pixel where im2col's columns hold 9. The transforms only add,
-/// subtract and halve, so the rounding error stays that of a direct convolution (F(2x2, 3x3) is
-/// the accurate member of the family; larger tiles trade accuracy for fewer multiplications).
+/// subtract and halve, so the rounding error stays of the order of a direct convolution's
+/// (F(2x2, 3x3) is the accurate member of the family; larger tiles trade accuracy for fewer
+/// multiplications).
 ///
-/// Layouts: activations CNHW (`[C, batch, H, W]`); `V`/`M` are `[16][C][T]` with the tiles of
-/// `count` consecutive examples, `t = (j * tilesH + ty) * tilesW + tx`.
+/// Layouts: activations CNHW (`[C, batch, H, W]`); `V`/`M` are `[16][C][T]` (components
+/// `componentStride` apart) with the tiles of `count` consecutive examples,
+/// `t = (j * tilesH + ty) * tilesW + tx`.
 struct WinogradTiling {
     let h, w: Int
     var tilesH: Int { (h + 1) / 2 }
