@@ -11,14 +11,9 @@ public enum Benchmark {
         return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
-    /// Fastest of `repeats` timings after one warm-up call: on a shared machine the least
-    /// disturbed run is the best estimate of what the code can do (used for both sides of a ratio).
-    public static func bestSeconds(repeats: Int, _ body: () -> Void) -> Double {
-        timings(repeats: repeats, body).min()!
-    }
-
     /// The fastest time of each of `bodies`, run in interleaved rounds (one warm-up round, then
-    /// `repeats` timed ones): a disturbance of the shared machine hits every side of a comparison alike.
+    /// `repeats` timed ones): on a shared machine the least disturbed run is the best estimate of
+    /// what the code can do, and a disturbance hits every side of a comparison alike.
     public static func bestSecondsInterleaved(repeats: Int, _ bodies: [() -> Void]) -> [Double] {
         var best = [Double](repeating: .infinity, count: bodies.count)
         for round in 0...max(repeats, 1) {
@@ -30,15 +25,10 @@ public enum Benchmark {
         return best
     }
 
-    private static func timings(repeats: Int, _ body: () -> Void) -> [Double] {
-        body()
-        return (0..<max(repeats, 1)).map { _ in let t0 = now(); body(); return now() - t0 }
-    }
-
     /// GFLOP/s of a row-major `n x n x n` single-precision GEMM (fastest of `repeats`).
     public static func sgemmGFLOPs(n: Int = 1024, repeats: Int = 9) -> Double {
         let probe = SgemmProbe(n: n)
-        return probe.gflops(seconds: bestSeconds(repeats: repeats) { probe.run() })
+        return probe.gflops(seconds: bestSecondsInterleaved(repeats: repeats, [probe.run])[0])
     }
 }
 
