@@ -20,12 +20,9 @@ public final class Conv2D<T: Real>: Layer {
     /// stay in L2 between im2col and the GEMM that packs them. Measured (ResNet-20, 1 thread):
     /// 2^23 (32 MiB, DRAM-bound) -> 2^18 raised train ratio 0.22-0.24 -> 0.30-0.31, eval 0.22-0.26 -> 0.39-0.43.
     /// Rechecked after the AVX2 build (paired single-thread runs on the two cores): 2^17 ties 2^18 for
-    /// ResNet-20 training but is 16-30% slower for its evaluation; 2^16 and 2^19 are slower.
+    /// ResNet-20 training but is 16-30% slower for its evaluation; 2^16 and 2^19 are slower. Winograd
+    /// chunks use the same budget (`winogradChunk`; not tuned separately).
     static var chunkElements: Int { 1 << 18 }
-
-    /// Upper bound on one Winograd chunk's transformed input and output (`16 (Cin + Cout)` values per
-    /// tile, elements), for the same reason as `chunkElements`.
-    static var winogradChunkElements: Int { 1 << 18 }
 
     /// How the convolution is computed. Both compute the same function (up to rounding); `.im2col`
     /// can be chosen for any layer, `.winograd` for 3x3 stride-1 padding-1 ones (tests compare them).
@@ -170,10 +167,11 @@ public final class Conv2D<T: Real>: Layer {
 
     // MARK: Winograd F(2x2, 3x3)
 
-    /// Examples per Winograd chunk.
+    /// Examples per Winograd chunk: the chunk's transformed input and output (`16 (Cin + Cout)`
+    /// values per tile) stay within `chunkElements`, for the same reason as im2col's columns.
     public func winogradChunk(_ n: Int) -> Int {
         let perExample = WinogradTiling.components * (inShape.c + outShape.c) * tiling.tiles
-        return max(1, min(n, Self.winogradChunkElements / perExample))
+        return max(1, min(n, Self.chunkElements / perExample))
     }
 
     private var tiling: WinogradTiling { WinogradTiling(h: inShape.h, w: inShape.w) }
