@@ -23,8 +23,9 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
     @Option(name: .customLong("block-size"), help: "ntk: rows per block.") var blockSize: Int?
     @Option(help: "hvp: examples in the gradient / Hessian-vector product.") var examples: Int = 1000
-    @Option(help: "Convolution algorithm of 3x3 stride-1 padding-1 layers: winograd (Winograd F(2x2,3x3), the default everywhere) or im2col (im2col + GEMM), to compare the two. GFLOP/s always count the direct convolution's FLOPs.")
-    var conv: String = "winograd"
+    enum Convolution: String, ExpressibleByArgument, CaseIterable { case winograd, im2col }
+    @Option(help: "Convolution algorithm of 3x3 stride-1 padding-1 layers: winograd (Winograd F(2x2,3x3) for calls of at least 512 output pixels, im2col below; the default everywhere) or im2col (im2col + GEMM always), to compare the two. GFLOP/s always count the direct convolution's FLOPs.")
+    var conv: Convolution = .winograd
     @Flag(help: "hvp: instead of timings, the accuracy of Float products against Double over a range of steps.") var scan = false
 
     func validate() throws {
@@ -32,11 +33,10 @@ struct Bench: ParsableCommand {
             throw ValidationError("unknown model \(m); choose from \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
-        if conv != "winograd" && conv != "im2col" { throw ValidationError("--conv must be winograd or im2col, not \(conv)") }
     }
 
     func run() throws {
-        ConvolutionSettings.winograd = conv == "winograd"
+        ConvolutionSettings.winograd = conv == .winograd
         if target == .linearized || target == .hvp { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         if target == .ntk {
