@@ -204,8 +204,13 @@ final class LayerTests: XCTestCase {
         LayerHarness(n: 3) { Linear<Double>("fc", in: 5, out: 4, layout: $0) }.checkDerivatives("linear")
     }
 
-    /// Builds a residual block through the public model builder path: a one-block network piece.
     private func residual(_ layout: ParameterLayout, pre: Bool, projection: Bool, bn: Bool) -> any Layer<Double> {
+        Self.residualBlock(layout, pre: pre, projection: projection, bn: bn)
+    }
+
+    /// A residual block on a 2x4x4 input: post-activation (option A or projection shortcut) or
+    /// pre-activation, with or without BatchNorm.
+    static func residualBlock(_ layout: ParameterLayout, pre: Bool, projection: Bool, bn: Bool) -> any Layer<Double> {
         let input = Shape(2, 4, 4), out = 4
         var mainLayers: [any Layer<Double>] = []
         let inner = pre ? input : input

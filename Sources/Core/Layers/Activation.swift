@@ -50,6 +50,10 @@ public final class ReLU<T: Real>: Layer {
             }
         }
     }
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        fixedLinearBackwardTangent(x: x, y: y, tdy: tdy, tdx: tdx, n: n, ctx)
+    }
     public var reluLayers: [ReLU<T>] { [self] }
 }
 
@@ -141,6 +145,10 @@ public final class MaxPool2D<T: Real>: Layer {
             }
         }
     }
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        fixedLinearBackwardTangent(x: x, y: y, tdy: tdy, tdx: tdx, n: n, ctx)
+    }
     public var forwardFlops: Int { inShape.count }
 }
 
@@ -185,6 +193,10 @@ public final class GlobalAvgPool<T: Real>: Layer {
         guard let tx else { ty.update(repeating: 0, count: n * inShape.c); return }
         average(tx, ty, n: n)
     }
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        fixedLinearBackwardTangent(x: x, y: y, tdy: tdy, tdx: tdx, n: n, ctx)
+    }
     public var forwardFlops: Int { inShape.count }
 }
 
@@ -227,6 +239,10 @@ public final class Flatten<T: Real>: Layer {
         guard let tx else { ty.update(repeating: 0, count: n * inShape.count); return }
         permute(tx, ty, n: n, inverse: false)
     }
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        fixedLinearBackwardTangent(x: x, y: y, tdy: tdy, tdx: tdx, n: n, ctx)
+    }
 }
 
 /// Fully connected `y[O, N] = W[O, F] x[F, N] + b[O]`; weight `[out, in]` as PyTorch's `Linear`.
@@ -255,12 +271,34 @@ public final class Linear<T: Real>: Layer {
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         // dW += dy x^T ; db += sum_n dy ; dx += W^T dy
-        T.gemm(transA: false, transB: true, m: o, n: f, k: n, alpha: 1, a: dy, lda: n, b: x, ldb: n,
-               beta: 1, c: ctx.grads + weightOffset, ldc: f)
-        if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: o, stride: n) }
+        if ctx.parameterGradients {
+            T.gemm(transA: false, transB: true, m: o, n: f, k: n, alpha: 1, a: dy, lda: n, b: x, ldb: n,
+                   beta: 1, c: ctx.grads + weightOffset, ldc: f)
+            if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: o, stride: n) }
+        }
         if let dx {
             T.gemm(transA: true, transB: false, m: f, n: n, k: o, alpha: 1, a: ctx.params + weightOffset, lda: f,
                    b: dy, ldb: n, beta: 1, c: dx, ldc: n)
+        }
+    }
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        // d(dW) = tdy x^T + dy tx^T ; d(db) = sum_n tdy ; d(dx) = W^T tdy + V^T dy
+        T.gemm(transA: false, transB: true, m: o, n: f, k: n, alpha: 1, a: tdy, lda: n, b: x, ldb: n,
+               beta: 1, c: ctx.grads + weightOffset, ldc: f)
+        if let tx {
+            T.gemm(transA: false, transB: true, m: o, n: f, k: n, alpha: 1, a: dy, lda: n, b: tx, ldb: n,
+                   beta: 1, c: ctx.grads + weightOffset, ldc: f)
+        }
+        if let b = biasOffset { accumulateChannelSums(tdy, into: ctx.grads + b, channels: o, stride: n) }
+        guard let tdx else { return }
+        T.gemm(transA: true, transB: false, m: f, n: n, k: o, alpha: 1, a: ctx.params + weightOffset, lda: f,
+               b: tdy, ldb: n, beta: 1, c: tdx, ldc: n)
+        if let v = ctx.tangent {
+            T.gemm(transA: true, transB: false, m: f, n: n, k: o, alpha: 1, a: v + weightOffset, lda: f,
+                   b: dy, ldb: n, beta: 1, c: tdx, ldc: n)
         }
     }
     @_specialize(where T == Float)

@@ -96,8 +96,10 @@ public final class BatchNorm2D<T: Real>: Layer {
             let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
             let (sumG, sumGXc) = Reduce.sumAndDeviationProduct(g, p, mean: mu, count: count)
             let sumGX = sumGXc * s
-            ctx.grads[weightOffset + c] += sumGX
-            ctx.grads[biasOffset + c] += sumG
+            if ctx.parameterGradients {
+                ctx.grads[weightOffset + c] += sumGX
+                ctx.grads[biasOffset + c] += sumG
+            }
             guard let dx else { continue }
             let d = dx + c * count
             // eval: dx = gamma*s * g; train: dx = gamma*s * (g - mean(g) - xhat * mean(g*xhat)),
@@ -142,6 +144,63 @@ public final class BatchNorm2D<T: Real>: Layer {
                 let (st, xt) = Reduce.sumAndDeviationProduct(t, p, mean: mu, count: count)
                 let mt = st / T(count), mxt = xt * s / T(count), k = gamma * s
                 for i in 0..<count { q[i] += k * (t[i] - mt - (p[i] - mu) * s * mxt) }
+            }
+        }
+        }
+    }
+
+    /// The tangent of `backward` along the input tangent `t = tx`, the weight tangent `γ̇` and the
+    /// output-gradient tangent `ġ = tdy` (`g = dy`, `x̂ = (x - μ) s`, `s = 1/sqrt(σ² + eps)`, means over
+    /// the channel's `N H W` values):
+    ///
+    ///     eval:  d(dx) = γ̇ s g + γ s ġ             d(dγ) = Σ ġ x̂ + s Σ g t        d(dβ) = Σ ġ
+    ///     train: x̂' = s (t - mean t - x̂ mean(x̂ t)),  s' = -s² mean(x̂ t),  k = γ s,  k' = γ̇ s + γ s'
+    ///            r = g - mean g - x̂ mean(g x̂),  r' = ġ - mean ġ - x̂' mean(g x̂) - x̂ (mean(ġ x̂) + mean(g x̂'))
+    ///            d(dx) = k' r + k r'              d(dγ) = Σ (ġ x̂ + g x̂')            d(dβ) = Σ ġ
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * inShape.plane, nf = T(count)
+        let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
+        Workers.split(inShape.c, cost: 6 * count) { channels in
+        for c in channels {
+            let p = x + c * count, g = dy + c * count, tg = tdy + c * count
+            let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
+            let tGamma = ctx.tangent.map { $0[weightOffset + c] } ?? 0
+            let (sumTG, sumTGXc) = Reduce.sumAndDeviationProduct(tg, p, mean: mu, count: count)
+            ctx.grads[biasOffset + c] += sumTG
+            // Σ ġ x̂ and, with an input tangent, Σ t, Σ t x̂, Σ g t.
+            let sumTGX = sumTGXc * s
+            var (sumT, sumTX, sumGT): (T, T, T) = (0, 0, 0)
+            if let tx {
+                let t = tx + c * count
+                let (a, b) = Reduce.sumAndDeviationProduct(t, p, mean: mu, count: count)
+                (sumT, sumTX) = (a, b * s)
+                sumGT = Reduce.sumAndDeviationProduct(g, t, mean: 0, count: count).1
+            }
+            if ctx.mode == .eval {
+                ctx.grads[weightOffset + c] += sumTGX + s * sumGT
+                guard let tdx else { continue }
+                let d = tdx + c * count, a = tGamma * s, b = gamma * s
+                for i in 0..<count { d[i] += a * g[i] + b * tg[i] }
+                continue
+            }
+            let (sumG, sumGXc) = Reduce.sumAndDeviationProduct(g, p, mean: mu, count: count)
+            let mg = sumG / nf, mgx = sumGXc * s / nf, mt = sumT / nf, mtx = sumTX / nf
+            let mtg = sumTG / nf, mtgx = sumTGX / nf
+            // mean(g x̂') = s (mean(g t) - mean(t) mean(g) - mean(x̂ t) mean(g x̂))
+            let mgxt = s * (sumGT / nf - mt * mg - mtx * mgx)
+            ctx.grads[weightOffset + c] += nf * (mtgx + mgxt)
+            guard let tdx else { continue }
+            let k = gamma * s, kt = tGamma * s - gamma * s * s * mtx, m2 = mtgx + mgxt
+            let d = tdx + c * count, t = tx.map { $0 + c * count }
+            for i in 0..<count {
+                let xh = (p[i] - mu) * s
+                let xht = t.map { s * ($0[i] - mt - xh * mtx) } ?? 0
+                let r = g[i] - mg - xh * mgx
+                let rt = tg[i] - mtg - xht * mgx - xh * m2
+                d[i] += kt * r + k * rt
             }
         }
         }

@@ -132,14 +132,49 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                          dx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        let grads = ctx.parameterGradients
+        backward(x: x, weights: ctx.params + weightOffset, dy: dy, dx: dx, overwrite: ctx.overwriteInputGradient,
+                 weightGradient: grads ? ctx.grads + weightOffset : nil,
+                 biasGradient: grads ? biasOffset.map { ctx.grads + $0 } : nil, n: n)
+    }
+
+    /// `d(dW) = tdy x^T + dy tx^T`, `d(db) = sum tdy`, `d(dx) = W^T tdy + V^T dy` (`V` the weight
+    /// tangent): two backward passes, the second with the tangent weights and no bias term.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        backward(x: x, weights: ctx.params + weightOffset, dy: tdy, dx: tdx, overwrite: false,
+                 weightGradient: ctx.grads + weightOffset, biasGradient: biasOffset.map { ctx.grads + $0 }, n: n)
+        guard let v = ctx.tangent, tx != nil || tdx != nil else { return }
+        // Without an input tangent only `V^T dy` is needed; `x` is then not read.
+        backward(x: tx ?? x, weights: v + weightOffset, dy: dy, dx: tdx, overwrite: false,
+                 weightGradient: tx == nil ? nil : ctx.grads + weightOffset, biasGradient: nil, n: n)
+    }
+
+    /// Adds `dy x^T` into `weightGradient`, `sum dy` into `biasGradient` (each when non-nil) and
+    /// `W^T dy` into `dx` (written instead with `overwrite`), `W` = `weights`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func backward(x: UnsafePointer<T>, weights w: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
+                          overwrite: Bool, weightGradient dw: UnsafeMutablePointer<T>?, biasGradient: UnsafeMutablePointer<T>?,
+                          n: Int) {
         if usesWinograd(n) {
-            winogradBackward(x: x, dy: dy, dx: dx, n: n, ctx)
-            return
+            winogradBackward(x: x, weights: w, dy: dy, dx: dx, overwrite: overwrite, weightGradient: dw, n: n)
+        } else {
+            im2colBackward(x: x, weights: w, dy: dy, dx: dx, overwrite: overwrite, weightGradient: dw, n: n)
         }
+        if let biasGradient { accumulateChannelSums(dy, into: biasGradient, channels: outShape.c, stride: n * outShape.plane) }
+    }
+
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func im2colBackward(x: UnsafePointer<T>, weights w: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
+                                overwrite: Bool, weightGradient dw: UnsafeMutablePointer<T>?, n: Int) {
+        guard dw != nil || dx != nil else { return }
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
-        let w = ctx.params + weightOffset, dw = ctx.grads + weightOffset
         let chunks = (n + step - 1) / step, slot = k * step * plane, size = cout * k
-        let overwrite = ctx.overwriteInputGradient, single = chunks < 2
+        let single = chunks < 2
         let gemm = single ? T.gemm : T.gemmSingleThreaded
         let slots = scratch(slot: slot, partials: chunks * size)
         let partials = slots + Workers.count * slot
@@ -147,9 +182,11 @@ public final class Conv2D<T: Real>: Layer {
             let col = slots + t * slot
             for c in range {
                 let n0 = c * step, nc = min(step, n - n0)
-                im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
-                gemm(false, true, k, cout, nc * plane, 1, col, nc * plane, dy + n0 * plane, ld, 0,
-                     partials + c * size, cout)
+                if dw != nil {
+                    im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                    gemm(false, true, k, cout, nc * plane, 1, col, nc * plane, dy + n0 * plane, ld, 0,
+                         partials + c * size, cout)
+                }
                 if let dx {
                     // dcol[K, nc*P] = W^T dy, then scatter(-add) back to the input positions.
                     gemm(true, false, k, nc * plane, cout, 1, w, k, dy + n0 * plane, ld, 0, col, nc * plane)
@@ -158,11 +195,11 @@ public final class Conv2D<T: Real>: Layer {
             }
         }
         // Sum the partials into the first, then add it transposed into dW.
+        guard let dw else { return }
         sumPartials(partials, size: size, chunks: chunks)
         Workers.split(k, cost: cout) { rows in
             for r in rows { for co in 0..<cout { dw[co * k + r] += partials[r * cout + co] } }
         }
-        if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: cout, stride: ld) }
     }
 
     // MARK: Winograd F(2x2, 3x3)
@@ -215,16 +252,17 @@ public final class Conv2D<T: Real>: Layer {
     /// by `G^T dU G`), and the input gradient as the adjoint-filter convolution of `dy`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    private func winogradBackward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
-                                  n: Int, _ ctx: LayerContext<T>) {
+    private func winogradBackward(x: UnsafePointer<T>, weights: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
+                                  overwrite: Bool, weightGradient dw: UnsafeMutablePointer<T>?, n: Int) {
+        guard dw != nil || dx != nil else { return }
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
-        let cin = inShape.c, cout = outShape.c, ld = n * outShape.plane, components = WinogradTiling.components
+        let cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
         let size = components * cout * cin, slot = winogradSlot(step)
         let slots = scratch(slot: slot, partials: (chunks + 1) * size)
         let partials = slots + Workers.count * slot, adjointU = partials + chunks * size
-        let store: Winograd.Store = ctx.overwriteInputGradient ? .write : .accumulate
+        let store: Winograd.Store = overwrite ? .write : .accumulate
         if dx != nil {
-            Winograd.transformWeights(ctx.params + weightOffset, outputs: cin, inputs: cout, adjoint: true, into: adjointU)
+            Winograd.transformWeights(weights, outputs: cin, inputs: cout, adjoint: true, into: adjointU)
         }
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
@@ -232,10 +270,12 @@ public final class Conv2D<T: Real>: Layer {
                 let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
                 let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
                 let dm = v + components * sv
-                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
-                Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
-                componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, c: partials + c * size,
-                                  strides: (sm, sv, cout * cin), parallel: single)
+                if dw != nil {
+                    Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
+                    Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
+                    componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, c: partials + c * size,
+                                      strides: (sm, sv, cout * cin), parallel: single)
+                }
                 if let dx {
                     // The transformed dy replaces dM, the product replaces V.
                     Winograd.transformInput(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
@@ -246,9 +286,9 @@ public final class Conv2D<T: Real>: Layer {
                 }
             }
         }
+        guard let dw else { return }
         sumPartials(partials, size: size, chunks: chunks)
-        Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: ctx.grads + weightOffset)
-        if let b = biasOffset { accumulateChannelSums(dy, into: ctx.grads + b, channels: cout, stride: ld) }
+        Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 
     /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with

@@ -14,6 +14,9 @@ public struct LayerContext<T: Real> {
     /// Set by the caller of `backward` for a layer with `overwritesInputGradient`: `dx` holds stale
     /// values and is to be *written*, not added to (saves zeroing it and reading it back).
     public var overwriteInputGradient = false
+    /// Whether `backward` forms parameter gradients. Off for the primal pass of a Hessian-vector
+    /// product, which needs only the input gradients of every layer (`backwardTangent` forms the rest).
+    public var parameterGradients = true
 
     public init(params: UnsafeMutablePointer<T>, grads: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>,
                 tangent: UnsafePointer<T>? = nil, mode: Mode) {
@@ -44,6 +47,15 @@ public protocol Layer<Scalar>: AnyObject {
                   dx: UnsafeMutablePointer<Scalar>?, n: Int, _ ctx: LayerContext<Scalar>)
     func jvp(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, tx: UnsafePointer<Scalar>?,
              ty: UnsafeMutablePointer<Scalar>, n: Int, _ ctx: LayerContext<Scalar>)
+    /// The tangent of `backward` (Pearlmutter's R-operator, forward-over-reverse): the directional
+    /// derivative of `(dx, parameter gradients)` along the input tangent `tx` (the one `jvp` was given;
+    /// nil = 0), the parameter tangent `ctx.tangent` (nil = 0) and the output-gradient tangent `tdy`.
+    /// *Adds* the input-gradient tangent into `tdx` (when non-nil) and the parameter-gradient tangent
+    /// into `ctx.grads`. Follows `forward`, `jvp` and `backward` (with `dy`) on the same batch and
+    /// mode, and may read their caches (a residual block's inner gradients and tangents).
+    func backwardTangent(x: UnsafePointer<Scalar>, tx: UnsafePointer<Scalar>?, y: UnsafePointer<Scalar>,
+                         dy: UnsafePointer<Scalar>, tdy: UnsafePointer<Scalar>, tdx: UnsafeMutablePointer<Scalar>?,
+                         n: Int, _ ctx: LayerContext<Scalar>)
     /// Multiply-adds ×2 of one example's forward pass.
     var forwardFlops: Int { get }
     /// FLOPs of one example's backward pass (parameter gradients plus, if asked, input gradient).
@@ -60,4 +72,17 @@ public extension Layer {
     func backwardFlops(inputGradient: Bool) -> Int { 0 }
     var reluLayers: [ReLU<Scalar>] { [] }
     var overwritesInputGradient: Bool { false }
+}
+
+public extension Layer {
+    /// `backwardTangent` of a parameter-free layer whose input gradient is a fixed linear map `B` of
+    /// `dy` (ReLU and max pooling with their gates and winners held, average pooling, reshapes):
+    /// `tdx += B tdy`. A gate's derivative is 0 almost everywhere, as in autodiff frameworks.
+    func fixedLinearBackwardTangent(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, tdy: UnsafePointer<Scalar>,
+                                    tdx: UnsafeMutablePointer<Scalar>?, n: Int, _ ctx: LayerContext<Scalar>) {
+        guard let tdx else { return }
+        var accumulate = ctx
+        accumulate.overwriteInputGradient = false
+        backward(x: x, y: y, dy: tdy, dx: tdx, n: n, accumulate)
+    }
 }

@@ -5,8 +5,11 @@ public final class LayerChain<T: Real> {
     public let inShape: Shape
     public var outShape: Shape { layers.last?.outShape ?? inShape }
     public private(set) var capacity = 0
-    /// `acts[i]` is the output of `layers[i]`; `grads[i]`, `tangents[i]` likewise.
+    /// `acts[i]` is the output of `layers[i]`; `grads[i]`, `tangents[i]`, `tangentGrads[i]` (the
+    /// gradient's tangent, `backwardTangent`) likewise. Buffers are lazily zeroed pages, so those a
+    /// caller never uses (the tangent gradients outside Hessian products) cost no memory.
     private var acts: [Buffer<T>] = [], grads: [Buffer<T>] = [], tangents: [Buffer<T>] = []
+    private var tangentGrads: [Buffer<T>] = []
 
     public init(_ layers: [any Layer<T>], inShape: Shape) {
         var shape = inShape
@@ -24,6 +27,7 @@ public final class LayerChain<T: Real> {
         acts = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
         grads = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
         tangents = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
+        tangentGrads = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
         layers.forEach { $0.prepare(maxBatch: maxBatch) }
     }
 
@@ -82,6 +86,35 @@ public final class LayerChain<T: Real> {
             tangent = UnsafePointer(tangents[i].pointer)
         }
         return tangents[layers.count - 1].pointer
+    }
+
+    /// Output tangent of the last `jvp` (valid until the next one).
+    public var outputTangent: UnsafeMutablePointer<T> { tangents[layers.count - 1].pointer }
+
+    /// The tangent of `backward` (see `Layer.backwardTangent`): adds the parameter-gradient tangent
+    /// into `ctx.grads` and the input-gradient tangent into `tdx` (when given). Follows `forward`,
+    /// `jvp` (input tangent `tx`, parameter tangent `ctx.tangent`) and `backward` (with `dy`, down to
+    /// layer 0) of the same batch, whose activations, tangents and gradients it reads.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, dy: UnsafePointer<T>, tdy: UnsafePointer<T>,
+                                tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        var gradOut = dy, tangentGradOut = tdy
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
+            let tangentIn = i == 0 ? tx : UnsafePointer(tangents[i - 1].pointer)
+            var tangentGradIn = tdx
+            if i > 0 {
+                tangentGradIn = tangentGrads[i - 1].pointer
+                Workers.zero(tangentGradIn!, count: n * layers[i - 1].outShape.count)
+            }
+            layers[i].backwardTangent(x: input, tx: tangentIn, y: acts[i].pointer, dy: gradOut, tdy: tangentGradOut,
+                                      tdx: tangentGradIn, n: n, ctx)
+            if i > 0 {
+                gradOut = UnsafePointer(grads[i - 1].pointer)
+                tangentGradOut = UnsafePointer(tangentGrads[i - 1].pointer)
+            }
+        }
     }
 
     public var forwardFlops: Int { layers.reduce(0) { $0 + $1.forwardFlops } }

@@ -24,6 +24,7 @@ public final class ResidualBlock<T: Real>: Layer {
     let post: ReLU<T>?
     private var sumGrad: Buffer<T> = Buffer(count: 0)
     private var sumTangent: Buffer<T> = Buffer(count: 0), preGrad: Buffer<T> = Buffer(count: 0)
+    private var sumTangentGrad: Buffer<T> = Buffer(count: 0), preTangentGrad: Buffer<T> = Buffer(count: 0)
     private var capacity = 0
 
     public init(pre: LayerChain<T>?, main: LayerChain<T>, projection: LayerChain<T>?, shortcutFromPre: Bool,
@@ -42,7 +43,11 @@ public final class ResidualBlock<T: Real>: Layer {
         capacity = maxBatch
         sumGrad = Buffer(count: maxBatch * outShape.count)
         sumTangent = Buffer(count: maxBatch * outShape.count)
-        if let pre { preGrad = Buffer(count: maxBatch * pre.outShape.count) }
+        sumTangentGrad = Buffer(count: maxBatch * outShape.count)
+        if let pre {
+            preGrad = Buffer(count: maxBatch * pre.outShape.count)
+            preTangentGrad = Buffer(count: maxBatch * pre.outShape.count)
+        }
     }
 
     /// Stride of the spatial subsampling the option-A shortcut applies.
@@ -143,6 +148,36 @@ public final class ResidualBlock<T: Real>: Layer {
             optionA(ts, tz, n: n, adjoint: false)
         }
         post?.jvp(x: main.output, y: y, tx: tz, ty: ty, n: n, ctx)
+    }
+
+    /// `backward`'s structure with every piece replaced by its tangent: the inner chains'
+    /// `backwardTangent` read the gradients `backward` left in them (`sumGrad`, `preGrad`, the chains'
+    /// own buffers) and the tangents `jvp` left (`sumTangent`, the chains' outputs).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
+                                tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        var dz = dy, tdz = tdy
+        if let post {
+            Workers.zero(sumTangentGrad.pointer, count: n * outShape.count)
+            post.backwardTangent(x: main.output, tx: sumTangent.pointer, y: y, dy: dy, tdy: tdy, tdx: sumTangentGrad.pointer,
+                                 n: n, ctx)
+            dz = UnsafePointer(sumGrad.pointer)
+            tdz = UnsafePointer(sumTangentGrad.pointer)
+        }
+        let mainIn = pre.map { UnsafePointer($0.output) } ?? x
+        let tMainIn = pre.map { UnsafePointer($0.outputTangent) } ?? tx
+        let tdMainIn: UnsafeMutablePointer<T>? = pre == nil ? tdx : preTangentGrad.pointer
+        if let pre { Workers.zero(preTangentGrad.pointer, count: n * pre.outShape.count) }
+        main.backwardTangent(x: mainIn, tx: tMainIn, dy: dz, tdy: tdz, tdx: tdMainIn, n: n, ctx)
+        let tdShortcut = shortcutFromPre ? tdMainIn : tdx
+        if let projection {
+            let (s, ts) = shortcutFromPre ? (mainIn, tMainIn) : (x, tx)
+            projection.backwardTangent(x: s, tx: ts, dy: dz, tdy: tdz, tdx: tdShortcut, n: n, ctx)
+        } else if let tdShortcut {
+            optionA(tdz, tdShortcut, n: n, adjoint: true)
+        }
+        if let pre { pre.backwardTangent(x: x, tx: tx, dy: preGrad.pointer, tdy: preTangentGrad.pointer, tdx: tdx, n: n, ctx) }
     }
 
     public var forwardFlops: Int {

@@ -12,7 +12,7 @@ public final class Network<T: Real> {
     public let batchNorms: [BatchNorm2D<T>]
     private var inputCN = Buffer<T>(count: 0), inputTangentCN = Buffer<T>(count: 0)
     private var logits = Buffer<T>(count: 0), logitGradCN = Buffer<T>(count: 0), tangentNC = Buffer<T>(count: 0)
-    private var inputGradCN = Buffer<T>(count: 0)
+    private var inputGradCN = Buffer<T>(count: 0), logitTangentGradCN = Buffer<T>(count: 0)
     public private(set) var capacity = 0
 
     init(kind: ModelKind, inputShape: Shape, classes: Int, layout: ParameterLayout, layers: [any Layer<T>],
@@ -52,6 +52,7 @@ public final class Network<T: Real> {
         inputGradCN = Buffer(count: maxBatch * inputShape.count)
         logits = Buffer(count: maxBatch * classes)
         logitGradCN = Buffer(count: maxBatch * classes)
+        logitTangentGradCN = Buffer(count: maxBatch * classes)
         tangentNC = Buffer(count: maxBatch * classes)
     }
 
@@ -102,6 +103,25 @@ public final class Network<T: Real> {
         let t = chain.jvp(x: inputCN.pointer, tx: tx, n: n, context(mode, tangent: parameterTangent))
         transpose(t, into: tangentNC.pointer, outer: classes, inner: n, block: 1)
         return tangentNC.pointer
+    }
+
+    /// Adds `d/dε [∇_w loss](w + εv)` at ε = 0 into `hv [P]` — the batch's share of a Hessian-vector
+    /// product `H v`, by forward-over-reverse (Pearlmutter 1994): a backward pass for the logit
+    /// gradient `dlogits` (input gradients only), then its tangent pass. Follows `forward` and
+    /// `jvp(inputTangent: nil, parameterTangent: v)` of the same batch and mode; `tdlogits [n, classes]`
+    /// is the tangent of `dlogits` (the loss's Hessian times the logit tangent, `LossFunction.hessianProduct`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func backwardTangent(_ dlogits: UnsafePointer<T>, _ tdlogits: UnsafePointer<T>, parameterTangent v: UnsafePointer<T>,
+                                n: Int, mode: LayerContext<T>.Mode, into hv: UnsafeMutablePointer<T>) {
+        transpose(dlogits, into: logitGradCN.pointer, outer: n, inner: classes, block: 1)
+        transpose(tdlogits, into: logitTangentGradCN.pointer, outer: n, inner: classes, block: 1)
+        var primal = context(mode)
+        primal.parameterGradients = false
+        chain.backward(x: inputCN.pointer, dy: logitGradCN.pointer, dx: nil, n: n, primal)
+        let tangent = LayerContext(params: params.pointer, grads: hv, state: state.pointer, tangent: v, mode: mode)
+        chain.backwardTangent(x: inputCN.pointer, tx: nil, dy: logitGradCN.pointer, tdy: logitTangentGradCN.pointer, tdx: nil,
+                              n: n, tangent)
     }
 
     public func zeroGrads() { grads.zero() }

@@ -11,12 +11,26 @@ public enum HVPScheme: String, Codable, CaseIterable, Sendable {
     case forward
 }
 
-/// How the top eigenvalue is estimated.
+/// How a Hessian-vector product is computed.
+public enum HVPMethod: String, Codable, CaseIterable, Sendable {
+    /// Forward-over-reverse through every layer (`TrainingLoss.exactHessianVectorProduct`).
+    case exact
+    /// Differences of gradients (`TrainingLoss.hessianVectorProduct`, `scheme`, `relativeStep`).
+    case finiteDifference = "finite_difference"
+}
+
+/// How the top eigenvalues are estimated.
 public struct HessianSettings: Codable, Equatable, Sendable {
     /// Lanczos steps at most (one Hessian-vector product each).
     public var maxIterations: Int = 20
-    /// Stop when the top Ritz value changes by less than this, relative, between two steps.
+    /// Stop when each of the top `topK` Ritz values changes by less than this, relative, between two steps.
     public var tolerance: Double = 1e-3
+    /// Eigenpairs reported (the largest algebraic eigenvalues).
+    public var topK: Int = 1
+    public var method: HVPMethod = .exact
+    /// Shards of the examples of an exact product (see `exactHessianVectorProduct`); the result
+    /// depends on this, never on the rank or thread count.
+    public var shards: Int = 8
     public var scheme: HVPScheme = .central
     /// `h` in the step `ε = h max(||w||, 1) / ||v||`; nil = `defaultRelativeStep` (1e-2).
     public var relativeStep: Double? = nil
@@ -32,6 +46,8 @@ public struct HessianSettings: Codable, Equatable, Sendable {
     public func validate() throws {
         func fail(_ field: String, _ message: String) throws { throw ConfigurationError(field: field, message: message) }
         if maxIterations < 1 { try fail("hessian.max_iterations", "must be at least 1, got \(maxIterations)") }
+        if topK < 1 || topK > maxIterations { try fail("hessian.top_k", "must lie in 1...\(maxIterations) (the Lanczos steps), got \(topK)") }
+        if shards < 1 { try fail("hessian.shards", "must be at least 1, got \(shards)") }
         if !(tolerance > 0) { try fail("hessian.tolerance", "must be positive, got \(tolerance)") }
         if let h = relativeStep, !(h > 0 && h < 1) { try fail("hessian.relative_step", "must lie in (0, 1), got \(h)") }
         if batchSize < 1 { try fail("hessian.batch_size", "must be at least 1, got \(batchSize)") }
@@ -61,6 +77,10 @@ public struct HessianEstimate: Codable, Equatable, Sendable {
     public var ritzResidual: Double
     /// All Ritz values of the last step, ascending.
     public var ritzValues: [Double]
+    /// The top `topK` Ritz values, descending (`topEigenvalues[0] == lambdaMax`), and their
+    /// residuals `||H y - θ y|| = β_m |s_m|`.
+    public var topEigenvalues: [Double] = []
+    public var topResiduals: [Double] = []
 
     /// Escape ratios of this `lambdaMax` for a step size and momentum.
     public func escapeRatios(learningRate: Double, momentum: Double) -> EscapeRatios {
@@ -107,6 +127,14 @@ public final class TrainingLoss<T: Real> {
     public let weightDecay: Double
     /// Full gradients computed so far (the cost unit of the benches).
     public private(set) var gradientEvaluations = 0
+    /// Exact Hessian-vector products computed so far.
+    public internal(set) var hessianProducts = 0
+    /// Fixed shards of the examples for exact products (`exactHessianVectorProduct`).
+    public let shards: Int
+    /// The shards' products `[S, P]`.
+    lazy var shardProducts = Buffer<T>(count: shards * parameterCount)
+    /// One network per worker for the exact products (the first is `network`).
+    private var shardWorkers: [ShardNetwork<T>] = []
     private let dlogits: Buffer<T>, plus: Buffer<T>
     private var gradientAtOrigin: Buffer<T>?
     /// A replica of `network` with its own logit-gradient buffer: the second gradient of a central
@@ -115,12 +143,13 @@ public final class TrainingLoss<T: Real> {
 
     /// `images [n, C_in, H, W]` (scalar type of the network) and `labels [n]`.
     public init(network: Network<T>, images: [T], labels: [Int32], loss: LossFunction,
-                batchSize: Int = metricBatchSize, weightDecay: Double = 0) {
+                batchSize: Int = metricBatchSize, weightDecay: Double = 0, shards: Int = 8) {
         precondition(!labels.isEmpty && images.count == labels.count * network.inputShape.count,
                      "TrainingLoss: \(images.count) input values for \(labels.count) examples of shape \(network.inputShape)")
         precondition(batchSize > 0, "TrainingLoss: batchSize must be positive")
         self.network = network; self.images = images; self.labels = labels; self.loss = loss
         self.batchSize = min(batchSize, labels.count); self.weightDecay = weightDecay
+        self.shards = Swift.max(1, Swift.min(shards, labels.count))
         origin = Buffer(count: network.parameterCount)
         origin.pointer.update(from: network.params.pointer, count: network.parameterCount)
         dlogits = Buffer(count: self.batchSize * network.classes)
@@ -130,12 +159,30 @@ public final class TrainingLoss<T: Real> {
 
     /// The examples of `data` (converted to `T`), e.g. a `prefix` or class-balanced subset.
     public convenience init(network: Network<T>, data: Dataset, loss: LossFunction, batchSize: Int = metricBatchSize,
-                            weightDecay: Double = 0) {
+                            weightDecay: Double = 0, shards: Int = 8) {
         precondition(Shape(data.channels, data.height, data.width) == network.inputShape && data.classCount == network.classes,
                      "TrainingLoss: data set \(data.name) (\(data.channels)x\(data.height)x\(data.width), \(data.classCount) classes) "
                          + "does not fit the network (\(network.inputShape), \(network.classes) classes)")
         self.init(network: network, images: data.images.map { T($0) }, labels: data.labels, loss: loss,
-                  batchSize: batchSize, weightDecay: weightDecay)
+                  batchSize: batchSize, weightDecay: weightDecay, shards: shards)
+    }
+
+    /// `workers` networks at `origin` with BatchNorm state as `network`'s (replicas made once).
+    func shardNetworks(_ workers: Int) -> [ShardNetwork<T>] {
+        while shardWorkers.count < workers {
+            let net = shardWorkers.isEmpty ? network : network.replica()
+            shardWorkers.append(ShardNetwork(net, batchSize: batchSize))
+        }
+        return shardWorkers
+    }
+
+    /// `H v` by `settings.method`.
+    public func hessianVectorProduct(_ v: UnsafePointer<T>, into hv: UnsafeMutablePointer<T>, settings: HessianSettings,
+                                     communicator: Communicator = SerialCommunicator()) {
+        switch settings.method {
+        case .exact: exactHessianVectorProduct(v, into: hv, communicator: communicator)
+        case .finiteDifference: hessianVectorProduct(v, into: hv, scheme: settings.scheme, relativeStep: settings.relativeStep)
+        }
     }
 
     public var count: Int { labels.count }
@@ -296,25 +343,34 @@ public final class TrainingLoss<T: Real> {
     }
 }
 
-/// The largest eigenvalue of the Hessian of `objective` at its origin by Lanczos on finite-difference
-/// Hessian-vector products (`settings.scheme`), from a start vector drawn from `start` (role
-/// `.hessian`, e.g. keyed by seed, replicate and measurement step).
-public func topHessianEigenvalue<T: Real>(of objective: TrainingLoss<T>, settings: HessianSettings,
-                                          start: RandomKey) throws -> HessianEstimate {
+/// The largest eigenvalues of the Hessian of `objective` at its origin (`settings.topK` of them, and
+/// their Ritz vectors when `vectors`) by Lanczos on `settings.method`'s Hessian-vector products, from
+/// a start vector drawn from `start` (role `.hessian`, e.g. keyed by seed, replicate and step). The
+/// exact products are sharded over `communicator`'s ranks; every rank returns the same result.
+public func topHessianEigenpairs<T: Real>(of objective: TrainingLoss<T>, settings: HessianSettings, start: RandomKey,
+                                          vectors: Bool = false, communicator: Communicator = SerialCommunicator()) throws
+    -> (estimate: HessianEstimate, vectors: [[T]])
+{
     try settings.validate()
     guard objective.weightDecay == settings.weightDecay, objective.loss == settings.loss else {
         throw HessianError(message: "the objective's loss/weight decay (\(objective.loss), \(objective.weightDecay)) differ from the settings' (\(settings.loss), \(settings.weightDecay)); build the TrainingLoss from the same settings")
     }
     var failure: Double? = nil
-    let estimate = lanczosTopEigenvalue(dimension: objective.parameterCount, maxIterations: settings.maxIterations,
-                                        tolerance: settings.tolerance, start: start) { (v: UnsafePointer<T>, hv: UnsafeMutablePointer<T>) in
-        objective.hessianVectorProduct(v, into: hv, scheme: settings.scheme, relativeStep: settings.relativeStep)
+    let result = lanczosTopEigenpairs(dimension: objective.parameterCount, maxIterations: settings.maxIterations,
+                                      tolerance: settings.tolerance, topK: settings.topK, start: start,
+                                      vectors: vectors) { (v: UnsafePointer<T>, hv: UnsafeMutablePointer<T>) in
+        objective.hessianVectorProduct(v, into: hv, settings: settings, communicator: communicator)
         if failure == nil { for i in 0..<objective.parameterCount where !hv[i].isFinite { failure = Double(hv[i]); break } }
     }
     if let failure {
-        throw HessianError(message: "a Hessian-vector product was not finite (\(failure)); the loss overflows near these weights. Fix: check the checkpoint, or lower hessian.relative_step")
+        throw HessianError(message: "a Hessian-vector product was not finite (\(failure)); the loss overflows near these weights. Fix: check the checkpoint (a diverged run?)")
     }
-    return estimate
+    return result
+}
+
+public func topHessianEigenvalue<T: Real>(of objective: TrainingLoss<T>, settings: HessianSettings,
+                                          start: RandomKey) throws -> HessianEstimate {
+    try topHessianEigenpairs(of: objective, settings: settings, start: start).estimate
 }
 
 /// `topHessianEigenvalue` of the loss of `network` (at its current weights, BatchNorm in inference
@@ -324,74 +380,48 @@ public func topHessianEigenvalue<T: Real>(network: Network<T>, data: Dataset, se
                                           start: RandomKey) throws -> HessianEstimate {
     try settings.validate()
     let objective = TrainingLoss(network: network, data: data, loss: settings.loss, batchSize: settings.batchSize,
-                                 weightDecay: settings.weightDecay)
+                                 weightDecay: settings.weightDecay, shards: settings.shards)
     return try topHessianEigenvalue(of: objective, settings: settings, start: start)
 }
 
-/// Lanczos with full reorthogonalisation for the largest eigenvalue of the symmetric operator
-/// `apply(v, Av)` on `R^dimension`.
-///
-/// Step `j`: `z = A q_j - α_j q_j - β_{j-1} q_{j-1}`, then `z` is orthogonalised twice against all
-/// previous `q` ("twice is enough", Giraud et al. 2005), `β_j = ||z||`, `q_{j+1} = z / β_j`. The Ritz
-/// values are the eigenvalues of the tridiagonal `T_j` (LAPACK). Stops when the top Ritz value changes
-/// by less than `tolerance` (relative), when `β_j` vanishes (the Krylov space is invariant and the
-/// Ritz values are exact), or after `maxIterations` steps. The start vector is standard normal from
-/// the stream `start`. Inner products accumulate in Double; vectors are stored in `T`.
+/// The top `topK` eigenvalues (and Ritz vectors when `vectors`) of the symmetric operator
+/// `apply(v, Av)` on `R^dimension` by `lanczos` from a standard normal start vector drawn from the
+/// stream `start`. Stops when each of the top `topK` Ritz values changes by less than `tolerance`
+/// (relative) between two steps, when the Krylov space becomes invariant (the Ritz values are then
+/// exact), or after `maxIterations` steps.
+public func lanczosTopEigenpairs<T: Real>(dimension p: Int, maxIterations: Int, tolerance: Double, topK: Int = 1,
+                                          start: RandomKey, vectors wantVectors: Bool = false,
+                                          apply: (UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) rethrows
+    -> (estimate: HessianEstimate, vectors: [[T]])
+{
+    precondition(p > 0 && maxIterations > 0 && topK > 0, "lanczosTopEigenpairs: dimension, maxIterations and topK must be positive")
+    var previous: [Double] = [], change = Double.infinity
+    func top(_ values: [Double]) -> [Double] { Array(values.reversed().prefix(topK)) }
+    let run = try lanczos(dimension: p, start: randomVector(p, key: start, rademacher: false) as [T], maxSteps: maxIterations,
+                          stop: { values in
+        let current = top(values)
+        change = previous.count == current.count
+            ? zip(current, previous).map { abs($0 - $1) / max(abs($0), .leastNormalMagnitude) }.max()! : .infinity
+        previous = current
+        return values.count >= topK && change < tolerance
+    }, apply: apply)
+    let (values, ritzVectors) = run.ritz()
+    let m = run.steps, k = min(topK, m), beta = run.betas.last!
+    let columns = (0..<k).map { m - 1 - $0 }
+    var estimate = HessianEstimate(lambdaMax: values.last!, iterations: m, hvps: m,
+                                   converged: run.invariant || change < tolerance,
+                                   relativeChange: m == 1 ? .infinity : change,
+                                   ritzResidual: beta * abs(ritzVectors[(m - 1) + (m - 1) * m]), ritzValues: values)
+    estimate.topEigenvalues = columns.map { values[$0] }
+    estimate.topResiduals = columns.map { beta * abs(ritzVectors[(m - 1) + $0 * m]) }
+    let vectors = wantVectors ? columns.map { run.ritzVector(ritzVectors, column: $0) } : []
+    return (estimate, vectors)
+}
+
+/// The largest eigenvalue of `apply` (`lanczosTopEigenpairs` with `topK` 1).
 public func lanczosTopEigenvalue<T: Real>(dimension p: Int, maxIterations: Int, tolerance: Double, start: RandomKey,
                                           apply: (UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) rethrows
     -> HessianEstimate
 {
-    precondition(p > 0 && maxIterations > 0, "lanczosTopEigenvalue: dimension and maxIterations must be positive")
-    func dot(_ a: UnsafePointer<T>, _ b: UnsafePointer<T>) -> Double {
-        var s = 0.0
-        for i in 0..<p { s += Double(a[i]) * Double(b[i]) }
-        return s
-    }
-    func axpy(_ alpha: Double, _ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>) {
-        let a = T(alpha)
-        for i in 0..<p { y[i] -= a * x[i] }
-    }
-    var q = Buffer<T>(count: p)
-    var stream = RandomStream(start)
-    for i in 0..<p { q[i] = T(stream.normal()) }
-    let s0 = 1 / dot(q.pointer, q.pointer).squareRoot()
-    for i in 0..<p { q[i] = T(Double(q[i]) * s0) }
-    let z = Buffer<T>(count: p)
-    var basis: [Buffer<T>] = [], alphas: [Double] = [], betas: [Double] = []
-    var result = HessianEstimate(lambdaMax: .nan, iterations: 0, hvps: 0, converged: false, relativeChange: .infinity,
-                                 ritzResidual: .infinity, ritzValues: [])
-    for j in 0..<min(maxIterations, p) {
-        basis.append(q)
-        try apply(q.pointer, z.pointer)
-        let alpha = dot(q.pointer, z.pointer)
-        axpy(alpha, q.pointer, z.pointer)
-        if j > 0 { axpy(betas[j - 1], basis[j - 1].pointer, z.pointer) }
-        for _ in 0..<2 { for b in basis { axpy(dot(b.pointer, z.pointer), b.pointer, z.pointer) } }
-        let beta = dot(z.pointer, z.pointer).squareRoot()
-        alphas.append(alpha)
-        // Ritz pairs of T_{j+1} (column-major, lower triangle read).
-        let m = j + 1
-        var t = [Double](repeating: 0, count: m * m)
-        for i in 0..<m { t[i + i * m] = alphas[i] }
-        for i in 0..<(m - 1) { t[(i + 1) + i * m] = betas[i]; t[i + (i + 1) * m] = betas[i] }
-        let eig: (values: [Double], vectors: [Double])
-        if m == 1 { eig = ([alpha], [1]) } else { eig = (try? LAPACK.symmetricEigen(t, n: m)) ?? ([alpha], [1]) }
-        let theta = eig.values.last!
-        let previous = result.lambdaMax
-        result.lambdaMax = theta
-        result.iterations = m; result.hvps = m
-        result.ritzValues = eig.values
-        result.ritzResidual = beta * abs(eig.vectors[(m - 1) + (eig.values.count - 1) * m])
-        result.relativeChange = j == 0 ? .infinity : abs(theta - previous) / max(abs(theta), .leastNormalMagnitude)
-        let scale = eig.values.map(abs).max()!
-        if beta <= 100 * Double(T.ulpOfOne) * max(scale, .leastNormalMagnitude) || result.relativeChange < tolerance {
-            result.converged = true
-            break
-        }
-        betas.append(beta)
-        q = Buffer<T>(count: p)
-        let inv = 1 / beta
-        for i in 0..<p { q[i] = T(Double(z[i]) * inv) }
-    }
-    return result
+    try lanczosTopEigenpairs(dimension: p, maxIterations: maxIterations, tolerance: tolerance, start: start, apply: apply).estimate
 }

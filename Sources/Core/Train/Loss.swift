@@ -55,6 +55,34 @@ public enum LossFunction: String, Codable, CaseIterable, Sendable {
     }
 }
 
+extension LossFunction {
+    /// The tangent of the logit gradient for a logit tangent `tangent [N, C]`: `(∇²_z loss) ż`, with the
+    /// same `1/divisor` scaling as `evaluate`'s `dlogits`:
+    ///
+    ///     cross-entropy:  (p ⊙ ż - p (pᵀ ż)) / divisor    (p = softmax(z_i), per example)
+    ///     MSE:            ż / divisor
+    @inlinable
+    public func hessianProduct<T: Real>(logits: UnsafePointer<T>, tangent: UnsafePointer<T>, n: Int, classes C: Int,
+                                        divisor: Int, into out: UnsafeMutablePointer<T>) {
+        let inv = 1 / T(divisor)
+        switch self {
+        case .mse:
+            for i in 0..<(n * C) { out[i] = tangent[i] * inv }
+        case .crossEntropy:
+            for i in 0..<n {
+                let z = logits + i * C, t = tangent + i * C, o = out + i * C
+                var m = z[0]
+                for c in 1..<C where z[c] > m { m = z[c] }
+                var s: T = 0
+                for c in 0..<C { let e = T.exp(z[c] - m); o[c] = e; s += e }
+                var pt: T = 0
+                for c in 0..<C { o[c] /= s; pt += o[c] * t[c] }
+                for c in 0..<C { o[c] = o[c] * (t[c] - pt) * inv }
+            }
+        }
+    }
+}
+
 /// Softmax cross-entropy, mean over examples:
 ///
 ///     loss = (1/N) sum_i [ logsumexp_c z_ic - z_{i,y_i} ]
