@@ -445,7 +445,7 @@ final class ExperimentTests: XCTestCase {
     func testEveryPresetLoadsAndValidates() throws {
         let dir = Self.root.appendingPathComponent("configs")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(files, ["quick.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
+        XCTAssertEqual(files, ["quick.yaml", "resnet20-cifar10-constant-lr.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
                                "resnet20-nobn-cifar10.yaml", "resnet20-nobn-cifar100.yaml", "simplecnn-cifar10.yaml",
                                "wrn16-4-cifar10.yaml", "wrn16-4-cifar100.yaml"])
         for file in files {

@@ -32,6 +32,8 @@ public final class Network<T: Real> {
     /// Kaiming-normal weights (`std = sqrt(2 / fan_in)`, He et al. 2015; PyTorch's
     /// `kaiming_normal_(mode="fan_in", nonlinearity="relu")`), zero biases, BatchNorm weight 1 / bias 0,
     /// running statistics reset. `normal()` supplies standard normal draws in parameter order.
+    /// Not PyTorch's default (`kaiming_uniform_(a=sqrt 5)`, uniform biases) nor torchvision's
+    /// `fan_out`: docs/initialisation.md compares them.
     public func initialize(normal: () -> Double) {
         for v in layout.parameters where v.shape.count >= 2 {
             let fanIn = v.shape.dropFirst().reduce(1, *)
