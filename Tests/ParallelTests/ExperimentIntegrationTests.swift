@@ -38,6 +38,11 @@ final class ExperimentIntegrationTests: XCTestCase {
           times: [0, 2]
           examples: 100
           iterations: 4
+          top_k: 3
+          trace_samples: 3
+          density_steps: 4
+          density_points: 20
+          shards: 3
         threads: 1
 
         """
@@ -83,9 +88,10 @@ final class ExperimentIntegrationTests: XCTestCase {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 13, "thirteen CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 16, "sixteen CSV tables")
         // Every analysis produced its rows: spectra at the 4 measurement times (0, 0.5, 1, 2), distances
-        // between them (10 pairs), velocity from 0, 0.5 and 1, two machines, two Hessians, the
+        // between them (10 pairs), velocity from 0, 0.5 and 1, two machines, two Hessians (3 eigenvalues,
+        // 20 density points and 4 quadrature nodes each; products sharded over the ranks), the
         // linearised and nonlinear runs (one row each) and their advantage, kernel distance per pair.
         let lines = { (name: String) in String(decoding: one["tables/\(name).csv"]!, as: UTF8.self).split(separator: "\n").count - 1 }
         XCTAssertEqual(lines("ntk_spectrum"), 4)
@@ -95,6 +101,9 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertEqual(lines("kernel_velocity"), 3)
         XCTAssertEqual(lines("ntk_machine"), 2)
         XCTAssertEqual(lines("hessian"), 2)
+        XCTAssertEqual(lines("hessian_eigenvalues"), 2 * 3)
+        XCTAssertEqual(lines("hessian_density"), 2 * 20)
+        XCTAssertEqual(lines("hessian_quadrature"), 2 * 4)
         XCTAssertEqual(lines("linearized"), 2)
         XCTAssertEqual(lines("nonlinear_advantage"), 1)
         XCTAssertFalse(String(decoding: one["tables/child_pairs.csv"]!, as: UTF8.self).contains(",\n"),

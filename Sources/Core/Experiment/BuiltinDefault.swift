@@ -13,7 +13,8 @@ public extension ExperimentConfig {
 # 725k images; 11-point barriers on 2000 test + 1000 train images for 5 pairs; errors at 7 parent
 # times; NTK Grams (probe 100 -> 1000 x 1000) at those times, 0.25 epoch later (velocity) and for
 # every child; kernel machines on 500 examples (5000 x 5000 Gram) at 3 times; linearised training and
-# a low-learning-rate child for 1 epoch from 3 times; Hessian top eigenvalue at 4 times.
+# a low-learning-rate child for 1 epoch from 3 times; Hessian top-5 eigenvalues, trace and spectral
+# density at 4 times (exact Hessian-vector products on 500 examples).
 # The learning rate drops 10x at epoch 6 so the children's final weights are not dominated by Adam's
 # last noisy steps.
 # This file is embedded in the program (ExperimentConfig.builtinDefaultYAML); a test keeps the two
@@ -54,8 +55,10 @@ linearized:
   learning_rate: 0.01
 hessian:
   times: [0, 0.5, 2, 8]
-  examples: 1000
+  examples: 500
   iterations: 15
+  trace_samples: 5
+  density_steps: 15
 
 """#
 }

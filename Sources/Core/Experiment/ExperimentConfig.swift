@@ -21,6 +21,7 @@ extension DatasetKind: ConfigEnum {}
 extension ModelKind: ConfigEnum {}
 extension OptimizerKind: ConfigEnum {}
 extension LossFunction: ConfigEnum {}
+extension HVPMethod: ConfigEnum {}
 
 /// The experiment file's `dataset` section: which data, how much of it, and augmentation.
 public struct DatasetSettings: Codable, Equatable, Sendable, ConfigSection {

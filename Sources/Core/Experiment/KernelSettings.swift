@@ -96,31 +96,74 @@ public struct LinearizedSection: Codable, Equatable, Sendable, ConfigSection {
     public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
 }
 
-/// The experiment file's `hessian` section: top eigenvalue of the training loss's Hessian and the
-/// escape ratios `eta*lambda/2`, `eta*lambda/(2(1+mu))` (DESIGN §4).
+/// The experiment file's `hessian` section: PyHessian's three measurements of the Hessian of the
+/// training loss (top-k eigenpairs by Lanczos, the trace by Hutchinson, the spectral density by
+/// stochastic Lanczos quadrature), the escape criteria, and the eigenvectors' overlap with the
+/// logit-gradient centroids.
 public struct HessianSection: Codable, Equatable, Sendable, ConfigSection {
-    /// Parent epochs at which λmax is measured; empty = none.
+    /// Parent epochs at which the Hessian is measured; empty = none.
     public var times: [Double] = []
     /// Training examples (the first N of the training subset) defining the loss.
     public var examples = 1000
+    public var method: HVPMethod = .exact
+    /// Top eigenpairs reported.
+    public var topK = 5
     /// Lanczos iterations (Hessian-vector products) at most.
-    public var iterations = 20
-    /// Stop when λmax changes by less than this, relative.
+    public var iterations = 30
+    /// Stop when each of the top-k Ritz values changes by less than this, relative.
     public var tolerance = 1e-3
+    /// Hutchinson probes of the trace; 0 = no trace.
+    public var traceSamples = 10
+    /// Stochastic-Lanczos-quadrature runs; 0 = no spectral density.
+    public var densityRuns = 1
+    /// Lanczos steps per quadrature run.
+    public var densitySteps = 20
+    /// Points of the smoothed density.
+    public var densityPoints = 100
+    /// Gaussian smoothing width relative to the spread of the quadrature nodes.
+    public var densitySigma = 0.01
+    /// Fixed shards of the examples for exact products (results depend on this, not on ranks or threads).
+    public var shards = 8
     /// Finite-difference step `h` of the Hessian-vector products; nil = `HessianSettings.defaultRelativeStep`.
     public var relativeStep: Double?
 
     public init() {}
 
     static var fields: [ConfigField<HessianSection>] { [
-        .init("times", \.times, "Parent epochs at which the top Hessian eigenvalue of the training loss is measured; [] = none."),
+        .init("times", \.times, "Parent epochs at which the Hessian of the training loss is measured; [] = none."),
         .init("examples", \.examples, "Training examples (the first N of the training subset) of the loss; BatchNorm in inference mode."),
-        .init("iterations", \.iterations, "Lanczos iterations (Hessian-vector products) at most."),
-        .init("tolerance", \.tolerance, "Stop when the top Ritz value changes by less than this, relative."),
+        .init("method", \.method,
+              "Hessian-vector products: exact (forward-over-reverse through every layer, what autodiff frameworks compute) "
+                + "or finite_difference (central differences of gradients over a step of relative_step |w|, for comparison)."),
+        .init("top_k", \.topK, "Top Hessian eigenpairs reported (largest algebraic eigenvalues)."),
+        .init("iterations", \.iterations, "Lanczos iterations (Hessian-vector products) at most for the top-k eigenpairs."),
+        .init("tolerance", \.tolerance, "Stop when each of the top-k Ritz values changes by less than this, relative."),
+        .init("trace_samples", \.traceSamples, "Rademacher probes of Hutchinson's trace estimate; 0 = no trace."),
+        .init("density_runs", \.densityRuns, "Stochastic Lanczos quadrature runs of the spectral density; 0 = no density."),
+        .init("density_steps", \.densitySteps, "Lanczos steps per quadrature run (quadrature nodes per run)."),
+        .init("density_points", \.densityPoints, "Points of the Gaussian-smoothed density in hessian_density."),
+        .init("density_sigma", \.densitySigma, "Width of the Gaussian smoothing of the density, relative to the spread of the quadrature nodes."),
+        .init("shards", \.shards,
+              "Fixed shards of the examples of an exact product, dealt to the ranks of a group and their threads; "
+                + "results depend on this, never on the rank or thread count."),
         .init("relative_step", \.relativeStep,
-              "Step h of the central-difference Hessian-vector products, relative: eps = h max(||w||, 1) / ||v||; "
+              "finite_difference only: step h, relative: eps = h max(||w||, 1) / ||v||; "
                 + "null = 0.01, where lambda_max levels off for ReLU networks (smaller steps see activation switching)."),
     ] }
+
+    /// The library settings of this section for a recipe's loss and L2 coefficient.
+    public func settings(loss: LossFunction, weightDecay: Double) -> HessianSettings {
+        var s = HessianSettings()
+        s.maxIterations = iterations
+        s.tolerance = tolerance
+        s.topK = topK
+        s.method = method
+        s.shards = shards
+        s.loss = loss
+        s.weightDecay = weightDecay
+        s.relativeStep = relativeStep
+        return s
+    }
 
     public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
     public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }

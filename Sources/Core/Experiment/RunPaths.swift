@@ -64,6 +64,9 @@ public struct RunPaths: Sendable, Equatable {
         public static let linearized = "linearized"
         public static let nonlinearAdvantage = "nonlinear_advantage"
         public static let hessian = "hessian"
+        public static let hessianEigenvalues = "hessian_eigenvalues"
+        public static let hessianDensity = "hessian_density"
+        public static let hessianQuadrature = "hessian_quadrature"
     }
 
     public var parentTimelineCSV: String { table(Table.parentTimeline, ext: "csv") }

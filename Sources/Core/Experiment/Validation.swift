@@ -184,7 +184,29 @@ public extension ExperimentConfig {
                 try fail("hessian.examples", "is \(hessian.examples).", fix: "use a positive count, e.g. 1000.")
             }
             if hessian.iterations < 2 {
-                try fail("hessian.iterations", "is \(hessian.iterations).", fix: "use at least 2 (20 is the default).")
+                try fail("hessian.iterations", "is \(hessian.iterations).", fix: "use at least 2 (30 is the default).")
+            }
+            if hessian.topK < 1 || hessian.topK > hessian.iterations {
+                try fail("hessian.top_k", "is \(hessian.topK) with \(hessian.iterations) iterations.",
+                         fix: "use 1...hessian.iterations (Lanczos finds at most one eigenpair per iteration; 5 is the default).")
+            }
+            if hessian.traceSamples < 0 {
+                try fail("hessian.trace_samples", "is \(hessian.traceSamples).", fix: "use 0 (no trace) or a positive count, e.g. 10.")
+            }
+            if hessian.densityRuns < 0 {
+                try fail("hessian.density_runs", "is \(hessian.densityRuns).", fix: "use 0 (no density) or a positive count, e.g. 1.")
+            }
+            if hessian.densityRuns > 0 && hessian.densitySteps < 2 {
+                try fail("hessian.density_steps", "is \(hessian.densitySteps).", fix: "use at least 2 (20 is the default).")
+            }
+            if hessian.densityRuns > 0 && hessian.densityPoints < 2 {
+                try fail("hessian.density_points", "is \(hessian.densityPoints).", fix: "use at least 2 (100 is the default).")
+            }
+            if !(hessian.densitySigma > 0) {
+                try fail("hessian.density_sigma", "is \(canonicalNumber(hessian.densitySigma)).", fix: "use a small positive value, e.g. 0.01.")
+            }
+            if hessian.shards < 1 {
+                try fail("hessian.shards", "is \(hessian.shards).", fix: "use a positive count, e.g. 8 (at least the ranks of a group, to use them all).")
             }
             if let h = hessian.relativeStep, !(h > 0 && h < 1) {
                 try fail("hessian.relative_step", "is \(canonicalNumber(h)).", fix: "use a value in (0, 1), e.g. 0.01, or null.")

@@ -202,13 +202,13 @@ public struct TraceEstimate: Codable, Equatable, Sendable {
     }
 }
 
-/// `samples` Rademacher probes `z_j` from the streams `key.at(epoch: 0, step: j)`.
+/// `samples` Rademacher probes `z_j`, probe `j` from the stream of `key` with `epoch + j`.
 public func hutchinsonTrace<T: Real>(dimension p: Int, samples: Int, key: RandomKey,
                                      apply: (UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) rethrows -> TraceEstimate {
     let hz = Buffer<T>(count: p)
     var values: [Double] = []
     for j in 0..<samples {
-        let z: [T] = randomVector(p, key: key.at(epoch: 0, step: j), rademacher: true)
+        let z: [T] = randomVector(p, key: key.at(epoch: key.epoch + j, step: key.step), rademacher: true)
         try z.withUnsafeBufferPointer { try apply($0.baseAddress!, hz.pointer) }
         var s = 0.0
         for i in 0..<p { s += Double(z[i]) * Double(hz[i]) }
@@ -243,14 +243,15 @@ public struct SpectralDensity: Codable, Equatable, Sendable {
     }
 }
 
-/// Runs `runs` Lanczos quadratures of `steps` steps from Rademacher starts `key.at(epoch: 1, step: run)`.
+/// Runs `runs` Lanczos quadratures of `steps` steps, run `k` from a Rademacher start drawn from the
+/// stream of `key` with `epoch + k`.
 public func stochasticLanczosQuadrature<T: Real>(dimension p: Int, runs: Int, steps: Int, key: RandomKey, as: T.Type = T.self,
                                                  apply: (UnsafePointer<T>, UnsafeMutablePointer<T>) throws -> Void) rethrows
     -> SpectralDensity
 {
     var density = SpectralDensity(nodes: [], weights: [])
     for run in 0..<runs {
-        let start: [T] = randomVector(p, key: key.at(epoch: 1, step: run), rademacher: true)
+        let start: [T] = randomVector(p, key: key.at(epoch: key.epoch + run, step: key.step), rademacher: true)
         let decomposition = try lanczos(dimension: p, start: start, maxSteps: steps, apply: apply)
         let (values, vectors) = decomposition.ritz()
         let m = decomposition.steps

@@ -147,13 +147,6 @@ public final class ExperimentRunner {
                 out.append((a, PlannedTask(id: a.id, cost: lin.epochs * n * 1.4 + 2 * evals, needs: needs)))
                 out.append((b, PlannedTask(id: b.id, cost: lin.epochs * n + evals, needs: needs)))
             }
-            for (i, time) in config.hessian.times.enumerated() {
-                let h = ExperimentTask.hessian(replicate: r, time: i)
-                let examples = Double(min(config.hessian.examples, train.count))
-                // Two gradients per Hessian-vector product (central differences).
-                out.append((h, PlannedTask(id: h.id, cost: 2 * Double(config.hessian.iterations + 1) * examples,
-                                           needs: [(parent.id, time / T)])))
-            }
         }
         return out
     }
@@ -185,6 +178,14 @@ public final class ExperimentRunner {
                     let t = ExperimentTask.kernelChildren(replicate: r, spawn: s)
                     out.append((t, PlannedTask(id: t.id, cost: Double(childrenPerSpawn) * probeGram)))
                 }
+            }
+            let h = config.hessian
+            for i in h.times.indices {
+                let t = ExperimentTask.hessian(replicate: r, time: i)
+                // Products: Lanczos, Hutchinson, quadrature and u'Hu; ~2.5 gradients each (exact) or 2 (central).
+                let products = Double(h.iterations + h.traceSamples + h.densityRuns * h.densitySteps + 1)
+                let perProduct = h.method == .exact ? 2.5 : 2.0
+                out.append((t, PlannedTask(id: t.id, cost: perProduct * products * Double(min(h.examples, train.count)))))
             }
             for i in config.kernelMachine.times.indices {
                 let t = ExperimentTask.kernelMachine(replicate: r, time: i)
@@ -257,8 +258,7 @@ public final class ExperimentRunner {
         case let .timelinePairs(r): return try compareTimes(r)
         case let .linearized(r, t): return try trainLinearizedRun(r, t)
         case let .nonlinearChild(r, t): return try trainNonlinearChild(r, t)
-        case let .hessian(r, t): return try measureHessian(r, t)
-        case .kernelTimeline, .kernelChildren, .kernelMachine:
+        case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian:
             preconditionFailure("\(task.id) is collective: run it through runKernelTasks")
         }
     }
@@ -289,6 +289,7 @@ public final class ExperimentRunner {
             case let .kernelTimeline(r): record = try kernelTimeline(r, ntk: ntk)
             case let .kernelChildren(r, s): record = try kernelChildren(r, s, ntk: ntk)
             case let .kernelMachine(r, t): record = try kernelMachine(r, t, ntk: ntk)
+            case let .hessian(r, t): record = try measureHessian(r, t, group: group)
             default: preconditionFailure("\(task.id) is not a kernel task")
             }
             record.seconds = Benchmark.now() - t0

@@ -147,23 +147,72 @@ public struct NonlinearAdvantageRow: Codable, Equatable, Sendable {
     public var nonlinearAdvantage: Double
 }
 
-/// One row of `hessian.csv`: top Hessian eigenvalue of the training loss of the parent at `epoch` and
-/// the escape ratios with the recipe's learning rate at that time.
+/// One row of `hessian.csv`: the Hessian of the training loss of the parent at `epoch` — top
+/// eigenvalue, trace — and the escape criteria for the step the optimiser takes there.
 public struct HessianRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var epoch: Double
+    /// `exact` or `finite_difference` Hessian-vector products.
+    public var method: String
+    public var examples: Int
     public var lambdaMax: Double
+    /// Hutchinson's estimate of `tr(H)` and its standard error (nil without `trace_samples`, or for one sample).
+    public var trace: Double?
+    public var traceStandardError: Double?
+    /// The scheduled learning rate `eta` at `epoch` and the SGD momentum (0 for Adam).
     public var learningRate: Double
     public var momentum: Double
     /// `eta * lambda_max / 2` (plain gradient descent leaves the quadratic basin above 1).
     public var escapeRatio: Double
     /// `eta * lambda_max / (2 (1 + mu))` (heavy-ball momentum `mu`).
     public var escapeRatioMomentum: Double
+    /// The optimiser's update direction `u` at `epoch` (the step is `-eta u`): `sgd` (momentum buffer
+    /// from the checkpoint), `adam` (moments from the checkpoint), `sgd_first_step` / `adam_first_step`
+    /// when the checkpoint holds no optimiser state yet (epoch 0).
+    public var update: String
+    /// `g'u` and `u'Hu` with `g` the gradient of the same loss.
+    public var gradientDotUpdate: Double
+    public var updateCurvature: Double
+    /// Fort et al. 2020 Eq. 10: the second-order change of the loss along the step, per unit `eta`,
+    /// `eta u'Hu / 2 - g'u` (positive: the step goes up the local quadratic), and the ratio
+    /// `eta u'Hu / (2 g'u)` (above 1: the step escapes the local quadratic basin).
+    public var lossChangeSecondOrder: Double
+    public var escapeRatioUpdate: Double
     public var iterations: Int
     public var converged: Bool
-    /// `h` of the finite-difference Hessian-vector products (step `h max(||w||, 1) / ||v||`): the
-    /// measured curvature is averaged over that step, so it belongs with the number.
-    public var relativeStep: Double
+    /// `h` of the finite-difference products (step `h max(||w||, 1) / ||v||`; the measured curvature
+    /// is averaged over that step, so it belongs with the number); nil for exact products.
+    public var relativeStep: Double?
+}
+
+/// One row of `hessian_eigenvalues.csv`: the `index`-th largest Hessian eigenvalue (Ritz value),
+/// its residual `||H y - θ y||`, and the fraction `||P y||² / ||y||²` of its Ritz vector in the
+/// span `P` of the `C` logit-gradient centroids on the same examples (Fort et al. 2020 appendix B).
+public struct HessianEigenvalueRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var index: Int
+    public var eigenvalue: Double
+    public var residual: Double
+    public var centroidSpanFraction: Double
+}
+
+/// One row of `hessian_density.csv`: the spectral density `ρ(λ)` from stochastic Lanczos quadrature,
+/// smoothed by a Gaussian (`∫ρ = 1`).
+public struct HessianDensityRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var lambda: Double
+    public var density: Double
+}
+
+/// One row of `hessian_quadrature.csv`: a node (Ritz value of quadrature run `run`) and its weight.
+public struct HessianQuadratureRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var run: Int
+    public var node: Double
+    public var weight: Double
 }
 
 /// Everything a finished task contributes to the tables; stored as `tasks/<id>.json` (its presence
@@ -184,6 +233,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var machines: [NTKMachineRow] = []
     public var linearized: [LinearizedRow] = []
     public var hessians: [HessianRow] = []
+    public var hessianEigenvalues: [HessianEigenvalueRow] = []
+    public var hessianDensity: [HessianDensityRow] = []
+    public var hessianQuadrature: [HessianQuadratureRow] = []
     /// Final test error of a child (training tasks).
     public var finalTestError: Double?
     /// Wall-clock seconds of the task (manifest only; not part of any table).
@@ -209,6 +261,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         machines = try rows(.machines)
         linearized = try rows(.linearized)
         hessians = try rows(.hessians)
+        hessianEigenvalues = try rows(.hessianEigenvalues)
+        hessianDensity = try rows(.hessianDensity)
+        hessianQuadrature = try rows(.hessianQuadrature)
         finalTestError = try c.decodeIfPresent(Double.self, forKey: .finalTestError)
         seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
     }

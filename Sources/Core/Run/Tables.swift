@@ -15,6 +15,9 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var linearized: [LinearizedRow]
     public var nonlinearAdvantage: [NonlinearAdvantageRow]
     public var hessian: [HessianRow]
+    public var hessianEigenvalues: [HessianEigenvalueRow]
+    public var hessianDensity: [HessianDensityRow]
+    public var hessianQuadrature: [HessianQuadratureRow]
 
     public init(records: [TaskRecord]) {
         let rs = records.sorted { $0.id < $1.id }
@@ -46,6 +49,12 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
             ($0.replicate, $0.startEpoch, $0.model, $0.epochs) < ($1.replicate, $1.startEpoch, $1.model, $1.epochs)
         }
         hessian = rs.flatMap(\.hessians).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
+        hessianEigenvalues = rs.flatMap(\.hessianEigenvalues).sorted {
+            ($0.replicate, $0.epoch, $0.index) < ($1.replicate, $1.epoch, $1.index)
+        }
+        // Within a (replicate, epoch) the rows keep their computed order (grid / run, node order).
+        hessianDensity = rs.flatMap(\.hessianDensity)
+        hessianQuadrature = rs.flatMap(\.hessianQuadrature)
         // Nonlinear advantage: last epoch of the linearised model against the nonlinear child.
         var advantage: [NonlinearAdvantageRow] = []
         let runs = Dictionary(grouping: linearized) { [Double($0.replicate), $0.startEpoch] }
@@ -87,6 +96,9 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try v.visit(&linearized, RunPaths.Table.linearized)
         try v.visit(&nonlinearAdvantage, RunPaths.Table.nonlinearAdvantage)
         try v.visit(&hessian, RunPaths.Table.hessian)
+        try v.visit(&hessianEigenvalues, RunPaths.Table.hessianEigenvalues)
+        try v.visit(&hessianDensity, RunPaths.Table.hessianDensity)
+        try v.visit(&hessianQuadrature, RunPaths.Table.hessianQuadrature)
     }
 
     private struct Writer: TableVisitor {
@@ -159,7 +171,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
                         + hessian.map { [Double($0.replicate), $0.epoch] }).sorted { $0.lexicographicallyPrecedes($1) }
         if !times.isEmpty {
             var rows = [["rep", "epoch", "NTK trace", "lambda_max", "eff rank", "target align", "velocity",
-                         "machine err", "net err", "hessian lambda", "escape (mom)"]]
+                         "machine err", "net err", "hessian lambda", "hessian trace", "escape (Eq. 10)"]]
             for key in times {
                 let r = Int(key[0]), t = key[1]
                 let spec = ntkSpectrum.first { $0.replicate == r && $0.epoch == t }
@@ -168,7 +180,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
                 let h = hessian.first { $0.replicate == r && $0.epoch == t }
                 rows.append(["\(r)", "\(t)", f(spec?.trace, "%.4g"), f(spec?.lambdaMax, "%.4g"), f(spec?.effectiveRank, "%.2f"),
                              f(spec?.targetAlignment), f(vel?.velocity), f(machine?.testError), f(machine?.networkTestError),
-                             f(h?.lambdaMax, "%.4g"), f(h?.escapeRatioMomentum, "%.3f")])
+                             f(h?.lambdaMax, "%.4g"), f(h?.trace, "%.4g"), f(h?.escapeRatioUpdate, "%.3f")])
             }
             out.append(Self.aligned(rows))
         }
