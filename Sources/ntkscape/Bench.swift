@@ -10,7 +10,7 @@ struct Bench: ParsableCommand {
 
     enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk, linearized, hvp }
 
-    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (Hessian-vector product vs full gradient).")
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (exact and finite-difference Hessian-vector products vs a full gradient).")
     var target: Target
     @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
     @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?

@@ -16,13 +16,17 @@ public struct LinearizedBenchResult: Encodable, Sendable {
     public var sgemmGFLOPs: Double
 }
 
-/// `ntkscape bench hvp`: seconds per finite-difference Hessian-vector product against seconds per
-/// full gradient on the same examples (target: central ratio <= 2; PyTorch double-backward 2.1).
+/// `ntkscape bench hvp`: seconds per exact (R-op) and finite-difference Hessian-vector product
+/// against seconds per full gradient on the same examples, side by side in one run (target: exact
+/// ratio <= 2.5; PyTorch's double-backward product measured 2.1 on these machines).
 public struct HVPBenchResult: Encodable, Sendable {
     public var model: String
     public var examples: Int
     public var threads: Int
     public var gradientSeconds: Double
+    /// The exact product (forward-over-reverse, `TrainingLoss.exactHessianVectorProduct`).
+    public var exactSeconds: Double
+    public var exactRatio: Double
     public var centralSeconds: Double
     /// Forward differences with `g(w)` already computed (one gradient per product).
     public var forwardSeconds: Double
@@ -30,6 +34,8 @@ public struct HVPBenchResult: Encodable, Sendable {
     public var forwardRatio: Double
     /// `||Hv_forward - Hv_central|| / ||Hv_central||` for one random unit `v`.
     public var forwardVsCentral: Double
+    /// `||Hv_central - Hv_exact|| / ||Hv_exact||`: the secant's error at the default step.
+    public var centralVsExact: Double
     public var sgemmGFLOPs: Double
 }
 
@@ -51,7 +57,8 @@ extension Benchmark {
     }
 
     /// A full gradient of the cross-entropy loss of `kind` (Kaiming-initialised, BatchNorm in inference
-    /// mode) on `examples` synthetic examples, and central / forward Hessian-vector products on them.
+    /// mode) on `examples` synthetic examples, and exact / central / forward Hessian-vector products
+    /// on them, interleaved.
     public static func hvp(_ kind: ModelKind, examples: Int, input: Shape, classes: Int, repeats: Int,
                            sgemm: Double, threads: Int) -> HVPBenchResult {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
@@ -65,7 +72,7 @@ extension Benchmark {
         var v = (0..<p).map { _ in Float(stream.normal()) }
         let norm = Float(Vec.norm(v))
         v = v.map { $0 / norm }
-        var g = [Float](repeating: 0, count: p), central = g, forward = g
+        var g = [Float](repeating: 0, count: p), exact = g, central = g, forward = g
         func product(_ scheme: HVPScheme, _ out: inout [Float]) {
             v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
                 objective.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: scheme)
@@ -74,14 +81,18 @@ extension Benchmark {
         // The warm-up round also computes the g(w) the forward scheme reuses.
         let best = bestSecondsInterleaved(repeats: repeats, [
             { _ = g.withUnsafeMutableBufferPointer { objective.gradient(into: $0.baseAddress!) } },
+            { v.withUnsafeBufferPointer { vp in exact.withUnsafeMutableBufferPointer {
+                objective.exactHessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!)
+            } } },
             { product(.central, &central) }, { product(.forward, &forward) },
         ])
-        let gradient = best[0], centralSeconds = best[1], forwardSeconds = best[2]
+        let gradient = best[0], exactSeconds = best[1], centralSeconds = best[2], forwardSeconds = best[3]
         let difference = Vec.distance(forward, central) / Vec.norm(central)
         return HVPBenchResult(model: kind.rawValue, examples: examples, threads: threads, gradientSeconds: gradient,
-                              centralSeconds: centralSeconds, forwardSeconds: forwardSeconds,
+                              exactSeconds: exactSeconds, exactRatio: exactSeconds / gradient, centralSeconds: centralSeconds, forwardSeconds: forwardSeconds,
                               centralRatio: centralSeconds / gradient, forwardRatio: forwardSeconds / gradient,
-                              forwardVsCentral: difference, sgemmGFLOPs: sgemm)
+                              forwardVsCentral: difference, centralVsExact: Vec.distance(central, exact) / Vec.norm(exact),
+                              sgemmGFLOPs: sgemm)
     }
 }
 

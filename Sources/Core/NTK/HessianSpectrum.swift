@@ -68,7 +68,7 @@ extension TrainingLoss {
                 while start < range.upperBound {
                     let m = Swift.min(batchSize, range.upperBound - start)
                     let f = net.network.forward(x.baseAddress! + start * e, n: m, mode: .eval)
-                    loss.evaluate(logits: UnsafeBufferPointer(start: f, count: m * classes),
+                    _ = loss.evaluate(logits: UnsafeBufferPointer(start: f, count: m * classes),
                                   labels: UnsafeBufferPointer(rebasing: y[start..<(start + m)]), classes: classes,
                                   dlogits: UnsafeMutableBufferPointer(start: net.dlogits.pointer, count: m * classes),
                                   gradientDivisor: count)

@@ -32,6 +32,22 @@ public extension Optimizer {
     }
 }
 
+public extension Optimizer {
+    /// The direction `u` of the step this optimiser takes next from `weights` with data gradient
+    /// `gradient` (its L2 term added by the optimiser, as in training): the step at learning rate
+    /// `eta` moves `w` to `w - eta u` (SGD with momentum and Adam are linear in `eta`). The state
+    /// is left unchanged. Evaluated as one step at learning rate `2^20` on a copy, in Double
+    /// (`u = (w - w') / 2^20`), so `u` keeps Float's relative precision even where `|u| << |w|`.
+    func nextUpdateDirection(weights: [Float], gradient: [Float]) -> [Double] {
+        precondition(weights.count == gradient.count, "nextUpdateDirection: \(weights.count) weights but \(gradient.count) gradients")
+        let scale = 1048576.0
+        var copy = self
+        var moved = weights
+        copy.step(params: &moved, grads: gradient, lr: scale)
+        return zip(weights, moved).map { (Double($0) - Double($1)) / scale }
+    }
+}
+
 /// An optimiser's complete mutable state as named flat arrays, using PyTorch's `state_dict` names
 /// (`momentum_buffer`, `exp_avg`, `exp_avg_sq`). Buffers are empty before the first step.
 public struct OptimizerState: Equatable, Sendable {

@@ -123,9 +123,9 @@ extension ExperimentRunner {
         let ratios = estimate.escapeRatios(learningRate: lr, momentum: mu)
         let step1 = try optimizerUpdate(objective, checkpoint: path)
         let hu = Buffer<Float>(count: p)
-        step1.update.withUnsafeBufferPointer { product($0.baseAddress!, hu.pointer) }
+        step1.update.map(Float.init).withUnsafeBufferPointer { product($0.baseAddress!, hu.pointer) }
         var uHu = 0.0, gu = 0.0
-        for k in 0..<p { uHu += Double(step1.update[k]) * Double(hu[k]); gu += Double(step1.gradient[k]) * Double(step1.update[k]) }
+        for k in 0..<p { uHu += step1.update[k] * Double(hu[k]); gu += Double(step1.gradient[k]) * step1.update[k] }
         record.hessians = [HessianRow(
             replicate: r, epoch: time, method: settings.method.rawValue, examples: data.count, lambdaMax: estimate.lambdaMax,
             trace: trace?.mean, traceStandardError: trace.flatMap { $0.samples > 1 ? $0.standardError : nil },
@@ -138,13 +138,12 @@ extension ExperimentRunner {
 
     /// The gradient `g` of `objective` (with its L2 term) at its origin and the update direction `u`
     /// of the recipe's optimiser there — its state restored from the checkpoint at `path` (the
-    /// momentum buffer or Adam's moments before this step) — so that the step is `w -> w - eta u`:
-    /// one optimiser step at learning rate 1 on the data gradient (the optimiser adds the L2 term
-    /// itself, as in training), `u = w - w'` (every update rule here is linear in the learning rate).
+    /// momentum buffer or Adam's moments before this step) — so that the step is `w -> w - eta u`
+    /// (`Optimizer.nextUpdateDirection`; the optimiser adds the L2 term to the data gradient itself).
     func optimizerUpdate(_ objective: TrainingLoss<Float>, checkpoint path: String) throws
-        -> (gradient: [Float], update: [Float], source: String)
+        -> (gradient: [Float], update: [Double], source: String)
     {
-        let p = objective.parameterCount, w = objective.origin
+        let p = objective.parameterCount, w = objective.origin.array
         var gradient = [Float](repeating: 0, count: p)
         gradient.withUnsafeMutableBufferPointer { _ = objective.gradient(into: $0.baseAddress!) }
         let wd = Float(objective.weightDecay)
@@ -153,9 +152,7 @@ extension ExperimentRunner {
         let file = try Checkpoint.read(path).file
         let stored = file.metadata["optimizer.kind"] != nil
         if stored { try optimizer.importState(try file.optimizerState()) }
-        var moved = (0..<p).map { w[$0] }
-        optimizer.step(params: &moved, grads: data, lr: 1)
-        let source = recipe.optimizer.rawValue + (stored && optimizer.stepCount > 1 ? "" : "_first_step")
-        return (gradient, (0..<p).map { w[$0] - moved[$0] }, source)
+        let source = recipe.optimizer.rawValue + (stored && optimizer.stepCount > 0 ? "" : "_first_step")
+        return (gradient, optimizer.nextUpdateDirection(weights: w, gradient: data), source)
     }
 }
