@@ -47,6 +47,7 @@ final class FailureTests: XCTestCase {
         XCTAssertTrue(error.message.contains("r0-parent"), error.message)
         XCTAssertTrue(error.message.contains("finished"), error.message)
         XCTAssertTrue(error.fix.contains("delete \(produced.producerRecord)"), error.fix)
+        XCTAssertTrue(error.fix.contains("runs again from its start"), error.fix)
     }
 
     /// The producer left a failure marker: fail at once with its reason.
@@ -114,6 +115,7 @@ final class FailureTests: XCTestCase {
         })
         XCTAssertFalse(error.message.contains("Error Domain"), error.message)
         XCTAssertTrue(error.message.contains(blocker), error.message)
+        XCTAssertTrue(error.message.contains("Not a directory"), error.message)
     }
 
     func testFaultInjection() throws {

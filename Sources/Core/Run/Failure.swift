@@ -41,20 +41,20 @@ public struct TaskFailure: Error, CustomStringConvertible, Sendable {
         if let failure = error as? TaskFailure { return failure.message }
         if let cocoa = error as? CocoaError {
             let path = (cocoa.userInfo[NSFilePathErrorKey] as? String) ?? cocoa.filePath ?? cocoa.url?.path
-            let underlying = (cocoa.userInfo[NSUnderlyingErrorKey] as? NSError).map { posixMessage($0) } ?? nil
-            var text = cocoa.localizedDescription
-            if let underlying { text += " (\(underlying))" }
-            if let path, !text.contains(path) { text += ": \(path)" }
+            let reason = (cocoa.userInfo[NSUnderlyingErrorKey] as? Error).map { underlying -> String in
+                let ns = underlying as NSError
+                return ns.domain == NSPOSIXErrorDomain ? String(cString: strerror(Int32(ns.code))) : ns.localizedDescription
+            }
+            // Foundation on Linux often says only "The operation could not be completed. (... error 512.)".
+            let generic = cocoa.localizedDescription.hasPrefix("The operation could not be completed")
+            var text = reason.map { generic ? $0 : cocoa.localizedDescription + " (\($0))" } ?? cocoa.localizedDescription
+            if let path, !text.contains(path) { text = "\(path): \(text)" }
             return text
         }
         let text = String(describing: error)
         return text.isEmpty ? "\(type(of: error))" : text
     }
 
-    private static func posixMessage(_ error: NSError) -> String? {
-        guard error.domain == NSPOSIXErrorDomain else { return error.localizedDescription }
-        return String(cString: strerror(Int32(error.code)))
-    }
 }
 
 /// Runs `body`; an error thrown inside becomes a `TaskFailure` naming `task` and `fix` (a

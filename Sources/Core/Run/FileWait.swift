@@ -12,12 +12,17 @@ public struct ProducedFile: Sendable {
     public var producerRecord: String
     /// Written when the producer failed (`<record>.failed`); nil: not tracked.
     public var producerFailure: String?
+    /// The producer's resume state: deleted with its record, the producer runs again from its start
+    /// (and writes the file again).
+    public var producerState: [String]
 
-    public init(path: String, producer: String, producerRecord: String, producerFailure: String? = nil) {
+    public init(path: String, producer: String, producerRecord: String, producerFailure: String? = nil,
+                producerState: [String] = []) {
         self.path = path
         self.producer = producer
         self.producerRecord = producerRecord
         self.producerFailure = producerFailure
+        self.producerState = producerState
     }
 
     /// Marker of a failed task next to its record: `<record>.failed`.
@@ -40,7 +45,8 @@ public struct ProducedFile: Sendable {
                     task: "waiting for \(path)",
                     message: "the file is missing although task \(producer), which writes it, finished "
                         + "(its record \(producerRecord) exists): the file was deleted or never written",
-                    fix: "delete \(producerRecord) so that task \(producer) runs again, then rerun the same command")
+                    fix: "delete \(([producerRecord] + producerState).joined(separator: " and ")) so that task "
+                        + "\(producer) runs again from its start, then rerun the same command")
             }
             if let marker = producerFailure, fm.fileExists(atPath: marker) {
                 let reason = (try? String(contentsOfFile: marker, encoding: .utf8))?

@@ -44,14 +44,15 @@ extension ExperimentRunner {
     /// The checkpoint `path` with the task that writes it: a parent checkpoint (its parent) or a
     /// child's final weights (that child).
     func producedFile(_ path: String) throws -> ProducedFile {
-        var producer: ExperimentTask?
+        var producer: ExperimentTask?, state: String?
         for r in 0..<config.replicates where producer == nil {
             if config.parentCheckpointTimes.contains(where: { paths.parentCheckpoint(replicate: r, epoch: $0) == path }) {
-                producer = .parent(replicate: r)
+                (producer, state) = (.parent(replicate: r), paths.parentTrainingState(replicate: r))
             }
             for (s, spawn) in spawnTimes.enumerated() {
                 for k in 0..<childrenPerSpawn where paths.childCheckpoint(replicate: r, spawn: spawn, child: k) == path {
-                    producer = .child(replicate: r, spawn: s, child: k)
+                    (producer, state) = (.child(replicate: r, spawn: s, child: k),
+                                         paths.childTrainingState(replicate: r, spawn: spawn, child: k))
                 }
             }
         }
@@ -61,7 +62,7 @@ extension ExperimentRunner {
         }
         let record = paths.taskDone(producer.id)
         return ProducedFile(path: path, producer: producer.id, producerRecord: record,
-                            producerFailure: ProducedFile.failureMarker(record: record))
+                            producerFailure: ProducedFile.failureMarker(record: record), producerState: state.map { [$0] } ?? [])
     }
 
     /// Blocks until checkpoint `path` (written by another task, maybe on another rank) exists;
