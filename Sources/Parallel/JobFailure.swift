@@ -9,6 +9,17 @@ import MPIShim
 /// Failures every rank agreed on (`Communicator.agree`: set-up, the end of `selftest`) end without an
 /// abort: the reporting rank prints, the others stay silent, and all exit through `MPI_Finalize`.
 public enum JobFailure {
+    /// A file in a directory every rank sees (`ntkscape run`: `<run>/tasks/job.failed`), created
+    /// exclusively by the first rank to report a failure: when several ranks fail at once (all
+    /// waiting for the same missing file, say), the first reports and aborts, the others stay silent
+    /// while the abort reaches them. nil: no such directory (every failing rank reports).
+    /// Set once by the command, before the work that can fail on several ranks at once.
+    public static var reportLock: String?
+
+    /// How long a rank that lost the report to another waits for that rank's abort before reporting
+    /// and aborting itself (in case the other died before it could).
+    static let lostReportGrace: UInt32 = 10
+
     /// Prints `error` (unless another rank reports it) and ends this process — and the job, when
     /// other ranks may still run — with exit status `code`. `task` names what was running when the
     /// error names no task itself.
@@ -18,6 +29,9 @@ public enum JobFailure {
         if error is ReportedElsewhere { exit(code) }
         let failure = TaskFailure.wrapping(error, task: task, fix: rerunFix)
         let (rank, size) = worldPosition()
+        if !failure.agreed && (size ?? 1) > 1, let lock = reportLock, !claimReport(lock, failure, rank: rank, size: size) {
+            sleep(lostReportGrace)   // another rank reports and aborts the job
+        }
         report(failure, rank: rank, size: size)
         if failure.agreed { exit(code) }
         if MPIEnvironment.isInitialized && !MPIEnvironment.isFinalized && (size ?? 1) > 1 {
@@ -34,6 +48,17 @@ public enum JobFailure {
         for line in lines.dropFirst() { text += "ntkscape:   \(line)\n" }
         text += "ntkscape: fix: \(failure.fix)\n"
         return text
+    }
+
+    /// True if this rank is the first to report (it created `lock`, holding the message), or if the
+    /// lock cannot be used; false if another rank already reports.
+    static func claimReport(_ lock: String, _ failure: TaskFailure, rank: Int?, size: Int?) -> Bool {
+        let fd = open(lock, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 { return errno != EEXIST }
+        let bytes = Array(message(failure, rank: rank, size: size).utf8)
+        bytes.withUnsafeBytes { _ = write(fd, $0.baseAddress, $0.count) }
+        close(fd)
+        return true
     }
 
     /// Writes the message to stderr in one `write`, so ranks' reports do not interleave.

@@ -65,6 +65,9 @@ struct Run: ParsableCommand {
                   + plan.busy.map { String(format: "%.0f%%", 100 * $0 / max(plan.makespan, 1e-9)) }.joined(separator: " "))
         }
         let start = Benchmark.now()
+        // When several ranks fail at once, the first reports (docs/failures.md); runner.run() clears
+        // a previous job's lock with its failure markers before any rank can fail.
+        JobFailure.reportLock = ProducedFile.failureMarker(record: paths.tasksDirectory + "/job")
         // Errors here end the job through the entry point's abort path (NTKScape.main).
         guard let records = try runner.run() else {
             // The other ranks wait here while rank 0 writes the tables.
@@ -95,7 +98,7 @@ struct Run: ParsableCommand {
     private func createRunDirectory(_ paths: RunPaths, config: ExperimentConfig) throws {
         try during("creating the run directory \(paths.runDirectory)",
                    fix: "make \(runs) a writable directory with free space (or choose another with --runs), then rerun") {
-            try FileManager.default.createDirectory(atPath: paths.runDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: paths.tasksDirectory, withIntermediateDirectories: true)
             if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
             try AtomicFile.write(config.canonicalJSON(), to: paths.resolvedConfig)
         }
