@@ -82,6 +82,7 @@ struct Run: ParsableCommand {
                                     + "every task is done, only the tables are written again") {
             try FaultInjection.check(.tables, rank: world.rank)
             let tables = ExperimentTables(records: records)
+            removeTemporaries(in: paths.tablesDirectory)
             try tables.write(to: paths)
             try Manifest.write(config: config, paths: paths, plan: plan, records: records, ranks: world.size,
                                threads: threadCount, wallSeconds: Benchmark.now() - start)
@@ -92,6 +93,15 @@ struct Run: ParsableCommand {
         if !kernel.isEmpty { print("\n" + kernel) }
         print("tables: \(paths.tablesDirectory)")
         world.barrier()
+    }
+
+    /// Removes the temporary files (`<file>.tmp-<pid>-<hex>`, AtomicFile) a job killed while writing
+    /// left in `directory`.
+    private func removeTemporaries(in directory: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where name.contains(".tmp-") {
+            try? fm.removeItem(atPath: directory + "/" + name)
+        }
     }
 
     /// Rank 0: the run directory with the experiment file as given and the resolved configuration.
