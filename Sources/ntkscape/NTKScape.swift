@@ -38,6 +38,10 @@ struct NTKScape: ParsableCommand {
         } catch let code as ExitCode {
             JobFailure.end(TaskFailure(task: "ntkscape \(name)", message: "exit status \(code.rawValue)", fix: rerunFix),
                            task: "ntkscape \(name)", code: code.rawValue)
+        } catch where exitCode(for: error).isSuccess {
+            // `--help`, `ntkscape help <command>`: ArgumentParser prints, on the first rank only.
+            if (JobFailure.launchRank ?? 0) == 0 { exit(withError: error) }
+            Foundation.exit(0)
         } catch {
             JobFailure.end(error, task: "ntkscape \(name)")
         }
