@@ -1,6 +1,7 @@
 import ArgumentParser
 import Core
 import Foundation
+import Parallel
 
 /// `ntkscape bench`: throughput next to a same-run 1024^3 sgemm (same threads), as a table and JSON.
 struct Bench: ParsableCommand {
@@ -36,6 +37,7 @@ struct Bench: ParsableCommand {
     }
 
     func run() throws {
+        try during("bench set-up", fix: rerunFix) { try FaultInjection.check(.setup, rank: JobFailure.launchRank ?? 0) }
         ConvolutionSettings.winograd = conv == .winograd
         if target == .linearized || target == .hvp { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
@@ -57,7 +59,11 @@ struct Bench: ParsableCommand {
         }
         let data = try JSONEncoder.pretty.encode(results)
         print(String(decoding: data, as: UTF8.self))
-        if let json { try AtomicFile.write(data, to: json) }
+        if let json {
+            try during("writing \(json)", fix: "free disk space or choose a writable --json file, then rerun") {
+                try AtomicFile.write(data, to: json)
+            }
+        }
     }
 }
 

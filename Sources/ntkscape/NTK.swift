@@ -43,21 +43,37 @@ struct NTK: ParsableCommand {
         let decision = world.configureBLASThreads(option: threadOptions.threads)
         let root = world.rank == 0
         let say = { (s: String) in if root { print(s) } }
-        let (net, train, test) = try data.load(checkpoint: checkpoint, seed: seed)
-        let probeSet = try train.probeSubset(count: probe, seed: seed)
+        // Set-up, agreed over the ranks: a bad checkpoint or data set is reported once.
+        let (net, train, test, probeSet) = try world.agree {
+            try during("set-up", fix: "check the checkpoint and data options named above, then rerun") {
+                let (net, train, test) = try data.load(checkpoint: checkpoint, seed: seed)
+                let probeSet = try train.probeSubset(count: probe, seed: seed)
+                try FaultInjection.check(.setup, rank: world.rank)
+                return (net, train, test, probeSet)
+            }
+        }
         let algebra: GramLinearAlgebra = world.size == 1 ? LAPACKGramAlgebra() : try ScaLAPACKGramAlgebra(communicator: world)
         let analysis = NTKAnalysis(communicator: world, algebra: algebra,
                                    options: NTKGramOptions(memoryGiB: memoryGB, blockSize: blockSize))
         say("\(net.kind.rawValue) (\(net.parameterCount) parameters), probe m = \(probe) x C = \(net.classes): "
             + "\(probe * net.classes) x \(probe * net.classes) Gram on \(world.size) rank(s) x \(decision.threads) thread(s)")
 
-        let (gram, stats) = try analysis.gram(net, probe: probeSet)
+        let (gram, stats) = try during("building the Gram", fix: rerunFix) {
+            try FaultInjection.check(.ntk, rank: world.rank)
+            return try analysis.gram(net, probe: probeSet)
+        }
         say(String(format: "gram: %.2f s (Jacobian %.2f s, contraction %.2f s, exchange %.2f s); %d parameter chunk(s) of %d; planned %.2f GiB/rank",
                    stats.seconds, stats.jacobianSeconds, stats.contractionSeconds, stats.communicationSeconds,
                    stats.parameterChunks, stats.chunkSize, Double(stats.plannedBytes) / 1_073_741_824))
         if let out {
             let full = gram.gatherFull(world)
-            if let full { try NPY.writeSquare(full, order: gram.order, to: out); say("wrote \(out)") }
+            if let full {
+                try during("writing \(out)", fix: "free disk space or choose a writable --out, then rerun") {
+                    try FaultInjection.check(.tables, rank: world.rank)
+                    try NPY.writeSquare(full, order: gram.order, to: out)
+                }
+                say("wrote \(out)")
+            }
         }
         var t = Benchmark.now()
         let spectrum = try analysis.spectrum(gram, topVectors: topK)
@@ -77,7 +93,9 @@ struct NTK: ParsableCommand {
         say(String(format: "alignment (uncentred, one-hot): full %.9f  traced %.9f", alignment.full, alignment.traced))
         say(String(format: "eigen-decomposition: %.2f s", eigenSeconds))
         if root, let eigenvaluesCSV {
-            try AtomicFile.write("index,eigenvalue\n" + spectrum.eigenvalues.enumerated().map { "\($0.offset),\(String(format: "%.9e", $0.element))" }.joined(separator: "\n") + "\n", to: eigenvaluesCSV)
+            try during("writing \(eigenvaluesCSV)", fix: "free disk space or choose a writable --eigenvalues file, then rerun") {
+                try AtomicFile.write("index,eigenvalue\n" + spectrum.eigenvalues.enumerated().map { "\($0.offset),\(String(format: "%.9e", $0.element))" }.joined(separator: "\n") + "\n", to: eigenvaluesCSV)
+            }
             print("wrote \(eigenvaluesCSV)")
         }
         if machine > 0 {

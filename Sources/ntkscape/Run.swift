@@ -22,49 +22,96 @@ struct Run: ParsableCommand {
     @Flag(name: .customLong("print-run-dir"), help: "Print the run directory and exit without running.") var printRunDir = false
     @Flag(help: "Print every experiment setting with its default and meaning, and exit.") var explain = false
 
+    @Option(name: .customLong("wait-timeout"), help: ArgumentHelp(
+        "Longest wait, in seconds, for a checkpoint another rank writes (default: no limit).",
+        discussion: "A last resort: a rank already stops waiting when the file can no longer appear "
+            + "(its producing task finished without it or failed; docs/failures.md)."))
+    var waitTimeout: Double?
+
+    func validate() throws {
+        if let waitTimeout, !(waitTimeout > 0) { throw ValidationError("--wait-timeout must be positive, got \(waitTimeout)") }
+    }
+
     func run() throws {
         if explain { print(ExperimentConfig.documentation()); return }
-        let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
-        if printRunDir { print(RunPaths(root: runs, config: config).runDirectory); return }
-
+        if printRunDir {
+            let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
+            print(RunPaths(root: runs, config: config).runDirectory)
+            return
+        }
         let world = Parallel.worldCommunicator()
-        let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
-        // Data are loaded and every setting checked before anything is written.
-        let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, algebra: gramAlgebra, log: log)
+        // Set-up: the same on every rank, and agreed, so a bad experiment file or data set is reported
+        // once. Data are loaded and every setting checked before anything is written.
+        let (config, runner, threadCount) = try world.agree {
+            try during("set-up", fix: "correct the experiment file or the data set named above (docs/experiment.md), then rerun") {
+                let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
+                let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
+                let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, algebra: gramAlgebra, log: log)
+                runner.waitTimeout = waitTimeout
+                try FaultInjection.check(.setup, rank: world.rank)
+                if world.rank == 0 { try createRunDirectory(runner.paths, config: config) }
+                return (config, runner, decision.threads)
+            }
+        }
         let paths = runner.paths
         if world.rank == 0 {
-            try FileManager.default.createDirectory(atPath: paths.runDirectory, withIntermediateDirectories: true)
-            if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
-            try AtomicFile.write(config.canonicalJSON(), to: paths.resolvedConfig)
             print("run directory: \(paths.runDirectory)")
-            print("\(world.size) rank(s) x \(decision.threads) thread(s)")
+            print("\(world.size) rank(s) x \(threadCount) thread(s)")
         }
-        world.barrier()
         let plan = runner.plan()
         if world.rank == 0 {
             print("plan: \(plan.ranks.map(\.count).reduce(0, +)) tasks, estimated load per rank "
                   + plan.busy.map { String(format: "%.0f%%", 100 * $0 / max(plan.makespan, 1e-9)) }.joined(separator: " "))
         }
         let start = Benchmark.now()
-        let records: [TaskRecord]?
-        do {
-            records = try runner.run()
-        } catch {
-            log("rank \(world.rank): \(error)")
-            if world.size > 1 { MPIEnvironment.abort(1) }
-            throw ExitCode.failure
+        // When several ranks fail at once, the first reports (docs/failures.md); runner.run() clears
+        // a previous job's lock with its failure markers before any rank can fail.
+        JobFailure.reportLock = ProducedFile.failureMarker(record: paths.tasksDirectory + "/job")
+        // Errors here end the job through the entry point's abort path (NTKScape.main).
+        guard let records = try runner.run() else {
+            // The other ranks wait here while rank 0 writes the tables.
+            try during("waiting for rank 0 to write the tables", fix: rerunFix) {
+                try FaultInjection.check(.tables, rank: world.rank)
+            }
+            world.barrier()
+            return
         }
-        guard let records else { world.barrier(); return }
-        let tables = ExperimentTables(records: records)
-        try tables.write(to: paths)
-        try Manifest.write(config: config, paths: paths, plan: plan, records: records, ranks: world.size,
-                           threads: decision.threads, wallSeconds: Benchmark.now() - start)
+        let tables = try during("writing the tables and the manifest in \(paths.runDirectory)",
+                                fix: "free disk space or make \(paths.runDirectory) writable, then rerun the same command: "
+                                    + "every task is done, only the tables are written again") {
+            try FaultInjection.check(.tables, rank: world.rank)
+            let tables = ExperimentTables(records: records)
+            removeTemporaries(in: paths.tablesDirectory)
+            try tables.write(to: paths)
+            try Manifest.write(config: config, paths: paths, plan: plan, records: records, ranks: world.size,
+                               threads: threadCount, wallSeconds: Benchmark.now() - start)
+            return tables
+        }
         print(tables.summary())
         let kernel = tables.kernelSummary()
         if !kernel.isEmpty { print("\n" + kernel) }
         print("tables: \(paths.tablesDirectory)")
         world.barrier()
+    }
+
+    /// Removes the temporary files (`<file>.tmp-<pid>-<hex>`, AtomicFile) a job killed while writing
+    /// left in `directory`.
+    private func removeTemporaries(in directory: String) {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] where name.contains(".tmp-") {
+            try? fm.removeItem(atPath: directory + "/" + name)
+        }
+    }
+
+    /// Rank 0: the run directory with the experiment file as given and the resolved configuration.
+    private func createRunDirectory(_ paths: RunPaths, config: ExperimentConfig) throws {
+        try during("creating the run directory \(paths.runDirectory)",
+                   fix: "make \(runs) a writable directory with free space (or choose another with --runs), then rerun") {
+            try FileManager.default.createDirectory(atPath: paths.tasksDirectory, withIntermediateDirectories: true)
+            if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
+            try AtomicFile.write(config.canonicalJSON(), to: paths.resolvedConfig)
+        }
     }
 }
 

@@ -27,6 +27,7 @@ struct Selftest: ParsableCommand {
         let decision = world.configureBLASThreads(option: threadOptions.threads)
         let grid = nearSquareGrid(size: world.size)
         let start = Date()
+        try during("selftest set-up", fix: rerunFix) { try FaultInjection.check(.setup, rank: world.rank) }
         if world.rank == 0 {
             print("selftest: \(world.size) rank(s), grid \(grid.rows) x \(grid.cols), n = \(n), block = \(block), "
                   + "\(decision.threads) thread(s) per rank (\(decision.rule.rawValue))")
@@ -39,6 +40,12 @@ struct Selftest: ParsableCommand {
             print("selftest: \(results.count - failed)/\(results.count) checks passed on \(world.size) rank(s) "
                   + "in \(String(format: "%.2f", Date().timeIntervalSince(start))) s")
         }
-        if failed > 0 { throw ExitCode(1) }
+        // Agreed: every rank ends with the same status, and rank 0 alone reports.
+        try world.agree {
+            if failed > 0 {
+                throw TaskFailure(task: "selftest", message: "\(failed) of \(results.count) checks failed (FAIL lines above)",
+                                  fix: "check the MPI, OpenBLAS and ScaLAPACK installation (ntkscape info); see docs/failures.md")
+            }
+        }
     }
 }

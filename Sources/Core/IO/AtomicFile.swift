@@ -60,7 +60,7 @@ public enum AtomicFile {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         } catch {
             throw AtomicFileError(path: path, operation: "create parent directory \(directory)",
-                                  detail: "\(error.localizedDescription)")
+                                  detail: TaskFailure.describe(error))
         }
         let suffix = String(UInt64.random(in: .min ... .max), radix: 16)
         let tempPath = "\(path).tmp-\(getpid())-\(suffix)"

@@ -68,6 +68,8 @@ public final class ExperimentRunner {
     var log: (String) -> Void
     /// Dense linear algebra on Grams held by a group of ranks (ScaLAPACK under MPI, LAPACK alone).
     let algebra: (Communicator) throws -> GramLinearAlgebra
+    /// Longest wait, in seconds, for a file another task writes (nil: until it can no longer appear).
+    public var waitTimeout: Double?
 
     /// `algebra` makes the eigen/Cholesky solver for a group's Grams; the default (LAPACK) only
     /// serves one-rank groups.
@@ -223,6 +225,7 @@ public final class ExperimentRunner {
         let plan = plan()
         let total = plan.totalCost, start = Benchmark.now()
         var done = 0.0, records: [TaskRecord] = []
+        clearFailureMarkers()
         for slot in plan.ranks[comm.rank] {
             let task = byID[slot.task]!
             let recordPath = paths.taskDone(task.id)
@@ -233,7 +236,7 @@ public final class ExperimentRunner {
             }
             log("rank \(comm.rank): \(task.id) starts")
             let t0 = Benchmark.now()
-            var record = try execute(task)
+            var record = try runTask(task) { try execute(task) }
             record.seconds = Benchmark.now() - t0
             try AtomicFile.write(try JSONEncoder.sorted.encode(record), to: recordPath)
             records.append(record)
@@ -245,6 +248,9 @@ public final class ExperimentRunner {
         }
         records += try runKernelTasks()
         let mine = try JSONEncoder.sorted.encode(records)
+        try during("gathering the task records on rank 0", fix: rerunFix) {
+            try FaultInjection.check(.gather, rank: comm.rank)
+        }
         guard let all = comm.gather(Array(mine), root: 0) else { return nil }
         return try all.flatMap { try JSONDecoder().decode([TaskRecord].self, from: Data($0)) }
     }
@@ -284,13 +290,14 @@ public final class ExperimentRunner {
             }
             if group.rank == 0 { log("rank \(comm.rank): \(task.id) starts on \(group.size) rank(s)") }
             let t0 = Benchmark.now()
-            var record: TaskRecord
-            switch task {
-            case let .kernelTimeline(r): record = try kernelTimeline(r, ntk: ntk)
-            case let .kernelChildren(r, s): record = try kernelChildren(r, s, ntk: ntk)
-            case let .kernelMachine(r, t): record = try kernelMachine(r, t, ntk: ntk)
-            case let .hessian(r, t): record = try measureHessian(r, t, group: group)
-            default: preconditionFailure("\(task.id) is not a kernel task")
+            var record = try runTask(task) {
+                switch task {
+                case let .kernelTimeline(r): return try kernelTimeline(r, ntk: ntk)
+                case let .kernelChildren(r, s): return try kernelChildren(r, s, ntk: ntk)
+                case let .kernelMachine(r, t): return try kernelMachine(r, t, ntk: ntk)
+                case let .hessian(r, t): return try measureHessian(r, t, group: group)
+                default: preconditionFailure("\(task.id) is not a kernel task")
+                }
             }
             record.seconds = Benchmark.now() - t0
             if group.rank == 0 {
@@ -302,15 +309,10 @@ public final class ExperimentRunner {
         return records
     }
 
-    /// Blocks until `path` exists (another rank writes it atomically).
-    func waitFor(_ path: String) {
-        var waited = 0.0
-        while !FileManager.default.fileExists(atPath: path) {
-            usleep(200_000); waited += 0.2
-            if waited.truncatingRemainder(dividingBy: 60) < 0.2 && waited > 1 {
-                log("rank \(comm.rank): waiting \(Int(waited)) s for \(path)")
-            }
-        }
+    /// Blocks until `path` exists (another rank writes it atomically); throws when it can no longer
+    /// appear (its producer finished without it or failed) or after `waitTimeout` (RunnerFailures.swift).
+    func waitFor(_ path: String) throws {
+        try waitForProduced(path)
     }
 
     func makeTrainer(identity: TrainingIdentity) -> Trainer {
@@ -345,7 +347,7 @@ public final class ExperimentRunner {
             try Checkpoint.read(state).restore(into: trainer)
         } else {
             let source = paths.parentCheckpoint(replicate: r, epoch: spawn)
-            waitFor(source)
+            try waitFor(source)
             try Checkpoint.read(source).restore(into: trainer)   // weights, BN state, optimiser, step
         }
         try trainer.train(until: trainer.finalStep, callbacks: [
@@ -359,7 +361,7 @@ public final class ExperimentRunner {
     }
 
     func loadNetwork(_ path: String) throws -> Network<Float> {
-        waitFor(path)
+        try waitFor(path)
         return try Checkpoint.read(path).makeNetwork()
     }
 
