@@ -40,11 +40,14 @@ let package = Package(
                 swiftSettings: coreSwiftSettings),
         // MPI communicator, BLACS grids, distributed matrices, ScaLAPACK drivers.
         .target(name: "Parallel", dependencies: ["Core", "MPIShim", "CLinAlg"]),
+        // SVG figures from chart specifications (Foundation only; no Core, no MPI).
+        .target(name: "Plot"),
         .executableTarget(name: "ntkscape", dependencies: [
-            "Core", "Parallel",
+            "Core", "Parallel", "Plot",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Core", "ntkscape"]),
     ]
 )
