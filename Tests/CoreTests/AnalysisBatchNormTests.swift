@@ -43,12 +43,15 @@ final class AnalysisBatchNormTests: XCTestCase {
         XCTAssertGreaterThan(abs(before - trainMode), 0.1, "the default statistics should measure another function")
     }
 
-    /// A trained ResNet-20: its running statistics (momentum 0.1) are already close, so recompute
-    /// changes the test error by less than 1 point.
+    /// A trained ResNet-20 (ending, like a real schedule, at a decayed learning rate): its running
+    /// statistics (momentum 0.1) track the weights, so recompute changes the test error by less than
+    /// 1 point. (Mid-training at a high rate they lag: after 60 steps at 0.05 recompute moved the
+    /// error from 56% to 28% on these data.)
     func testResNet20TrainedRecomputeChangesTestErrorByLessThanOnePoint() throws {
-        let (train, test) = data(train: 1280, test: 1000, noise: 0.6)
+        let (train, test) = data(train: 1280, test: 1000, noise: 0.4)
         var recipe = TrainingRecipe()
-        recipe.learningRate = 0.05; recipe.batchSize = 64; recipe.epochs = 3; recipe.weightDecay = 0
+        recipe.learningRate = 0.05; recipe.batchSize = 64; recipe.epochs = 5; recipe.weightDecay = 0
+        recipe.schedule = .step(milestones: [3], gamma: 0.1)
         let trainer = Trainer(network: ModelKind.resnet20.build(input: Shape(3, 16, 16), classes: 10), recipe: recipe,
                               data: train, identity: TrainingIdentity(seed: 1))
         trainer.initializeWeights()

@@ -128,7 +128,9 @@ public final class ExperimentRunner {
                 for a in 0..<K { for b in (a + 1)..<K {
                     let p = ExperimentTask.pair(replicate: r, spawn: s, a: a, b: b)
                     let needs = [a, b].map { (ExperimentTask.child(replicate: r, spawn: s, child: $0).id, 1.0) }
-                    out.append((p, PlannedTask(id: p.id, cost: Double(config.barrier.points) * evalCost, needs: needs)))
+                    // BatchNorm networks: a curve under each of the two policies.
+                    let curves = config.model.hasBatchNorm ? 2.0 : 1.0
+                    out.append((p, PlannedTask(id: p.id, cost: curves * Double(config.barrier.points) * evalCost, needs: needs)))
                 } }
             }
             for (t, time) in measurementTimes.enumerated() {
