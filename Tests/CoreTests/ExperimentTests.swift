@@ -238,7 +238,20 @@ final class ExperimentTests: XCTestCase {
             ("kernel_machine: {times: [1], train_examples: 55}\n", nil, "kernel_machine.train_examples"),
             ("spawn_times: [0]\nmeasurement_times: [0, 10]\nprobe_size: 10\nkernel_machine: {times: [1], train_examples: 100}\n",
              60, "kernel_machine.train_examples"),
-            ("kernel_machine: {times: [1], ridge: 0}\n", nil, "kernel_machine.ridge"),
+            // The retired single ridge: a parse error naming the key and its replacement.
+            ("kernel_machine: {times: [1], ridge: 0.0001}\n", nil, "kernel_machine.ridge"),
+            ("kernel_machine: {times: [1], ridges: [0.1, 1]}\n", nil, "kernel_machine.ridges"),
+            ("kernel_machine: {times: [1], ridges: [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 1, 10, 100, 0]}\n", nil,
+             "kernel_machine.ridges"),
+            ("kernel_machine: {times: [1], ridges: [1, 1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 0.1, 10, 100, 1000]}\n", nil,
+             "kernel_machine.ridges"),
+            ("kernel_machine: {times: [1], draws: 0}\n", nil, "kernel_machine.draws"),
+            ("kernel_machine: {times: [1], held_out: 1}\n", nil, "kernel_machine.held_out"),
+            ("kernel_machine: {times: [1], train_examples: 10}\n", nil, "kernel_machine.train_examples"),
+            ("analysis: {recompute_batches: 0}\n", nil, "analysis.recompute_batches"),
+            ("analysis: {batchnorm: running_stats}\n", nil, "analysis.batchnorm"),
+            ("model: resnet20\ndataset: {kind: synthetic}\nspawn_times: [0]\nmeasurement_times: [0, 10]\nprobe_size: 10\n"
+                + "analysis: {recompute_batches: 5}\n", 600, "analysis.recompute_batches"),
             ("linearized: {times: [12]}\n", nil, "linearized.times"),
             ("linearized: {times: [1], momentum: 1}\n", nil, "linearized.momentum"),
             ("linearized: {times: [1], child_learning_rate: -0.1}\n", nil, "linearized.child_learning_rate"),
@@ -294,11 +307,16 @@ final class ExperimentTests: XCTestCase {
 
     func testDefaultsCanonicalJSONIsTheDocumentedText() throws {
         // Written by hand from the documented defaults (keys sorted, RFC 8785 numbers).
-        let expected = #"{"barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
+        let expected = #"{"analysis":{"batchnorm":"recompute","recompute_batches":10},"#
+            + #""barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
             + #""children":2,"dataset":{"augment":"off","balanced_subset":false,"kind":"fashion-mnist","#
             + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
-            + #""hessian":{"examples":1000,"iterations":20,"relative_step":null,"times":[],"tolerance":0.001},"#
-            + #""kernel_machine":{"ridge":0.0001,"times":[],"train_examples":500},"#
+            + #""hessian":{"density_points":100,"density_runs":1,"density_sigma":0.01,"density_steps":20,"#
+            + #""examples":1000,"iterations":30,"method":"exact","relative_step":null,"shards":8,"times":[],"#
+            + #""tolerance":0.001,"top_k":5,"trace_samples":10},"#
+            + #""kernel_machine":{"draws":3,"held_out":0.2,"#
+            + #""ridges":[0.000001,0.000003,0.00001,0.00003,0.0001,0.0003,0.001,0.003,0.01,0.03,0.1,0.3,1],"#
+            + #""times":[],"train_examples":0},"#
             + #""linearized":{"batch_size":0,"child_learning_rate":null,"epochs":1,"learning_rate":0.01,"momentum":0.9,"#
             + #""times":[],"weight_decay":0},"#
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
@@ -374,15 +392,17 @@ final class ExperimentTests: XCTestCase {
         let quick = ExperimentConfig.builtinDefault()
         XCTAssertEqual(quick.identityJSON(),
                        #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":10000,"#
-                        + #""hessian.iterations":15,"hessian.times":[0,0.5,2,8],"kernel_machine.times":[0,1,8],"#
+                        + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
+                        + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.times":[0,1,8],"#
+                        + #""kernel_machine.train_examples":500,"#
                         + #""linearized.times":[0,1,4],"measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
                         + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
                         + #""recipe.learning_rate":0.001,"recipe.optimizer":"adam","#
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
                         + #""spawn_times":[0,0.25,0.5,1,2]}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "f1faebffe9413cfb6609315b26124917b742e7e311f0bc74d3bf2ae2734fdcea")
-        XCTAssertEqual(quick.runName, "quick-f1faebffe941")
+        XCTAssertEqual(quick.runHash, "56066272fb6b6762632cf138d3229689f9dfd86a34ec45c5ca05425f742925a4")
+        XCTAssertEqual(quick.runName, "quick-56066272fb6b")
     }
 
     func testDerivedDefaults() throws {

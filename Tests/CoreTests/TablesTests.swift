@@ -8,18 +8,18 @@ final class TablesTests: XCTestCase {
     func testTimelineRecordsBecomeSortedCSV() throws {
         let json = """
             [{"id": "r0-t1", "timeline": [{"replicate": 0, "epoch": 0.5, "trainError": 0.25, "trainLoss": 0.75,
-                                           "testError": 0.3, "testLoss": 0.8}],
+                                           "testError": 0.3, "testLoss": 0.8, "batchNorm": "none"}],
               "pairs": [], "curves": [], "timelinePairs": [], "seconds": 1},
              {"id": "r0-t0", "timeline": [{"replicate": 0, "epoch": 0, "trainError": 0.9, "trainLoss": 2.302585092994046,
-                                           "testError": 0.875, "testLoss": 2.3}],
+                                           "testError": 0.875, "testLoss": 2.3, "batchNorm": "none"}],
               "pairs": [], "curves": [], "timelinePairs": [], "seconds": 2}]
             """
         let records = try JSONDecoder().decode([TaskRecord].self, from: Data(json.utf8))
         let tables = ExperimentTables(records: records)
         XCTAssertEqual(try CSV.render(tables.parentTimeline), """
-            replicate,epoch,train_error,train_loss,test_error,test_loss
-            0,0.0,0.9,2.302585092994046,0.875,2.3
-            0,0.5,0.25,0.75,0.3,0.8
+            replicate,epoch,train_error,train_loss,test_error,test_loss,batch_norm
+            0,0.0,0.9,2.302585092994046,0.875,2.3,none
+            0,0.5,0.25,0.75,0.3,0.8,none
 
             """)
         // Same records in another order: the same bytes (tables do not depend on gather order).

@@ -88,9 +88,10 @@ final class ExperimentIntegrationTests: XCTestCase {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 16, "sixteen CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 18, "eighteen CSV tables")
         // Every analysis produced its rows: spectra at the 4 measurement times (0, 0.5, 1, 2), distances
-        // between them (10 pairs), velocity from 0, 0.5 and 1, two machines, two Hessians (3 eigenvalues,
+        // between them (10 pairs), velocity from 0, 0.5 and 1, machines at two times (3 draws x 2 forms,
+        // 13 ridges each; 40 examples: 30 fit + 10 held out, distributed eigendecomposition), two Hessians (3 eigenvalues,
         // 20 density points and 4 quadrature nodes each; products sharded over the ranks), the
         // linearised and nonlinear runs (one row each) and their advantage, kernel distance per pair.
         let lines = { (name: String) in String(decoding: one["tables/\(name).csv"]!, as: UTF8.self).split(separator: "\n").count - 1 }
@@ -99,7 +100,9 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertEqual(lines("ntk_eigenvectors"), 4 * 200)
         XCTAssertEqual(lines("kernel_distance"), 10)
         XCTAssertEqual(lines("kernel_velocity"), 3)
-        XCTAssertEqual(lines("ntk_machine"), 2)
+        XCTAssertEqual(lines("ntk_machine"), 2 * 3 * 2)
+        XCTAssertEqual(lines("ntk_machine_summary"), 2 * 2)
+        XCTAssertEqual(lines("ntk_machine_ridges"), 2 * 3 * 2 * 13)
         XCTAssertEqual(lines("hessian"), 2)
         XCTAssertEqual(lines("hessian_eigenvalues"), 2 * 3)
         XCTAssertEqual(lines("hessian_density"), 2 * 20)

@@ -382,9 +382,13 @@ struct ConfigField<Section> {
 protocol ConfigSection: ConfigRepresentable {
     init()
     static var fields: [ConfigField<Self>] { get }
+    /// Keys that were settings once: reading one is an error that says what replaced it.
+    static var retiredKeys: [String: (problem: String, fix: String)] { get }
 }
 
 extension ConfigSection {
+    static var retiredKeys: [String: (problem: String, fix: String)] { [:] }
+
     static var configType: String { "a mapping of settings" }
     static var configFields: [FieldInfo]? { fields.map(\.info) }
 
@@ -402,6 +406,9 @@ extension ConfigSection {
                                  fix: "keys are setting names such as `\(fields[0].info.key)`.")
             }
             let key = k.string, at = path.child(key)
+            if let retired = Self.retiredKeys[key] {
+                throw at.error(.invalidValue, at: keyNode, retired.problem, fix: retired.fix)
+            }
             guard let field = fields.first(where: { $0.info.key == key }) else {
                 let valid = fields.map(\.info.key)
                 let suggestion = closest(to: key, among: valid)

@@ -17,6 +17,14 @@ public enum BatchNormPolicy: String, Codable, CaseIterable, Sendable, ConfigEnum
     case interpolate
 }
 
+/// BatchNorm running statistics of a checkpoint when it is analysed in inference mode.
+public enum AnalysisBatchNorm: String, Codable, CaseIterable, Sendable, ConfigEnum {
+    /// Reset and re-estimate them on fixed training batches first (`BatchNormRecomputer`).
+    case recompute
+    /// Use the running statistics stored in the checkpoint (the defaults 0 / 1 at initialisation).
+    case running
+}
+
 extension DatasetKind: ConfigEnum {}
 extension ModelKind: ConfigEnum {}
 extension OptimizerKind: ConfigEnum {}
@@ -87,6 +95,29 @@ public struct BarrierSettings: Codable, Equatable, Sendable, ConfigSection {
         .init("recompute_batches", \.recomputeBatches, "Training batches used to re-estimate BatchNorm statistics (recompute)."),
         .init("train_subset", \.trainSubset,
               "Training examples (the first N of the training subset; 0 = all) for the curve's train error and loss."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
+/// The experiment file's `analysis` section: how a checkpoint is prepared before it is analysed in
+/// inference mode (timeline errors, ReLU patterns, logit gradients, NTK Grams, kernel machines, the
+/// linearised model's frozen BatchNorm, the Hessian).
+public struct AnalysisSettings: Codable, Equatable, Sendable, ConfigSection {
+    public var batchnorm: AnalysisBatchNorm = .recompute
+    /// Training batches (of `recipe.batch_size`) that re-estimate the statistics (`recompute` only).
+    public var recomputeBatches = 10
+
+    public init() {}
+
+    static var fields: [ConfigField<AnalysisSettings>] { [
+        .init("batchnorm", \.batchnorm,
+              "BatchNorm running statistics of every analysed checkpoint: recompute (reset and re-estimate them on "
+                + "recompute_batches fixed training batches first, as the barrier's recompute policy does; at "
+                + "initialisation the stored ones are the defaults 0 and 1) or running (as stored). No effect without BatchNorm."),
+        .init("recompute_batches", \.recomputeBatches,
+              "Training batches of recipe.batch_size that re-estimate the statistics (batchnorm: recompute)."),
     ] }
 
     public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
@@ -170,6 +201,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
     /// logit gradients, NTK Gram).
     public var probeSize = 100
     public var barrier = BarrierSettings()
+    public var analysis = AnalysisSettings()
     public var ntk = NTKSection()
     public var kernelMachine = KernelMachineSection()
     public var linearized = LinearizedSection()
@@ -198,6 +230,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
               "Class-balanced probe set from the training split for ReLU-pattern, logit-gradient and NTK metrics "
                 + "(a multiple of the class count)."),
         .init("barrier", \.barrier, "Error barrier between children along the straight line joining them."),
+        .init("analysis", \.analysis,
+              "How checkpoints are prepared for inference-mode analyses (BatchNorm statistics)."),
         .init("ntk", \.ntk, "Empirical-NTK Grams on the probe set: spectra, target alignment, kernel distance and velocity."),
         .init("kernel_machine", \.kernelMachine, "Kernel regression with the parent's data-dependent NTK."),
         .init("linearized", \.linearized,

@@ -40,22 +40,47 @@ public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
 }
 
 /// The experiment file's `kernel_machine` section: kernel regression with the parent's
-/// data-dependent NTK (DESIGN §4); `t = 0` is the classic random-initialisation NTK.
+/// data-dependent NTK (an NTKScape addition; `t = 0` is the classic random-initialisation NTK).
+/// Each of `draws` class-balanced draws of examples is split into a fit part and a held-out part;
+/// the ridge is chosen from `ridges` by the held-out squared loss (every ridge from one
+/// eigendecomposition of the fit part's Gram), then the machine is refitted on all the draw's
+/// examples at that ridge, in two forms (with the network's outputs `f_t` as offset, and without).
 public struct KernelMachineSection: Codable, Equatable, Sendable, ConfigSection {
     /// Parent epochs at which the kernel machine is fitted; empty = none.
     public var times: [Double] = []
-    /// Training examples the machine is fitted on (class-balanced from the training subset).
-    public var trainExamples = 500
-    /// Ridge λ relative to the Gram's mean diagonal: `K + ridge * tr(K)/(nC) I`.
-    public var ridge = 1e-4
+    /// Training examples the machine is fitted on (class-balanced); 0 = automatic from the group's memory.
+    public var trainExamples = 0
+    /// Independent class-balanced draws of the training examples.
+    public var draws = 3
+    /// Fraction of each draw held out to choose the ridge (rounded to whole examples per class).
+    public var heldOut = 0.2
+    /// Ridge grid, relative to the Gram's mean diagonal: `K + ridge * tr(K)/(nC) I`.
+    public var ridges: [Double] = KernelMachineSection.defaultRidges
+
+    /// Half decades from 1e-6 to 1 (13 values).
+    public static let defaultRidges: [Double] = [1e-6, 3e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1]
+    /// Ridges of the grid at least.
+    public static let minimumRidges = 10
 
     public init() {}
 
     static var fields: [ConfigField<KernelMachineSection>] { [
         .init("times", \.times, "Parent epochs at which the NTK kernel machine is fitted and tested; [] = none."),
         .init("train_examples", \.trainExamples,
-              "Training examples n of the machine (class-balanced, a multiple of the class count); its Gram is nC x nC."),
-        .init("ridge", \.ridge, "Ridge lambda relative to the Gram's mean diagonal: K + ridge * trace(K)/(nC) * I."),
+              "Training examples n of each draw (class-balanced, a multiple of the class count; its Gram is nC x nC); "
+                + "0 = automatic: the most whose Gram and eigendecomposition fit in half of ntk.memory_gb on each rank "
+                + "of the group (so it depends on the group's rank count; set it for rank-independent tables)."),
+        .init("draws", \.draws, "Independent class-balanced draws of the machine's training examples (mean and spread reported)."),
+        .init("held_out", \.heldOut,
+              "Fraction of each draw held out to choose the ridge by squared loss (whole examples per class, at least one)."),
+        .init("ridges", \.ridges,
+              "Ridge grid relative to the Gram's mean diagonal, K + ridge * trace(K)/(nC) * I (at least 10 positive values); "
+                + "every one is evaluated from one eigendecomposition."),
+    ] }
+
+    static var retiredKeys: [String: (problem: String, fix: String)] { [
+        "ridge": ("was replaced: the ridge is now chosen on held-out examples from the grid `kernel_machine.ridges`.",
+                  "remove `ridge`; to fix the ridge, give a grid of your own, e.g. `ridges: [...]` with at least 10 values."),
     ] }
 
     public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }

@@ -61,6 +61,8 @@ public struct RunPaths: Sendable, Equatable {
         public static let ntkEigenvalues = "ntk_eigenvalues"
         public static let ntkEigenvectors = "ntk_eigenvectors"
         public static let ntkMachine = "ntk_machine"
+        public static let ntkMachineSummary = "ntk_machine_summary"
+        public static let ntkMachineRidges = "ntk_machine_ridges"
         public static let linearized = "linearized"
         public static let nonlinearAdvantage = "nonlinear_advantage"
         public static let hessian = "hessian"

@@ -148,18 +148,47 @@ public extension ExperimentConfig {
         }
         let m = kernelMachine.trainExamples
         if !kernelMachine.times.isEmpty {
-            if m < 1 || (classes.map { m % $0 != 0 } ?? false) {
+            if m < 0 || (m > 0 && (classes.map { m % $0 != 0 } ?? false)) {
                 try fail("kernel_machine.train_examples", "is \(m); the machine's training set is class-balanced.",
-                         fix: "use a positive multiple of the class count, e.g. 500.")
+                         fix: "use 0 (automatic) or a positive multiple of the class count, e.g. 2000.")
             }
             if let n = used, m > n {
                 try fail("kernel_machine.train_examples", "is \(m), more than the \(n) training examples used.",
-                         fix: "use at most \(n).")
+                         fix: "use at most \(n), or 0 (automatic).")
             }
-            if !(kernelMachine.ridge > 0) {
-                try fail("kernel_machine.ridge", "is \(canonicalNumber(kernelMachine.ridge)); K + ridge I must be positive definite.",
-                         fix: "use a small positive value, e.g. 1e-4.")
+            if kernelMachine.draws < 1 {
+                try fail("kernel_machine.draws", "is \(kernelMachine.draws).", fix: "use 1 or more (3 gives a spread).")
             }
+            if !(kernelMachine.heldOut > 0 && kernelMachine.heldOut < 1) {
+                try fail("kernel_machine.held_out", "is \(canonicalNumber(kernelMachine.heldOut)); the ridge is chosen on a held-out part.",
+                         fix: "use a fraction in (0, 1), e.g. 0.2.")
+            }
+            if m > 0, let c = classes, m / c < 2 {
+                try fail("kernel_machine.train_examples", "is \(m): fewer than 2 examples per class cannot be split into fit and held-out parts.",
+                         fix: "use at least \(2 * c).")
+            }
+            let ridges = kernelMachine.ridges
+            if ridges.count < KernelMachineSection.minimumRidges {
+                try fail("kernel_machine.ridges", "has \(ridges.count) values; the ridge is chosen from a grid.",
+                         fix: "give at least \(KernelMachineSection.minimumRidges) values, e.g. the default half decades 1e-6 ... 1.")
+            }
+            if let bad = ridges.first(where: { !($0 > 0 && $0.isFinite) }) {
+                try fail("kernel_machine.ridges", "contains \(canonicalNumber(bad)); K + ridge I must be positive definite.",
+                         fix: "use positive values only, e.g. 1e-4.")
+            }
+            if Set(ridges).count != ridges.count || ridges != ridges.sorted() {
+                try fail("kernel_machine.ridges", "is not strictly increasing.", fix: "list each ridge once, smallest first.")
+            }
+        }
+        if analysis.recomputeBatches < 1 {
+            try fail("analysis.recompute_batches", "is \(analysis.recomputeBatches).",
+                     fix: "use 1 or more training batches, e.g. 10.")
+        }
+        if let n = used, analysis.batchnorm == .recompute, model.hasBatchNorm,
+           analysis.recomputeBatches * recipe.batchSize > n {
+            try fail("analysis.recompute_batches",
+                     "asks for \(analysis.recomputeBatches) batches of \(recipe.batchSize) but \(n) training examples are used.",
+                     fix: "use at most \(max(1, n / recipe.batchSize)), or analysis.batchnorm: running.")
         }
         if !linearized.times.isEmpty {
             if !(linearized.epochs > 0) {

@@ -32,9 +32,8 @@ public final class WeightInterpolation {
     public let batchNorm: BarrierBatchNorm
     /// The current alpha; nil until the first `move(to:)`.
     public private(set) var alpha: Double?
-    private let recomputeData: Dataset?
-    private let recomputeBatches: BatchIterator?
-    private var batch: Batch?
+    /// The fixed batches of `.recompute` (nil for `.interpolate` or a network without BatchNorm).
+    private let recomputer: BatchNormRecomputer?
 
     /// `recomputeFrom`: the training examples `.recompute` draws its batches from (needed only when
     /// the network has BatchNorm). `scratch`: a network of the same architecture to reuse, else one
@@ -51,16 +50,13 @@ public final class WeightInterpolation {
                 preconditionFailure("WeightInterpolation: BatchNorm recompute needs training data (recomputeFrom:)")
             }
             net.checkCompatible(data, "WeightInterpolation")
-            precondition(k > 0 && size > 0 && k * size <= data.count,
-                         "WeightInterpolation: BatchNorm recompute asks for \(k) batches of \(size) but "
-                             + "\(data.name) has \(data.count) examples. Fix: lower batches or batchSize.")
-            var stream = RandomStream(seed: seed, role: .batchNormRecompute)
-            recomputeData = data
-            recomputeBatches = BatchIterator(order: Array(stream.permutation(data.count).prefix(k * size)),
-                                             batchSize: size)
-            batch = Batch(capacity: size, for: data)
+            do {
+                recomputer = try BatchNormRecomputer(data: data, batches: k, batchSize: size, seed: seed)
+            } catch {
+                preconditionFailure("WeightInterpolation: \(error)")
+            }
         } else {
-            recomputeData = nil; recomputeBatches = nil
+            recomputer = nil
         }
     }
 
@@ -82,19 +78,7 @@ public final class WeightInterpolation {
     }
 
     /// Reset, then the cumulative average of batch statistics over the fixed batches (train mode).
-    private func recompute() {
-        guard let data = recomputeData, let batches = recomputeBatches else { return }
-        let saved = network.batchNorms.map { $0.momentum }
-        for bn in network.batchNorms {
-            bn.resetRunningStatistics(state: network.state.pointer)
-            bn.momentum = nil
-        }
-        for indices in batches {
-            data.gather(indices, into: &batch!)
-            _ = batch!.images.withUnsafeBufferPointer { network.forward($0.baseAddress!, n: indices.count, mode: .train) }
-        }
-        for (bn, m) in zip(network.batchNorms, saved) { bn.momentum = m }
-    }
+    private func recompute() { recomputer?.recompute(network) }
 }
 
 /// Error and loss at one point of the line between two networks.

@@ -34,6 +34,9 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
         }
     }
 
+    /// Whether the architecture has BatchNorm layers (running statistics to prepare for analysis).
+    public var hasBatchNorm: Bool { self == .resnet20 || self == .wrn16_4 }
+
     /// Builds the network for inputs of `input` shape and `classes` outputs (parameters zero until
     /// `initialize`; BatchNorm at its defaults).
     public func build<T: Real>(input: Shape, classes: Int, as: T.Type = T.self) -> Network<T> {

@@ -16,6 +16,9 @@ public protocol GramLinearAlgebra {
     /// Solves `(K + ridge I) X = B` by Cholesky; `rhs` is `B`, `order x columns` column-major and the
     /// same on every rank; returns `X` likewise on every rank.
     func solve(_ gram: DistributedGram, ridge: Double, rhs: [Double], columns: Int) throws -> [Double]
+    /// `(K + ridge I)^-1 B` for every ridge of `ridges` from one eigendecomposition (`RidgeGrid`);
+    /// `rhs` as for `solve`; returns one `X` per ridge, on every rank.
+    func ridgeSolutions(_ gram: DistributedGram, ridges: [Double], rhs: [Double], columns: Int) throws -> [[Double]]
 }
 
 /// `GramLinearAlgebra` for a Gram held by one process (`dsyevd`, `dpotrf`/`dpotrs`).
@@ -36,6 +39,14 @@ public struct LAPACKGramAlgebra: GramLinearAlgebra {
         let top = min(k, n)
         return GramEigen(values: w.reversed(),
                          vectors: (0..<top).map { q in Array(z[((n - 1 - q) * n)..<((n - q) * n)]) })
+    }
+
+    public func ridgeSolutions(_ gram: DistributedGram, ridges: [Double], rhs: [Double], columns: Int) throws -> [[Double]] {
+        try check(gram)
+        let n = gram.order
+        let (w, z) = try LAPACK.symmetricEigen(gram.local, n: n, vectors: true)
+        return RidgeGrid.solutions(values: w, localVectors: z, leadingDimension: max(1, n), localRows: n, globalRow: { $0 },
+                                   communicator: SerialCommunicator(), ridges: ridges, rhs: rhs, columns: columns)
     }
 
     public func solve(_ gram: DistributedGram, ridge: Double, rhs: [Double], columns: Int) throws -> [Double] {

@@ -216,7 +216,8 @@ final class BatchRunner {
     }
 
     /// Logits (`tangent == nil`) or `f + J v` (linearised logits) for every example, `[n, C]`.
-    func outputs(_ data: Dataset, tangent: [Float]?) -> [Double] {
+    /// `includeOutputs: false` with a tangent gives `J v` alone.
+    func outputs(_ data: Dataset, tangent: [Float]?, includeOutputs: Bool = true) -> [Double] {
         let c = network.classes
         var out = [Double](repeating: 0, count: data.count * c)
         out.withUnsafeMutableBufferPointer { o in
@@ -224,7 +225,7 @@ final class BatchRunner {
             eachBatch(data) { net, x, i0, nb in
                 let o = UnsafeMutablePointer<Double>(bitPattern: oAddress)! + i0 * c
                 let y = net.forward(x, n: nb, mode: .eval)
-                for e in 0..<(nb * c) { o[e] = Double(y[e]) }
+                for e in 0..<(nb * c) { o[e] = includeOutputs ? Double(y[e]) : 0 }
                 if let tangent {
                     let ty = tangent.withUnsafeBufferPointer {
                         net.jvp(inputTangent: nil, parameterTangent: $0.baseAddress!, n: nb, mode: .eval)

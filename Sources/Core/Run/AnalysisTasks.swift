@@ -37,7 +37,7 @@ extension ExperimentRunner {
 
     func trainLinearizedRun(_ r: Int, _ i: Int) throws -> TaskRecord {
         let time = config.linearized.times[i]
-        let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
+        let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
         let settings = linearizedSettings(learningRate: config.linearized.learningRate)
         let progress = ProgressPrinter(label: "r\(r) linearized from \(time)",
                                        endStep: settings.recipe.step(atEpoch: settings.epochs, examples: train.count), interval: 30)
@@ -48,14 +48,14 @@ extension ExperimentRunner {
         var record = TaskRecord(id: ExperimentTask.linearized(replicate: r, time: i).id)
         record.linearized = epochs.map {
             LinearizedRow(replicate: r, startEpoch: time, model: LinearizedRow.linearizedModel, epochs: $0.epoch,
-                          testError: $0.testError, testLoss: $0.testLoss)
+                          testError: $0.testError, testLoss: $0.testLoss, batchNorm: batchNormLabel(net))
         }
         return record
     }
 
     func trainNonlinearChild(_ r: Int, _ i: Int) throws -> TaskRecord {
         let time = config.linearized.times[i]
-        let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
+        let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
         let settings = linearizedSettings(learningRate: config.linearized.resolvedChildLearningRate)
         let trainer = Trainer(network: net, recipe: settings.recipe, data: train, identity: linearizedIdentity(r, i))
         var record = TaskRecord(id: ExperimentTask.nonlinearChild(replicate: r, time: i).id)
@@ -64,7 +64,8 @@ extension ExperimentRunner {
             try trainer.train(until: settings.recipe.step(atEpoch: mark, examples: train.count), callbacks: [progress])
             let e = evaluate(net, on: test, loss: recipe.loss)
             record.linearized.append(LinearizedRow(replicate: r, startEpoch: time, model: LinearizedRow.nonlinearModel,
-                                                   epochs: trainer.epoch, testError: e.errorRate, testLoss: e.meanLoss))
+                                                   epochs: trainer.epoch, testError: e.errorRate, testLoss: e.meanLoss,
+                                                   batchNorm: batchNormLabel(net)))
         }
         return record
     }
@@ -80,7 +81,7 @@ extension ExperimentRunner {
     func measureHessian(_ r: Int, _ i: Int, group: Communicator) throws -> TaskRecord {
         let section = config.hessian, time = section.times[i]
         let path = paths.parentCheckpoint(replicate: r, epoch: time)
-        let net = try loadNetwork(path)
+        let net = try loadForAnalysis(path)
         let settings = section.settings(loss: recipe.loss, weightDecay: recipe.weightDecay)
         let data = try train.prefix(count: min(section.examples, train.count))
         let step = recipe.step(atEpoch: time, examples: train.count)
@@ -132,7 +133,8 @@ extension ExperimentRunner {
             learningRate: lr, momentum: mu, escapeRatio: ratios.gradientDescent, escapeRatioMomentum: ratios.heavyBall,
             update: step1.source, gradientDotUpdate: gu, updateCurvature: uHu, lossChangeSecondOrder: lr * uHu / 2 - gu,
             escapeRatioUpdate: lr * uHu / (2 * gu), iterations: estimate.iterations, converged: estimate.converged,
-            relativeStep: settings.method == .finiteDifference ? settings.relativeStep ?? HessianSettings.defaultRelativeStep : nil)]
+            relativeStep: settings.method == .finiteDifference ? settings.relativeStep ?? HessianSettings.defaultRelativeStep : nil,
+            batchNorm: batchNormLabel(net))]
         return record
     }
 

@@ -11,7 +11,7 @@ extension ExperimentRunner {
 
     /// The Gram on the probe set of the network in checkpoint `path`.
     func probeGram(_ path: String, _ ntk: NTKAnalysis) throws -> DistributedGram {
-        try ntk.gram(try loadNetwork(path), probe: probe).gram
+        try ntk.gram(try loadForAnalysis(path), probe: probe).gram
     }
 
     /// Parent Grams at every NTK time: spectra, target alignment, kernel distances between times, velocity.
@@ -30,7 +30,7 @@ extension ExperimentRunner {
             record.spectra.append(NTKSpectrumRow(
                 replicate: r, epoch: time, size: k.order, trace: spectrum.trace, lambdaMax: spectrum.largest,
                 lambdaMin: spectrum.smallest, conditionNumber: spectrum.conditionNumber, effectiveRank: spectrum.effectiveRank,
-                targetAlignment: alignment.full, targetAlignmentTraced: alignment.traced))
+                targetAlignment: alignment.full, targetAlignmentTraced: alignment.traced, batchNorm: analysisBatchNormLabel))
             record.eigenvalues += spectrum.eigenvalues.enumerated().map {
                 NTKEigenvalueRow(replicate: r, epoch: time, index: $0.offset, eigenvalue: $0.element)
             }
@@ -44,13 +44,14 @@ extension ExperimentRunner {
             for b in times[i...] {
                 record.kernelDistances.append(KernelDistanceRow(
                     replicate: r, epochA: a, epochB: b, kernelDistance: ntk.distance(grams[a]!, grams[b]!),
-                    kernelDistanceTraced: ntk.distance(traced[a]!, traced[b]!)))
+                    kernelDistanceTraced: ntk.distance(traced[a]!, traced[b]!), batchNorm: analysisBatchNormLabel))
             }
         }
         for pair in config.velocityPairs {
             let s = ntk.distance(grams[pair.from]!, grams[pair.to]!)
             record.kernelVelocities.append(KernelVelocityRow(replicate: r, epoch: pair.from, dt: config.ntk.velocityDt,
-                                                             kernelDistance: s, velocity: s / config.ntk.velocityDt))
+                                                             kernelDistance: s, velocity: s / config.ntk.velocityDt,
+                                                             batchNorm: analysisBatchNormLabel))
         }
         return record
     }
@@ -71,24 +72,73 @@ extension ExperimentRunner {
         return record
     }
 
-    /// The training examples of the kernel machine: class-balanced from the training subset.
-    func machineTrainingSet() throws -> Dataset {
-        try train.classBalancedSubset(count: config.kernelMachine.trainExamples, seed: config.seed, replicate: 1)
+    /// The `batch_norm` column of tables over this experiment's networks (`batchNormLabel`).
+    var analysisBatchNormLabel: String { config.model.hasBatchNorm ? config.analysis.batchnorm.rawValue : "none" }
+
+    /// Examples of each kernel-machine draw for a group of `ranks` ranks: `kernel_machine.train_examples`,
+    /// or (0) the most whose matrices fit in half of the group's `ntk.memory_gb`: the Gram, its fit
+    /// part, the eigendecomposition's copy, eigenvectors and workspace, ~5 x 8 (nC)^2 bytes over the
+    /// group; a multiple of C, at most C x the smallest class of the training subset.
+    func machineExamples(groupRanks ranks: Int) -> Int {
+        let c = train.classCount
+        var counts = [Int](repeating: 0, count: c)
+        for y in train.labels { counts[Int(y)] += 1 }
+        let available = c * (counts.min() ?? 0)
+        if config.kernelMachine.trainExamples > 0 { return config.kernelMachine.trainExamples }
+        let budget = 0.5 * config.ntk.memoryGb * 1_073_741_824 * Double(max(1, ranks))
+        let rows = (budget / 40).squareRoot()
+        return min(available, max(2, Int(rows) / (c * c)) * c)
     }
 
-    /// Kernel regression with the parent's NTK at time index `i` (DESIGN §4), with the ridge relative
-    /// to the Gram's mean diagonal.
+    /// Ranks of the NTK groups for `comm`'s size.
+    var kernelGroupRanks: Int { comm.size / kernelGroups(ranks: comm.size) }
+
+    /// The examples of kernel-machine draw `d` (the same for every replicate and time): `n`
+    /// class-balanced training examples (stream role `.subset`, replicate `1 + d`), ordered fit part
+    /// first, then the held-out part — the last `max(1, round(held_out n / C))` of each class (at
+    /// most `n/C - 1`). Returns the data and the fit count.
+    func machineDraw(_ d: Int, examples n: Int) throws -> (data: Dataset, fitCount: Int) {
+        let c = train.classCount
+        let indices = try train.classBalancedIndices(count: n, key: RandomKey(seed: config.seed, replicate: 1 + d, role: .subset))
+        let perClass = n / c
+        let held = min(perClass - 1, max(1, Int((config.kernelMachine.heldOut * Double(perClass)).rounded())))
+        var fit: [Int] = [], out: [Int] = []
+        for k in 0..<c {
+            let members = indices.filter { train.label($0) == k }
+            fit += members.prefix(perClass - held)
+            out += members.suffix(held)
+        }
+        fit.sort(); out.sort()
+        return (train.subset(indices: fit + out), fit.count)
+    }
+
+    /// The NTK kernel machines of the parent at `kernel_machine.times[i]` (an NTKScape addition): per
+    /// draw, the ridge chosen on the held-out part from one eigendecomposition, both forms.
     func kernelMachine(_ r: Int, _ i: Int, ntk: NTKAnalysis) throws -> TaskRecord {
         let time = config.kernelMachine.times[i]
-        let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
-        let data = try machineTrainingSet()
-        let gram = try ntk.gram(net, probe: data).gram
-        let ridge = config.kernelMachine.ridge * gram.trace(ntk.communicator) / Double(gram.order)
-        let result = try ntk.machine(net, train: data, test: test, ridge: ridge, gram: gram)
+        let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
+        let label = batchNormLabel(net)
+        let networkError = evaluate(net, on: test, loss: recipe.loss).errorRate
+        let n = machineExamples(groupRanks: ntk.communicator.size)
         var record = TaskRecord(id: ExperimentTask.kernelMachine(replicate: r, time: i).id)
-        record.machines = [NTKMachineRow(replicate: r, epoch: time, trainExamples: result.trainCount, ridge: result.ridge,
-                                         testError: result.testError,
-                                         networkTestError: evaluate(net, on: test, loss: recipe.loss).errorRate)]
+        for d in 0..<config.kernelMachine.draws {
+            let (data, fitCount) = try machineDraw(d, examples: n)
+            let machines = try ntk.selectedMachine(net, data: data, fitCount: fitCount, test: test,
+                                                   relativeRidges: config.kernelMachine.ridges)
+            for m in machines {
+                let chosen = m.ridges[m.chosen]
+                record.machines.append(NTKMachineRow(
+                    replicate: r, epoch: time, draw: d, form: m.form.rawValue, trainExamples: m.trainCount,
+                    fitExamples: m.fitCount, heldOutExamples: m.trainCount - m.fitCount, ridgeRelative: chosen.relative,
+                    ridge: chosen.absolute, heldOutLoss: chosen.heldOutLoss, trainError: m.trainError,
+                    trainResidual: m.trainResidual, testError: m.testError, networkTestError: networkError, batchNorm: label))
+                record.machineRidges += m.ridges.enumerated().map {
+                    NTKMachineRidgeRow(replicate: r, epoch: time, draw: d, form: m.form.rawValue, ridgeRelative: $0.element.relative,
+                                       ridge: $0.element.absolute, heldOutLoss: $0.element.heldOutLoss,
+                                       heldOutError: $0.element.heldOutError, chosen: $0.offset == m.chosen)
+                }
+            }
+        }
         return record
     }
 }

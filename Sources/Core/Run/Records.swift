@@ -8,10 +8,16 @@ public struct ParentTimelineRow: Codable, Equatable, Sendable {
     public var trainLoss: Double
     public var testError: Double
     public var testLoss: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `child_pairs.csv`: two children spawned from the same parent at `spawnEpoch`, compared
-/// on their final weights. Column names carry the variant (DESIGN §4).
+/// on their final weights. Column names carry the variant (DESIGN §4). The unsuffixed barrier columns
+/// and `test_error_a/b` (the barrier's end points) follow `barrier.bn_policy`; for BatchNorm networks
+/// the `_interpolate` and `_recompute` columns give both policies (empty without BatchNorm). The
+/// other metrics see the children prepared by `analysis.batchnorm` (`batch_norm`).
 public struct ChildPairRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var spawnEpoch: Double
@@ -33,16 +39,53 @@ public struct ChildPairRow: Codable, Equatable, Sendable {
     public var functionDisagreementOverIndependent: Double?
     public var reluPatternDistance: Double
     public var logitGradientAlignment: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
+    public var testErrorAInterpolate: Double?
+    public var testErrorBInterpolate: Double?
+    public var barrierTestErrorMaxMinusMeanInterpolate: Double?
+    public var barrierTestErrorMaxMinusLineInterpolate: Double?
+    public var barrierTrainErrorMaxMinusMeanInterpolate: Double?
+    public var barrierTestLossMaxMinusMeanInterpolate: Double?
+    public var testErrorARecompute: Double?
+    public var testErrorBRecompute: Double?
+    public var barrierTestErrorMaxMinusMeanRecompute: Double?
+    public var barrierTestErrorMaxMinusLineRecompute: Double?
+    public var barrierTrainErrorMaxMinusMeanRecompute: Double?
+    public var barrierTestLossMaxMinusMeanRecompute: Double?
     /// `S(K_a, K_b)` of the children's mC x mC NTK Grams on the probe set; empty when `ntk.children` is off.
     public var kernelDistance: Double?
+
+    /// Fills the `_interpolate` or `_recompute` columns from the curve under that policy.
+    public mutating func setBarrier(_ policy: BatchNormPolicy, _ c: InterpolationCurve) {
+        let a = c.points.first!.testError, b = c.points.last!.testError
+        switch policy {
+        case .interpolate:
+            testErrorAInterpolate = a; testErrorBInterpolate = b
+            barrierTestErrorMaxMinusMeanInterpolate = c.testError.maxMinusMean
+            barrierTestErrorMaxMinusLineInterpolate = c.testError.maxMinusLine
+            barrierTrainErrorMaxMinusMeanInterpolate = c.trainError.maxMinusMean
+            barrierTestLossMaxMinusMeanInterpolate = c.testLoss.maxMinusMean
+        case .recompute:
+            testErrorARecompute = a; testErrorBRecompute = b
+            barrierTestErrorMaxMinusMeanRecompute = c.testError.maxMinusMean
+            barrierTestErrorMaxMinusLineRecompute = c.testError.maxMinusLine
+            barrierTrainErrorMaxMinusMeanRecompute = c.trainError.maxMinusMean
+            barrierTestLossMaxMinusMeanRecompute = c.testLoss.maxMinusMean
+        }
+    }
 }
 
-/// One row of `barrier_curves.csv`: a point of the interpolation between two children.
+/// One row of `barrier_curves.csv`: a point of the interpolation between two children under the
+/// BatchNorm policy `batch_norm` (`interpolate`, `recompute`; `none` without BatchNorm — BatchNorm
+/// networks get a curve per policy).
 public struct BarrierCurveRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var spawnEpoch: Double
     public var childA: Int
     public var childB: Int
+    public var batchNorm: String
     public var alpha: Double
     public var testError: Double
     public var testLoss: Double
@@ -57,6 +100,9 @@ public struct TimelinePairRow: Codable, Equatable, Sendable {
     public var epochB: Double
     public var reluPatternDistance: Double
     public var logitGradientAlignment: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `kernel_distance.csv` (long format): `S(K_a, K_b)` between the parent's Grams at two
@@ -67,6 +113,9 @@ public struct KernelDistanceRow: Codable, Equatable, Sendable {
     public var epochB: Double
     public var kernelDistance: Double
     public var kernelDistanceTraced: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `kernel_velocity.csv`: `v(t) = S(K_t, K_{t+dt}) / dt` of the parent.
@@ -76,6 +125,9 @@ public struct KernelVelocityRow: Codable, Equatable, Sendable {
     public var dt: Double
     public var kernelDistance: Double
     public var velocity: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `ntk_spectrum.csv`: summary of the parent's mC x mC Gram at `epoch` (eigenvalues from
@@ -95,6 +147,9 @@ public struct NTKSpectrumRow: Codable, Equatable, Sendable {
     public var targetAlignment: Double
     /// The same on the traced m x m kernel with `Y Y^T` (m x m, 1 where labels agree).
     public var targetAlignmentTraced: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `ntk_eigenvalues.csv` (long format): eigenvalue `index` (0 = largest) of a parent Gram.
@@ -115,16 +170,66 @@ public struct NTKEigenvectorRow: Codable, Equatable, Sendable {
     public var value: Double
 }
 
-/// One row of `ntk_machine.csv`: kernel regression with the parent's NTK at `epoch` (DESIGN §4).
+/// One row of `ntk_machine.csv`: one draw of the NTK kernel machine of the parent at `epoch`, in one
+/// `form` (`offset`: `f_t(X*) + K* (K + lambda I)^-1 (Y - f_t(X))`; `kernel`: the after-kernel machine
+/// `K* (K + lambda I)^-1 Y`), refitted on all `train_examples` at the ridge chosen on the held-out part.
 public struct NTKMachineRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var epoch: Double
+    public var draw: Int
+    public var form: String
     public var trainExamples: Int
-    /// The absolute ridge added to the diagonal.
+    /// Examples of the fit and held-out parts that chose the ridge.
+    public var fitExamples: Int
+    public var heldOutExamples: Int
+    /// The chosen ridge relative to the Gram's mean diagonal, and absolute (added to the diagonal).
+    public var ridgeRelative: Double
     public var ridge: Double
+    /// Held-out squared loss at the chosen ridge (mean over examples of the sum over classes).
+    public var heldOutLoss: Double
+    /// Error and RMS residual `sqrt(mean (Y - f(X))^2)` of the refitted machine on its training examples.
+    public var trainError: Double
+    public var trainResidual: Double
     public var testError: Double
     /// Test error of the network itself at `epoch`, for comparison.
     public var networkTestError: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
+}
+
+/// One row of `ntk_machine_ridges.csv`: the held-out squared loss and error of one ridge of the grid
+/// (fitted on the fit part, from one eigendecomposition), per draw and form.
+public struct NTKMachineRidgeRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var draw: Int
+    public var form: String
+    public var ridgeRelative: Double
+    public var ridge: Double
+    public var heldOutLoss: Double
+    public var heldOutError: Double
+    public var chosen: Bool
+}
+
+/// One row of `ntk_machine_summary.csv`: the kernel machine over its draws, per parent time and form.
+public struct NTKMachineSummaryRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var epoch: Double
+    public var form: String
+    public var draws: Int
+    public var trainExamples: Int
+    public var testErrorMean: Double
+    /// Sample standard deviation over the draws (0 for one draw), minimum and maximum.
+    public var testErrorStd: Double
+    public var testErrorMin: Double
+    public var testErrorMax: Double
+    public var trainErrorMean: Double
+    public var trainResidualMean: Double
+    /// Geometric mean of the chosen relative ridges.
+    public var ridgeRelativeGeometricMean: Double
+    public var networkTestError: Double
+    public var batchNorm: String
 }
 
 /// One row of `linearized.csv`: a run from the parent at `startEpoch` after `epochs` epochs of its own
@@ -136,6 +241,9 @@ public struct LinearizedRow: Codable, Equatable, Sendable {
     public var epochs: Double
     public var testError: Double
     public var testLoss: Double
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `nonlinear_advantage.csv`: `e(linearised) - e(low-learning-rate nonlinear child)` at the end.
@@ -183,6 +291,9 @@ public struct HessianRow: Codable, Equatable, Sendable {
     /// `h` of the finite-difference products (step `h max(||w||, 1) / ||v||`; the measured curvature
     /// is averaged over that step, so it belongs with the number); nil for exact products.
     public var relativeStep: Double?
+    /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
+    /// `none` without BatchNorm.
+    public var batchNorm: String
 }
 
 /// One row of `hessian_eigenvalues.csv`: the `index`-th largest Hessian eigenvalue (Ritz value),
@@ -231,6 +342,7 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     /// Kernel distances between children: `(spawn epoch, child a, child b) -> S`, merged into `child_pairs`.
     public var childKernelDistances: [ChildKernelDistance] = []
     public var machines: [NTKMachineRow] = []
+    public var machineRidges: [NTKMachineRidgeRow] = []
     public var linearized: [LinearizedRow] = []
     public var hessians: [HessianRow] = []
     public var hessianEigenvalues: [HessianEigenvalueRow] = []
@@ -259,6 +371,7 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         eigenvectors = try rows(.eigenvectors)
         childKernelDistances = try rows(.childKernelDistances)
         machines = try rows(.machines)
+        machineRidges = try rows(.machineRidges)
         linearized = try rows(.linearized)
         hessians = try rows(.hessians)
         hessianEigenvalues = try rows(.hessianEigenvalues)

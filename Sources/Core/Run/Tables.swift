@@ -12,6 +12,8 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var ntkEigenvalues: [NTKEigenvalueRow]
     public var ntkEigenvectors: [NTKEigenvectorRow]
     public var ntkMachine: [NTKMachineRow]
+    public var ntkMachineSummary: [NTKMachineSummaryRow]
+    public var ntkMachineRidges: [NTKMachineRidgeRow]
     public var linearized: [LinearizedRow]
     public var nonlinearAdvantage: [NonlinearAdvantageRow]
     public var hessian: [HessianRow]
@@ -44,7 +46,13 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         ntkEigenvectors = rs.flatMap(\.eigenvectors).sorted {
             ($0.replicate, $0.epoch, $0.index, $0.row) < ($1.replicate, $1.epoch, $1.index, $1.row)
         }
-        ntkMachine = rs.flatMap(\.machines).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
+        ntkMachine = rs.flatMap(\.machines).sorted {
+            ($0.replicate, $0.epoch, $0.form, $0.draw) < ($1.replicate, $1.epoch, $1.form, $1.draw)
+        }
+        ntkMachineRidges = rs.flatMap(\.machineRidges).sorted {
+            ($0.replicate, $0.epoch, $0.form, $0.draw, $0.ridgeRelative) < ($1.replicate, $1.epoch, $1.form, $1.draw, $1.ridgeRelative)
+        }
+        ntkMachineSummary = Self.machineSummary(ntkMachine)
         linearized = rs.flatMap(\.linearized).sorted {
             ($0.replicate, $0.startEpoch, $0.model, $0.epochs) < ($1.replicate, $1.startEpoch, $1.model, $1.epochs)
         }
@@ -76,6 +84,32 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         }
     }
 
+    /// Mean and spread over the draws of each (replicate, epoch, form), in the order of `rows`.
+    static func machineSummary(_ rows: [NTKMachineRow]) -> [NTKMachineSummaryRow] {
+        var out: [NTKMachineSummaryRow] = []
+        var start = 0
+        while start < rows.count {
+            let first = rows[start]
+            var end = start
+            while end < rows.count && rows[end].replicate == first.replicate && rows[end].epoch == first.epoch
+                    && rows[end].form == first.form { end += 1 }
+            let group = Array(rows[start..<end])
+            let k = Double(group.count)
+            let errors = group.map(\.testError)
+            let mean = errors.reduce(0, +) / k
+            let sd = group.count > 1 ? (errors.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (k - 1)).squareRoot() : 0
+            out.append(NTKMachineSummaryRow(
+                replicate: first.replicate, epoch: first.epoch, form: first.form, draws: group.count,
+                trainExamples: first.trainExamples, testErrorMean: mean, testErrorStd: sd, testErrorMin: errors.min()!,
+                testErrorMax: errors.max()!, trainErrorMean: group.map(\.trainError).reduce(0, +) / k,
+                trainResidualMean: group.map(\.trainResidual).reduce(0, +) / k,
+                ridgeRelativeGeometricMean: exp(group.map { log($0.ridgeRelative) }.reduce(0, +) / k),
+                networkTestError: first.networkTestError, batchNorm: first.batchNorm))
+            start = end
+        }
+        return out
+    }
+
     /// Something done to every table, with its file name (`RunPaths.Table`).
     private protocol TableVisitor {
         mutating func visit<Row: Codable>(_ rows: inout [Row], _ name: String) throws
@@ -93,6 +127,8 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try v.visit(&ntkEigenvalues, RunPaths.Table.ntkEigenvalues)
         try v.visit(&ntkEigenvectors, RunPaths.Table.ntkEigenvectors)
         try v.visit(&ntkMachine, RunPaths.Table.ntkMachine)
+        try v.visit(&ntkMachineSummary, RunPaths.Table.ntkMachineSummary)
+        try v.visit(&ntkMachineRidges, RunPaths.Table.ntkMachineRidges)
         try v.visit(&linearized, RunPaths.Table.linearized)
         try v.visit(&nonlinearAdvantage, RunPaths.Table.nonlinearAdvantage)
         try v.visit(&hessian, RunPaths.Table.hessian)
@@ -171,15 +207,17 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
                         + hessian.map { [Double($0.replicate), $0.epoch] }).sorted { $0.lexicographicallyPrecedes($1) }
         if !times.isEmpty {
             var rows = [["rep", "epoch", "NTK trace", "lambda_max", "eff rank", "target align", "velocity",
-                         "machine err", "net err", "hessian lambda", "hessian trace", "escape (Eq. 10)"]]
+                         "machine err (mean)", "net err", "hessian lambda", "hessian trace", "escape (Eq. 10)"]]
             for key in times {
                 let r = Int(key[0]), t = key[1]
                 let spec = ntkSpectrum.first { $0.replicate == r && $0.epoch == t }
                 let vel = kernelVelocity.first { $0.replicate == r && $0.epoch == t }
-                let machine = ntkMachine.first { $0.replicate == r && $0.epoch == t }
+                let machine = ntkMachineSummary.first {
+                    $0.replicate == r && $0.epoch == t && $0.form == KernelMachineForm.offset.rawValue
+                }
                 let h = hessian.first { $0.replicate == r && $0.epoch == t }
                 rows.append(["\(r)", "\(t)", f(spec?.trace, "%.4g"), f(spec?.lambdaMax, "%.4g"), f(spec?.effectiveRank, "%.2f"),
-                             f(spec?.targetAlignment), f(vel?.velocity), f(machine?.testError), f(machine?.networkTestError),
+                             f(spec?.targetAlignment), f(vel?.velocity), f(machine?.testErrorMean), f(machine?.networkTestError),
                              f(h?.lambdaMax, "%.4g"), f(h?.trace, "%.4g"), f(h?.escapeRatioUpdate, "%.3f")])
             }
             out.append(Self.aligned(rows))

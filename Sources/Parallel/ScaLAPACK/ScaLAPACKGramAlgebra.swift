@@ -46,6 +46,17 @@ public final class ScaLAPACKGramAlgebra: GramLinearAlgebra {
         return GramEigen(values: w.reversed(), vectors: vectors)
     }
 
+    public func ridgeSolutions(_ gram: DistributedGram, ridges: [Double], rhs: [Double], columns: Int) throws -> [[Double]] {
+        var a = try matrix(gram)
+        a.local = gram.local
+        var z = try DistributedMatrix(like: a)
+        let w = try a.symmetricEigen(vectors: &z)
+        let row = grid.myRow, map = z.rowMap
+        return RidgeGrid.solutions(values: w, localVectors: z.local, leadingDimension: z.leadingDimension,
+                                   localRows: z.localRows, globalRow: { map.globalIndex(ofLocal: $0, process: row) },
+                                   communicator: grid.communicator, ridges: ridges, rhs: rhs, columns: columns)
+    }
+
     public func solve(_ gram: DistributedGram, ridge: Double, rhs: [Double], columns: Int) throws -> [Double] {
         let n = gram.order
         precondition(rhs.count == n * columns, "solve: \(rhs.count) right-hand-side values for \(n) x \(columns)")
