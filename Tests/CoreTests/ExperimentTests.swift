@@ -241,7 +241,12 @@ final class ExperimentTests: XCTestCase {
             ("kernel_machine: {times: [1], ridge: 0}\n", nil, "kernel_machine.ridge"),
             ("linearized: {times: [12]}\n", nil, "linearized.times"),
             ("linearized: {times: [1], momentum: 1}\n", nil, "linearized.momentum"),
-            ("linearized: {times: [1], child_learning_rate: -0.1}\n", nil, "linearized.child_learning_rate"),
+            ("linearized: {times: [1], child: {learning_rate: -0.1}}\n", nil, "linearized.child.learning_rate"),
+            ("linearized: {times: [1], child: {epochs: 0}}\n", nil, "linearized.child.epochs"),
+            ("linearized: {times: [1], child: {tolerance: 1}}\n", nil, "linearized.child.tolerance"),
+            ("linearized: {times: [1], learning_rate: [0.1, 0.1]}\n", nil, "linearized.learning_rate"),
+            ("linearized: {times: [1], learning_rate: [0.1, 0.2], held_out: 15}\n", nil, "linearized.held_out"),
+            ("linearized: {times: [1], learning_rate: [0.1, 0.2], grid_epochs: 0}\n", nil, "linearized.grid_epochs"),
             ("linearized: {times: [1], epochs: 0}\n", nil, "linearized.epochs"),
             ("hessian: {times: [1], iterations: 1}\n", nil, "hessian.iterations"),
             ("hessian: {times: [1], examples: 0}\n", nil, "hessian.examples"),
@@ -299,8 +304,9 @@ final class ExperimentTests: XCTestCase {
             + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
             + #""hessian":{"examples":1000,"iterations":20,"relative_step":null,"times":[],"tolerance":0.001},"#
             + #""kernel_machine":{"ridge":0.0001,"times":[],"train_examples":500},"#
-            + #""linearized":{"batch_size":0,"child_learning_rate":null,"epochs":1,"learning_rate":0.01,"momentum":0.9,"#
-            + #""times":[],"weight_decay":0},"#
+            + #""linearized":{"batch_size":0,"child":{"epochs":1,"learning_rate":0.001,"optimizer":null,"patience":5,"#
+            + #""seeds":2,"tolerance":0.001},"epochs":1,"grid_epochs":null,"held_out":1000,"learning_rate":0.01,"loss":null,"#
+            + #""momentum":0.9,"optimizer":"sgd","times":[],"weight_decay":0},"#
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
             + #""ntk":{"block_size":0,"children":true,"eigenvectors":0,"group_size":0,"memory_gb":4,"#
             + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#
