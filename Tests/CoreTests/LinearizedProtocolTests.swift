@@ -288,7 +288,7 @@ final class LinearizedProtocolTests: XCTestCase {
                             run("nonlinear", 4, 0, 0.25, .diverged)]
         let t = ExperimentTables(records: [b, a])
         XCTAssertEqual(t.nonlinearAdvantage.map { [$0.startEpoch, Double($0.seed), $0.nonlinearAdvantage] },
-                       [[1, 0, 0.0625], [1, 1, 0.125], [4, 0, -0.05]])
+                       [[1, 0, 0.25 - 0.1875], [1, 1, 0.25 - 0.125], [4, 0, 0.2 - 0.25]])
         XCTAssertEqual(t.nonlinearAdvantage.map(\.nonlinearStop), ["plateau", "max_epochs", "diverged"])
         XCTAssertEqual(t.nonlinearAdvantageSummary.count, 2)
         let s = t.nonlinearAdvantageSummary[0]

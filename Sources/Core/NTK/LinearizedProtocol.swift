@@ -97,6 +97,10 @@ public struct LinearizedGridPoint: Codable, Equatable, Sendable {
     public var heldOutLoss: Double?
     public var heldOutError: Double?
     public var stop: RunStop
+
+    public init(learningRate: Double, heldOutLoss: Double?, heldOutError: Double?, stop: RunStop) {
+        self.learningRate = learningRate; self.heldOutLoss = heldOutLoss; self.heldOutError = heldOutError; self.stop = stop
+    }
 }
 
 /// Trains the linearisation of `network` once per learning rate of `learningRates` on `fit` (each

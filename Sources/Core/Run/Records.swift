@@ -179,6 +179,15 @@ public struct LinearizedRunRow: Codable, Equatable, Sendable {
     public var testLoss: Double
     /// `plateau`, `max_epochs` or `diverged`.
     public var stop: String
+
+    public init(replicate: Int, startEpoch: Double, model: String, seed: Int, optimizer: String, learningRate: Double,
+                startTestError: Double, startTestLoss: Double, epochs: Double, trainLoss: Double?, testError: Double,
+                testLoss: Double, stop: String) {
+        self.replicate = replicate; self.startEpoch = startEpoch; self.model = model; self.seed = seed
+        self.optimizer = optimizer; self.learningRate = learningRate; self.startTestError = startTestError
+        self.startTestLoss = startTestLoss; self.epochs = epochs; self.trainLoss = trainLoss; self.testError = testError
+        self.testLoss = testLoss; self.stop = stop
+    }
 }
 
 /// One row of `nonlinear_advantage.csv`, per seed: the linearised model and the low-learning-rate
