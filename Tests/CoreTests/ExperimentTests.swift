@@ -302,7 +302,9 @@ final class ExperimentTests: XCTestCase {
         let expected = #"{"barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
             + #""children":2,"dataset":{"augment":"off","balanced_subset":false,"kind":"fashion-mnist","#
             + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
-            + #""hessian":{"examples":1000,"iterations":20,"relative_step":null,"times":[],"tolerance":0.001},"#
+            + #""hessian":{"density_points":100,"density_runs":1,"density_sigma":0.01,"density_steps":20,"examples":1000,"#
+            + #""iterations":30,"method":"exact","relative_step":null,"shards":8,"times":[],"tolerance":0.001,"top_k":5,"#
+            + #""trace_samples":10},"#
             + #""kernel_machine":{"ridge":0.0001,"times":[],"train_examples":500},"#
             + #""linearized":{"batch_size":0,"child":{"epochs":1,"learning_rate":0.001,"optimizer":null,"patience":5,"#
             + #""seeds":2,"tolerance":0.001},"epochs":1,"grid_epochs":null,"held_out":1000,"learning_rate":0.01,"loss":null,"#
@@ -380,15 +382,19 @@ final class ExperimentTests: XCTestCase {
         let quick = ExperimentConfig.builtinDefault()
         XCTAssertEqual(quick.identityJSON(),
                        #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":10000,"#
-                        + #""hessian.iterations":15,"hessian.times":[0,0.5,2,8],"kernel_machine.times":[0,1,8],"#
-                        + #""linearized.times":[0,1,4],"measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
+                        + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
+                        + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.times":[0,1,8],"#
+                        + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0001,"linearized.child.patience":1,"#
+                        + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0001,"#
+                        + #""linearized.optimizer":"adam","linearized.times":[0,1,4],"#
+                        + #""measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
                         + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
                         + #""recipe.learning_rate":0.001,"recipe.optimizer":"adam","#
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
                         + #""spawn_times":[0,0.25,0.5,1,2]}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "f1faebffe9413cfb6609315b26124917b742e7e311f0bc74d3bf2ae2734fdcea")
-        XCTAssertEqual(quick.runName, "quick-f1faebffe941")
+        XCTAssertEqual(quick.runHash, "b80f8c517e80c4bf735e2d7b0064043a5ea158eccfad7c7c90802ab0257afab5")
+        XCTAssertEqual(quick.runName, "quick-b80f8c517e80")
     }
 
     func testDerivedDefaults() throws {
@@ -451,7 +457,7 @@ final class ExperimentTests: XCTestCase {
     func testEveryPresetLoadsAndValidates() throws {
         let dir = Self.root.appendingPathComponent("configs")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(files, ["quick.yaml", "resnet20-cifar10-constant-lr.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
+        XCTAssertEqual(files, ["linearization-paper.yaml", "quick.yaml", "resnet20-cifar10-constant-lr.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
                                "resnet20-nobn-cifar10.yaml", "resnet20-nobn-cifar100.yaml", "simplecnn-cifar10.yaml",
                                "wrn16-4-cifar10.yaml", "wrn16-4-cifar100.yaml"])
         for file in files {
