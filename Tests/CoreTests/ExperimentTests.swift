@@ -254,7 +254,12 @@ final class ExperimentTests: XCTestCase {
                 + "analysis: {recompute_batches: 5}\n", 600, "analysis.recompute_batches"),
             ("linearized: {times: [12]}\n", nil, "linearized.times"),
             ("linearized: {times: [1], momentum: 1}\n", nil, "linearized.momentum"),
-            ("linearized: {times: [1], child_learning_rate: -0.1}\n", nil, "linearized.child_learning_rate"),
+            ("linearized: {times: [1], child: {learning_rate: -0.1}}\n", nil, "linearized.child.learning_rate"),
+            ("linearized: {times: [1], child: {epochs: 0}}\n", nil, "linearized.child.epochs"),
+            ("linearized: {times: [1], child: {tolerance: 1}}\n", nil, "linearized.child.tolerance"),
+            ("linearized: {times: [1], learning_rate: [0.1, 0.1]}\n", nil, "linearized.learning_rate"),
+            ("linearized: {times: [1], learning_rate: [0.1, 0.2], held_out: 15}\n", nil, "linearized.held_out"),
+            ("linearized: {times: [1], learning_rate: [0.1, 0.2], grid_epochs: 0}\n", nil, "linearized.grid_epochs"),
             ("linearized: {times: [1], epochs: 0}\n", nil, "linearized.epochs"),
             ("hessian: {times: [1], iterations: 1}\n", nil, "hessian.iterations"),
             ("hessian: {times: [1], examples: 0}\n", nil, "hessian.examples"),
@@ -311,14 +316,15 @@ final class ExperimentTests: XCTestCase {
             + #""barrier":{"bn_policy":"recompute","points":31,"recompute_batches":10,"train_subset":1000},"#
             + #""children":2,"dataset":{"augment":"off","balanced_subset":false,"kind":"fashion-mnist","#
             + #""path":"/usr/share/datasets/fashion-mnist","test_subset":0,"train_subset":0},"#
-            + #""hessian":{"density_points":100,"density_runs":1,"density_sigma":0.01,"density_steps":20,"#
-            + #""examples":1000,"iterations":30,"method":"exact","relative_step":null,"shards":8,"times":[],"#
-            + #""tolerance":0.001,"top_k":5,"trace_samples":10},"#
+            + #""hessian":{"density_points":100,"density_runs":1,"density_sigma":0.01,"density_steps":20,"examples":1000,"#
+            + #""iterations":30,"method":"exact","relative_step":null,"shards":8,"times":[],"tolerance":0.001,"top_k":5,"#
+            + #""trace_samples":10},"#
             + #""kernel_machine":{"draws":3,"held_out":0.2,"#
             + #""ridges":[0.000001,0.000003,0.00001,0.00003,0.0001,0.0003,0.001,0.003,0.01,0.03,0.1,0.3,1],"#
             + #""times":[],"train_examples":0},"#
-            + #""linearized":{"batch_size":0,"child_learning_rate":null,"epochs":1,"learning_rate":0.01,"momentum":0.9,"#
-            + #""times":[],"weight_decay":0},"#
+            + #""linearized":{"batch_size":0,"child":{"epochs":1,"learning_rate":0.001,"optimizer":null,"patience":5,"#
+            + #""seeds":2,"tolerance":0.001},"epochs":1,"grid_epochs":null,"held_out":1000,"learning_rate":0.01,"loss":null,"#
+            + #""momentum":0.9,"optimizer":"sgd","times":[],"weight_decay":0},"#
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
             + #""ntk":{"block_size":0,"children":true,"eigenvectors":0,"group_size":0,"memory_gb":4,"#
             + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#
@@ -395,14 +401,17 @@ final class ExperimentTests: XCTestCase {
                         + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
                         + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.times":[0,1,8],"#
                         + #""kernel_machine.train_examples":500,"#
-                        + #""linearized.times":[0,1,4],"measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
+                        + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0001,"linearized.child.patience":1,"#
+                        + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0001,"#
+                        + #""linearized.optimizer":"adam","linearized.times":[0,1,4],"#
+                        + #""measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
                         + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
                         + #""recipe.learning_rate":0.001,"recipe.optimizer":"adam","#
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
                         + #""spawn_times":[0,0.25,0.5,1,2]}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "56066272fb6b6762632cf138d3229689f9dfd86a34ec45c5ca05425f742925a4")
-        XCTAssertEqual(quick.runName, "quick-56066272fb6b")
+        XCTAssertEqual(quick.runHash, "d134a276fc420fe49fed9ed046798e837ee34adbbb889d7c358a6252394231cb")
+        XCTAssertEqual(quick.runName, "quick-d134a276fc42")
     }
 
     func testDerivedDefaults() throws {
@@ -465,7 +474,7 @@ final class ExperimentTests: XCTestCase {
     func testEveryPresetLoadsAndValidates() throws {
         let dir = Self.root.appendingPathComponent("configs")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
-        XCTAssertEqual(files, ["quick.yaml", "resnet20-cifar10-constant-lr.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
+        XCTAssertEqual(files, ["linearization-paper.yaml", "quick.yaml", "resnet20-cifar10-constant-lr.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
                                "resnet20-nobn-cifar10.yaml", "resnet20-nobn-cifar100.yaml", "simplecnn-cifar10.yaml",
                                "wrn16-4-cifar10.yaml", "wrn16-4-cifar100.yaml"])
         for file in files {

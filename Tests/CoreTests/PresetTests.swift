@@ -51,6 +51,9 @@ final class PresetTests: XCTestCase {
         /// Per-network presets reproduce a Table 1 row and measure the Hessian (the paper's
         /// appendix figures of error, top Hessian eigenvalue and escape threshold per epoch).
         var table1Preset: Bool
+        /// Presets of the whole timeline (the paper's spawn times, Hessian per epoch); the
+        /// linearisation preset measures only linearised training (`testLinearizationPreset`).
+        var timeline = true
     }
 
     static let expected: [String: Expected] = {
@@ -70,6 +73,9 @@ final class PresetTests: XCTestCase {
         var constant = table1["ResNet20 C10"]!
         constant.gamma = nil; constant.milestones = []; constant.epochs = 200
         e["resnet20-cifar10-constant-lr.yaml"] = Expected(model: .resnet20, data: .cifar10, row: constant, table1Preset: false)
+        // The linearisation protocol of appendix D.3/D.4 runs on the same constant-rate parent.
+        e["linearization-paper.yaml"] = Expected(model: .resnet20, data: .cifar10, row: constant, table1Preset: false,
+                                                 timeline: false)
         // NTKScape's own small experiment (not a Table 1 row): SimpleCNN's Adam recipe shrunk to
         // 8 epochs with a 10x drop at 6, weight decay 0, on Fashion-MNIST (its header).
         e["quick.yaml"] = Expected(model: .simplecnn_w8, data: .fashionMNIST,
@@ -123,6 +129,7 @@ final class PresetTests: XCTestCase {
             XCTAssertTrue(header.contains("Assumptions") && header.contains("batch size 128")
                           && header.contains("augmentation"), "\(file): the header labels batch size and augmentation as assumptions")
             XCTAssertTrue(header.contains("Feeds:"), "\(file): the header names the figures it feeds")
+            guard want.timeline else { continue }
             XCTAssertEqual(c.resolvedSpawnTimes, ExperimentConfig.paperSpawnTimes, "\(file): the paper's spawn times")
             // Hessian per epoch from initialisation to the end of training, through every
             // learning-rate milestone (where the escape threshold jumps).
@@ -133,6 +140,28 @@ final class PresetTests: XCTestCase {
             XCTAssertGreaterThanOrEqual(h.count, 10, "\(file): a grid of Hessian times")
             if want.table1Preset { XCTAssertTrue(header.contains("Table 1"), file) }
         }
+    }
+
+    /// configs/linearization-paper.yaml against the paper's appendix D.3/D.4 (copied by hand): the
+    /// linearised model 200 epochs at learning rate 1e-3 found by a grid search (so the grid
+    /// contains 1e-3 and more), the child at 1e-3 until convergence (~1000 epochs: a plateau stop
+    /// with at most 1000), two runs averaged; the header names Figs. 8 and 9 and its assumptions.
+    func testLinearizationPresetFollowsThePaper() throws {
+        let path = Self.root.appendingPathComponent("configs/linearization-paper.yaml").path
+        let c = try ExperimentConfig.load(path: path)
+        let header = try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").prefix { $0.hasPrefix("#") }
+            .joined(separator: "\n")
+        let lin = c.linearized
+        XCTAssertFalse(lin.times.isEmpty)
+        XCTAssertEqual(lin.epochs, 200)
+        XCTAssertTrue(lin.searchesLearningRate && lin.learningRates.contains(1e-3), "a grid around 1e-3")
+        XCTAssertEqual(lin.child.learningRate, 1e-3)
+        XCTAssertEqual(lin.child.epochs, 1000)
+        XCTAssertGreaterThan(lin.child.patience, 0, "until convergence: a plateau stop")
+        XCTAssertEqual(lin.child.seeds, 2)
+        XCTAssertEqual(c.recipe.schedule, .constant)
+        XCTAssertEqual(c.recipe.learningRate, 0.1)
+        XCTAssertTrue(header.contains("Figs. 8 and 9") && header.contains("Assumptions"), header)
     }
 
     /// The table above, spot-checked against the row count and the rows that share a recipe, so a

@@ -34,6 +34,14 @@ final class ExperimentIntegrationTests: XCTestCase {
         linearized:
           times: [0.5]
           epochs: 0.5
+          learning_rate: [0.01, 0.003]
+          held_out: 100
+          child:
+            epochs: 2
+            learning_rate: 0.001
+            patience: 1
+            tolerance: 0
+            seeds: 2
         hessian:
           times: [0, 2]
           examples: 100
@@ -93,7 +101,9 @@ final class ExperimentIntegrationTests: XCTestCase {
         // between them (10 pairs), velocity from 0, 0.5 and 1, machines at two times (3 draws x 2 forms,
         // 13 ridges each; 40 examples: 30 fit + 10 held out, distributed eigendecomposition), two Hessians (3 eigenvalues,
         // 20 density points and 4 quadrature nodes each; products sharded over the ranks), the
-        // linearised and nonlinear runs (one row each) and their advantage, kernel distance per pair.
+        // learning-rate grid (two rates), the linearised runs (0.5 epoch: one row per seed) and the
+        // nonlinear children (2 epochs, or 1 on a plateau: patience 1) for 2 seeds, the advantage
+        // per seed and its summary, kernel distance per pair.
         let lines = { (name: String) in String(decoding: one["tables/\(name).csv"]!, as: UTF8.self).split(separator: "\n").count - 1 }
         XCTAssertEqual(lines("ntk_spectrum"), 4)
         XCTAssertEqual(lines("ntk_eigenvalues"), 4 * 200)
@@ -107,8 +117,14 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertEqual(lines("hessian_eigenvalues"), 2 * 3)
         XCTAssertEqual(lines("hessian_density"), 2 * 20)
         XCTAssertEqual(lines("hessian_quadrature"), 2 * 4)
-        XCTAssertEqual(lines("linearized"), 2)
-        XCTAssertEqual(lines("nonlinear_advantage"), 1)
+        XCTAssertEqual(lines("linearized_grid"), 2)
+        XCTAssertEqual(String(decoding: one["tables/linearized_grid.csv"]!, as: UTF8.self).components(separatedBy: ",true\n").count, 2,
+                       "exactly one chosen rate")
+        let children = String(decoding: one["tables/linearized.csv"]!, as: UTF8.self).split(separator: "\n").filter { $0.contains(",nonlinear,") }
+        XCTAssertEqual(lines("linearized") - children.count, 2, "one linearised row per seed")
+        XCTAssertTrue((2...4).contains(children.count), "1 or 2 epochs per child")
+        XCTAssertEqual(lines("nonlinear_advantage"), 2)
+        XCTAssertEqual(lines("nonlinear_advantage_summary"), 1)
         XCTAssertFalse(String(decoding: one["tables/child_pairs.csv"]!, as: UTF8.self).contains(",\n"),
                        "every child pair has its kernel distance")
         XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 6, "3 spawn times x 2 children")

@@ -1,3 +1,4 @@
+import Yams
 /// The experiment file's `ntk` section: empirical-NTK Grams of the parent and of the children on the
 /// probe set (DESIGN §4), their spectra, kernel distances and velocity.
 public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
@@ -93,32 +94,138 @@ public struct KernelMachineSection: Codable, Equatable, Sendable, ConfigSection 
 public struct LinearizedSection: Codable, Equatable, Sendable, ConfigSection {
     /// Parent epochs `t~` the linearised runs start from; empty = none.
     public var times: [Double] = []
+    /// Training epochs of the linearised model (a fixed length).
     public var epochs = 1.0
-    public var learningRate = 0.01
+    /// The linearised model's learning rate, or a grid chosen on held-out training examples.
+    public var learningRate = LearningRateGrid([0.01])
+    public var optimizer: OptimizerKind = .sgd
+    /// Loss of the linearised model; nil = the recipe's.
+    public var loss: LossFunction?
     public var momentum = 0.9
     public var weightDecay = 0.0
     /// Batch size; 0 = the recipe's.
     public var batchSize = 0
-    /// Learning rate of the nonlinear comparison child; nil = `learningRate`.
-    public var childLearningRate: Double?
+    /// Class-balanced training examples held out to choose the learning rate from a grid.
+    public var heldOut = 1000
+    /// Training epochs of each grid run; nil = `epochs`.
+    public var gridEpochs: Double?
+    /// The low-learning-rate nonlinear child.
+    public var child = LinearizedChildSection()
 
     public init() {}
 
     static var fields: [ConfigField<LinearizedSection>] { [
         .init("times", \.times, "Parent epochs t~ around which the network is linearised; [] = none."),
-        .init("epochs", \.epochs, "Training epochs of the linearised model and of the nonlinear comparison child."),
-        .init("learning_rate", \.learningRate, "SGD learning rate of the linearised model (constant)."),
-        .init("momentum", \.momentum, "SGD heavy-ball momentum of both runs."),
+        .init("epochs", \.epochs, "Training epochs of the linearised model (from t~, a fixed length)."),
+        .init("learning_rate", \.learningRate,
+              "Constant learning rate of the linearised model; a list is a grid: each rate trains on the training "
+                + "examples minus held_out for grid_epochs, and the rate with the lowest held-out loss is used."),
+        .init("optimizer", \.optimizer, "Optimiser of the linearised model: sgd (heavy-ball momentum) or adam."),
+        .init("loss", \.loss, "Loss of the linearised model: cross_entropy or mse; null = recipe.loss."),
+        .init("momentum", \.momentum, "SGD heavy-ball momentum of both runs (ignored by adam)."),
         .init("weight_decay", \.weightDecay, "L2 weight decay of both runs (PyTorch weight_decay)."),
-        .init("batch_size", \.batchSize, "Examples per step; 0 = recipe.batch_size."),
-        .init("child_learning_rate", \.childLearningRate,
-              "Learning rate of the low-learning-rate nonlinear child trained from the same t~ with SGD; null = learning_rate."),
+        .init("batch_size", \.batchSize, "Examples per step of both runs; 0 = recipe.batch_size."),
+        .init("held_out", \.heldOut,
+              "Class-balanced training examples held out to choose learning_rate from a grid (a multiple of the class "
+                + "count; unused with a single rate)."),
+        .init("grid_epochs", \.gridEpochs, "Training epochs of each grid run; null = epochs."),
+        .init("child", \.child,
+              "The low-learning-rate nonlinear child trained from the same t~ on the same batches as the linearised model."),
     ] }
 
-    public var resolvedChildLearningRate: Double { childLearningRate ?? learningRate }
+    /// The rates of `learningRate`, in the order written.
+    public var learningRates: [Double] { learningRate.values }
+    /// Whether a grid task chooses the learning rate.
+    public var searchesLearningRate: Bool { learningRate.values.count > 1 }
+    public var resolvedGridEpochs: Double { gridEpochs ?? epochs }
 
     public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
     public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
+public extension LinearizedSection {
+    /// The linearised model's settings (docs/linearized.md) for a parent trained with `recipe`:
+    /// `optimizer`, a constant `learningRate`, `loss` (default the recipe's), the shared momentum,
+    /// weight decay and batch size (0 = the recipe's), the recipe's augmentation.
+    func modelSettings(recipe: TrainingRecipe, learningRate: Double, epochs: Double) -> LinearizedSettings {
+        var s = LinearizedSettings()
+        s.epochs = epochs
+        s.optimizer = optimizer
+        s.learningRate = learningRate
+        s.momentum = momentum
+        s.weightDecay = weightDecay
+        s.batchSize = batchSize > 0 ? batchSize : recipe.batchSize
+        s.loss = loss ?? recipe.loss
+        s.augment = recipe.augment
+        return s
+    }
+
+    /// The low-learning-rate child's recipe for a parent trained with `parent`: `child.optimizer`
+    /// (default the parent's), the constant `child.learningRate`, at most `child.epochs`, the
+    /// parent's loss and augmentation, the shared momentum, weight decay and batch size.
+    func childRecipe(parent: TrainingRecipe) -> TrainingRecipe {
+        var r = TrainingRecipe()
+        r.optimizer = child.optimizer ?? parent.optimizer
+        r.learningRate = child.learningRate
+        r.momentum = momentum
+        r.weightDecay = weightDecay
+        r.schedule = .constant
+        r.batchSize = batchSize > 0 ? batchSize : parent.batchSize
+        r.epochs = child.epochs
+        r.loss = parent.loss
+        r.augment = parent.augment
+        return r
+    }
+}
+
+/// The `linearized.child` section: the nonlinear comparison run from the same parent checkpoint.
+public struct LinearizedChildSection: Codable, Equatable, Sendable, ConfigSection {
+    /// Maximum training length in epochs.
+    public var epochs = 1.0
+    /// nil = the recipe's optimiser.
+    public var optimizer: OptimizerKind?
+    public var learningRate = 0.001
+    /// Plateau stop: epochs without enough improvement; 0 = run to `epochs`.
+    public var patience = 5
+    /// Plateau stop: relative improvement of the best training loss over `patience` epochs below which training stops.
+    public var tolerance = 0.001
+    /// Independent runs (data order); each also trains the linearised model on the same batches.
+    public var seeds = 2
+
+    public init() {}
+
+    static var fields: [ConfigField<LinearizedChildSection>] { [
+        .init("epochs", \.epochs, "Maximum training epochs of the child (it stops earlier on a training-loss plateau)."),
+        .init("optimizer", \.optimizer, "Optimiser of the child: sgd or adam; null = recipe.optimizer (fresh state)."),
+        .init("learning_rate", \.learningRate, "Constant learning rate of the child."),
+        .init("patience", \.patience,
+              "Plateau stop: after each epoch e > patience, stop when the best training loss improved by at most "
+                + "tolerance x its value over the last patience epochs; 0 = always train the full epochs."),
+        .init("tolerance", \.tolerance, "Plateau stop: relative improvement threshold (see patience)."),
+        .init("seeds", \.seeds,
+              "Independent seeds (data order) of the child; the linearised model is trained once per seed on the same "
+                + "batches, and the tables report each seed and the mean and spread."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
+/// A learning rate or a grid of them: written as a number (`0.01`) or a list (`[0.0003, 0.001, 0.003]`).
+public struct LearningRateGrid: Equatable, Sendable, ConfigRepresentable {
+    public var values: [Double]
+    public init(_ values: [Double]) { self.values = values }
+
+    static var configType: String { "a number or a list of numbers" }
+
+    static func decode(_ node: Node, at path: ConfigPath) throws -> LearningRateGrid {
+        if case .sequence = node { return LearningRateGrid(try [Double].decode(node, at: path)) }
+        if case .scalar = node, !node.isNull { return LearningRateGrid([try Double.decode(node, at: path)]) }
+        throw path.wrongType(node, expected: configType, example: "[0.0003, 0.001, 0.003]")
+    }
+
+    /// One rate is written as a number, so `0.01` and `[0.01]` are the same setting.
+    var configValue: ConfigValue { values.count == 1 ? values[0].configValue : values.configValue }
 }
 
 /// The experiment file's `hessian` section: PyHessian's three measurements of the Hessian of the

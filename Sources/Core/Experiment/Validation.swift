@@ -191,21 +191,60 @@ public extension ExperimentConfig {
                      fix: "use at most \(max(1, n / recipe.batchSize)), or analysis.batchnorm: running.")
         }
         if !linearized.times.isEmpty {
-            if !(linearized.epochs > 0) {
-                try fail("linearized.epochs", "is \(canonicalNumber(linearized.epochs)).", fix: "use a positive number of epochs, e.g. 1.")
+            let lin = linearized, child = linearized.child
+            if !(lin.epochs > 0) {
+                try fail("linearized.epochs", "is \(canonicalNumber(lin.epochs)).", fix: "use a positive number of epochs, e.g. 1.")
             }
-            for (key, lr) in [("linearized.learning_rate", linearized.learningRate),
-                              ("linearized.child_learning_rate", linearized.resolvedChildLearningRate)] where !(lr > 0) {
-                try fail(key, "is \(canonicalNumber(lr)).", fix: "use a positive learning rate, e.g. 0.01.")
+            if lin.learningRates.isEmpty {
+                try fail("linearized.learning_rate", "is an empty list.",
+                         fix: "write one rate (e.g. 0.01) or a grid of several (e.g. [0.0003, 0.001, 0.003]).")
             }
-            if !(linearized.momentum >= 0 && linearized.momentum < 1) {
-                try fail("linearized.momentum", "is \(canonicalNumber(linearized.momentum)).", fix: "use a value in [0, 1), e.g. 0.9.")
+            if let lr = lin.learningRates.first(where: { !($0 > 0) }) {
+                try fail("linearized.learning_rate", "contains \(canonicalNumber(lr)).", fix: "use positive learning rates, e.g. 0.01.")
             }
-            if !(linearized.weightDecay >= 0) {
-                try fail("linearized.weight_decay", "is \(canonicalNumber(linearized.weightDecay)).", fix: "use 0 or a positive value.")
+            if Set(lin.learningRates).count != lin.learningRates.count {
+                try fail("linearized.learning_rate", "repeats a rate in \(list(lin.learningRates)).",
+                         fix: "write \(list(Set(lin.learningRates).sorted())).")
             }
-            if linearized.batchSize < 0 {
-                try fail("linearized.batch_size", "is \(linearized.batchSize).", fix: "use 0 (the recipe's) or a positive size.")
+            if !(lin.momentum >= 0 && lin.momentum < 1) {
+                try fail("linearized.momentum", "is \(canonicalNumber(lin.momentum)).", fix: "use a value in [0, 1), e.g. 0.9.")
+            }
+            if !(lin.weightDecay >= 0) {
+                try fail("linearized.weight_decay", "is \(canonicalNumber(lin.weightDecay)).", fix: "use 0 or a positive value.")
+            }
+            if lin.batchSize < 0 {
+                try fail("linearized.batch_size", "is \(lin.batchSize).", fix: "use 0 (the recipe's) or a positive size.")
+            }
+            if lin.searchesLearningRate {
+                if lin.heldOut < 1 || (classes.map { lin.heldOut % $0 != 0 } ?? false) {
+                    try fail("linearized.held_out", "is \(lin.heldOut); the held-out set is class-balanced.",
+                             fix: "use a positive multiple of the class count, e.g. 1000.")
+                }
+                if let n = used, lin.heldOut >= n {
+                    try fail("linearized.held_out", "is \(lin.heldOut), leaving none of the \(n) training examples to train on.",
+                             fix: "use a fraction of them, e.g. \(max(1, n / 10 / (classes ?? 1)) * (classes ?? 1)).")
+                }
+                if let g = lin.gridEpochs, !(g > 0) {
+                    try fail("linearized.grid_epochs", "is \(canonicalNumber(g)).", fix: "use a positive number of epochs, or null for linearized.epochs.")
+                }
+            }
+            if !(child.epochs > 0) {
+                try fail("linearized.child.epochs", "is \(canonicalNumber(child.epochs)).",
+                         fix: "use a positive maximum number of epochs, e.g. 10.")
+            }
+            if !(child.learningRate > 0) {
+                try fail("linearized.child.learning_rate", "is \(canonicalNumber(child.learningRate)).",
+                         fix: "use a positive learning rate, e.g. 0.001.")
+            }
+            if child.patience < 0 {
+                try fail("linearized.child.patience", "is \(child.patience).", fix: "use 0 (no plateau stop) or a positive number of epochs, e.g. 5.")
+            }
+            if !(child.tolerance >= 0 && child.tolerance < 1) {
+                try fail("linearized.child.tolerance", "is \(canonicalNumber(child.tolerance)).",
+                         fix: "use a relative improvement in [0, 1), e.g. 0.001.")
+            }
+            if child.seeds < 1 {
+                try fail("linearized.child.seeds", "is \(child.seeds).", fix: "use 1 or more (2 is the default, as in the paper).")
             }
         }
         if !hessian.times.isEmpty {

@@ -101,13 +101,15 @@ extension LinearizedModel where T == Float {
     }
 }
 
-/// How a linearised run is trained: SGD with heavy-ball momentum and L2 weight decay (PyTorch
-/// semantics, `SGD`) at a constant learning rate. Weight decay pulls `w` toward 0, not toward `w0`,
-/// exactly as it would for the nonlinear network.
+/// How a linearised run is trained: SGD with heavy-ball momentum or Adam, both with L2 weight decay
+/// (PyTorch semantics, `SGD`, `Adam`), at a constant learning rate. Weight decay pulls `w` toward 0,
+/// not toward `w0`, exactly as it would for the nonlinear network.
 public struct LinearizedSettings: Codable, Equatable, Sendable {
     /// Training length; fractional values stop after `round(epochs * stepsPerEpoch)` steps.
     public var epochs: Double = 1
+    public var optimizer: OptimizerKind = .sgd
     public var learningRate: Double = 0.01
+    /// SGD momentum (ignored by Adam).
     public var momentum: Double = 0.9
     public var weightDecay: Double = 0
     public var batchSize: Int = 128
@@ -119,17 +121,17 @@ public struct LinearizedSettings: Codable, Equatable, Sendable {
 
     public init() {}
 
-    /// The optimiser settings, batch size, length, loss and augmentation of `recipe` (which must use SGD).
+    /// The optimiser settings, batch size, length, loss and augmentation of `recipe` (its schedule is
+    /// not used: linearised runs train at a constant learning rate).
     public init(recipe: TrainingRecipe) {
-        precondition(recipe.optimizer == .sgd, "LinearizedSettings: linearised training uses SGD; the recipe uses \(recipe.optimizer)")
-        epochs = recipe.epochs; learningRate = recipe.learningRate; momentum = recipe.momentum
+        epochs = recipe.epochs; optimizer = recipe.optimizer; learningRate = recipe.learningRate; momentum = recipe.momentum
         weightDecay = recipe.weightDecay; batchSize = recipe.batchSize; loss = recipe.loss; augment = recipe.augment
     }
 
-    /// The equivalent ordinary training recipe (SGD, constant schedule).
+    /// The equivalent ordinary training recipe (constant schedule).
     public var recipe: TrainingRecipe {
         var r = TrainingRecipe()
-        r.optimizer = .sgd; r.learningRate = learningRate; r.momentum = momentum; r.weightDecay = weightDecay
+        r.optimizer = optimizer; r.learningRate = learningRate; r.momentum = momentum; r.weightDecay = weightDecay
         r.schedule = .constant; r.batchSize = batchSize; r.epochs = epochs; r.loss = loss; r.augment = augment
         return r
     }
@@ -152,14 +154,15 @@ public enum LinearizedDataStreams: Sendable {
     case training
 }
 
-/// Mini-batch SGD on a `LinearizedModel` with the same data pipeline as `Trainer`.
+/// Mini-batch SGD or Adam on a `LinearizedModel` with the same data pipeline as `Trainer`.
 public final class LinearizedTrainer {
     public let model: LinearizedModel<Float>
     public let settings: LinearizedSettings
     public let data: Dataset
     public let identity: TrainingIdentity
     public let streams: LinearizedDataStreams
-    public private(set) var optimizer: SGD
+    /// `settings.recipe.makeOptimizer()`, fresh (no moments) at the start.
+    public private(set) var optimizer: any Optimizer
     /// Optimiser steps taken so far (global over epochs).
     public private(set) var step = 0
     public let stepsPerEpoch: Int
@@ -172,7 +175,7 @@ public final class LinearizedTrainer {
                 streams: LinearizedDataStreams = .linearized) {
         model.network.checkCompatible(data, "linearised training")
         self.model = model; self.settings = settings; self.data = data; self.identity = identity; self.streams = streams
-        optimizer = SGD(lr: settings.learningRate, momentum: settings.momentum, weightDecay: settings.weightDecay)
+        optimizer = settings.recipe.makeOptimizer()
         stepsPerEpoch = settings.recipe.stepsPerEpoch(examples: data.count)
         batch = Batch(capacity: settings.batchSize, for: data)
         augmentation = settings.augment ? CIFARAugmentation(for: data) : nil
@@ -184,7 +187,7 @@ public final class LinearizedTrainer {
     /// The step at which `settings.epochs` is reached.
     public var finalStep: Int { settings.recipe.step(atEpoch: settings.epochs, examples: data.count) }
 
-    /// One SGD step on the next batch of the epoch's order; returns the batch's loss and error at
+    /// One optimiser step on the next batch of the epoch's order; returns the batch's loss and error at
     /// the weights before the step.
     @discardableResult
     public func trainStep() throws -> LossSummary {
@@ -242,26 +245,34 @@ public struct LinearizedEpoch: Codable, Equatable, Sendable {
 /// Deterministic: the data order and augmentation come from the `.linearizedShuffle` /
 /// `.linearizedAugment` streams of `identity` (or the ordinary ones with `streams: .training`), and
 /// no computation splits a reduction over threads. `network` is copied, not modified. `progress`
-/// is called after every step (e.g. with `ProgressPrinter.report`).
+/// is called after every step (e.g. with `ProgressPrinter.report`). Throws `TrainingError.diverged`
+/// when a batch loss is not finite (`trainLinearizedRun` records that as a stop instead).
 public func trainLinearized(around network: Network<Float>, train: Dataset, test: Dataset, settings: LinearizedSettings,
                             identity: TrainingIdentity, streams: LinearizedDataStreams = .linearized,
                             progress: ((LinearizedTrainer, LossSummary) -> Void)? = nil) throws -> [LinearizedEpoch] {
+    let run = try trainLinearizedRun(around: network, train: train, test: test, settings: settings, identity: identity,
+                                     streams: streams, progress: progress)
+    if let e = run.divergence { throw e }
+    return run.rows
+}
+
+/// `trainLinearized` that reports how the run ended instead of throwing on divergence: `rows` up to
+/// the last whole epoch before the non-finite loss, `stop` `.maxEpochs` or `.diverged` (or
+/// `.plateau` when `plateau` fires on the epochs' mean training loss).
+public func trainLinearizedRun(around network: Network<Float>, train: Dataset, test: Dataset, settings: LinearizedSettings,
+                               identity: TrainingIdentity, streams: LinearizedDataStreams = .linearized,
+                               plateau: PlateauStop = PlateauStop(),
+                               progress: ((LinearizedTrainer, LossSummary) -> Void)? = nil) throws -> EpochRun {
     try settings.validate()
     network.checkCompatible(test, "linearised evaluation")
     let trainer = LinearizedTrainer(model: LinearizedModel(around: network), settings: settings, data: train,
                                     identity: identity, streams: streams)
-    var rows: [LinearizedEpoch] = [], window = LossSummary()
-    let end = trainer.finalStep
-    while trainer.step < end {
-        let s = try trainer.trainStep()
-        window += s
-        progress?(trainer, s)
-        if trainer.step % trainer.stepsPerEpoch == 0 || trainer.step == end {
-            let t = trainer.model.evaluate(on: test, loss: settings.loss, batchSize: settings.evaluationBatchSize)
-            rows.append(LinearizedEpoch(epoch: trainer.epoch, step: trainer.step, trainLoss: window.meanLoss,
-                                        trainError: window.errorRate, testLoss: t.meanLoss, testError: t.errorRate))
-            window = LossSummary()
-        }
-    }
-    return rows
+    return try runEpochs(end: trainer.finalStep, stepsPerEpoch: trainer.stepsPerEpoch, plateau: plateau,
+                         step: { trainer.step },
+                         trainStep: {
+                             let s = try trainer.trainStep()
+                             progress?(trainer, s)
+                             return s
+                         },
+                         evaluate: { trainer.model.evaluate(on: test, loss: settings.loss, batchSize: settings.evaluationBatchSize) })
 }

@@ -24,6 +24,8 @@ public enum RandomRole: UInt32, CaseIterable, Codable, Sendable {
     case linearizedShuffle = 9
     /// Data augmentation of one step of linearised training.
     case linearizedAugment = 10
+    /// Choice of the held-out training examples on which the linearised model's learning rate is chosen.
+    case linearizedHeldOut = 11
     /// Anything else (tests, ad-hoc tools).
     case other = 255
 }

@@ -12,10 +12,12 @@ public enum ExperimentTask: Hashable, Sendable {
     case timeline(replicate: Int, time: Int)
     /// ReLU-pattern distance and logit-gradient alignment between all pairs of measurement times.
     case timelinePairs(replicate: Int)
-    /// Linearised training around the parent at `linearized.times[time]`.
-    case linearized(replicate: Int, time: Int)
-    /// The low-learning-rate nonlinear child from the same point.
-    case nonlinearChild(replicate: Int, time: Int)
+    /// The linearised model's learning-rate grid at `linearized.times[time]` (when it lists several rates).
+    case linearizedGrid(replicate: Int, time: Int)
+    /// Linearised training around the parent at `linearized.times[time]`, seed `seed`.
+    case linearized(replicate: Int, time: Int, seed: Int)
+    /// The low-learning-rate nonlinear child from the same point, seed `seed` (the same batches).
+    case nonlinearChild(replicate: Int, time: Int, seed: Int)
     /// Top Hessian eigenvalue of the parent at `hessian.times[time]`.
     case hessian(replicate: Int, time: Int)
     /// Collective over a group of ranks: the parent's NTK Grams at every NTK time (spectra,
@@ -33,8 +35,9 @@ public enum ExperimentTask: Hashable, Sendable {
         case let .pair(r, s, a, b): return "r\(r)-s\(s)-pair\(a)-\(b)"
         case let .timeline(r, t): return "r\(r)-t\(t)"
         case let .timelinePairs(r): return "r\(r)-timeline-pairs"
-        case let .linearized(r, t): return "r\(r)-lin\(t)"
-        case let .nonlinearChild(r, t): return "r\(r)-lin\(t)-nonlinear"
+        case let .linearizedGrid(r, t): return "r\(r)-lin\(t)-grid"
+        case let .linearized(r, t, k): return "r\(r)-lin\(t)-k\(k)"
+        case let .nonlinearChild(r, t, k): return "r\(r)-lin\(t)-nonlinear-k\(k)"
         case let .hessian(r, t): return "r\(r)-hessian\(t)"
         case let .kernelTimeline(r): return "r\(r)-ntk-timeline"
         case let .kernelChildren(r, s): return "r\(r)-s\(s)-ntk-children"
@@ -145,11 +148,22 @@ public final class ExperimentRunner {
             let lin = config.linearized
             for (i, time) in lin.times.enumerated() {
                 let needs = [(parent.id, time / T)]
-                let evals = Double(Self.epochMarks(lin.epochs).count) * Double(test.count) * f
-                let a = ExperimentTask.linearized(replicate: r, time: i), b = ExperimentTask.nonlinearChild(replicate: r, time: i)
+                let evals = { (epochs: Double, examples: Int) in Double(Self.epochMarks(epochs).count + 1) * Double(examples) * f }
                 // A linearised step is a forward, a JVP and a backward: ~1.4 training passes.
-                out.append((a, PlannedTask(id: a.id, cost: lin.epochs * n * 1.4 + 2 * evals, needs: needs)))
-                out.append((b, PlannedTask(id: b.id, cost: lin.epochs * n + evals, needs: needs)))
+                var linNeeds = needs
+                if lin.searchesLearningRate {
+                    let g = ExperimentTask.linearizedGrid(replicate: r, time: i), e = lin.resolvedGridEpochs
+                    let fit = n - Double(lin.heldOut)
+                    let cost = Double(lin.learningRates.count) * (e * fit * 1.4 + 2 * evals(e, lin.heldOut))
+                    out.append((g, PlannedTask(id: g.id, cost: cost, needs: needs)))
+                    linNeeds = [(g.id, 1)]
+                }
+                for k in 0..<lin.child.seeds {
+                    let a = ExperimentTask.linearized(replicate: r, time: i, seed: k)
+                    let b = ExperimentTask.nonlinearChild(replicate: r, time: i, seed: k)
+                    out.append((a, PlannedTask(id: a.id, cost: lin.epochs * n * 1.4 + 2 * evals(lin.epochs, test.count), needs: linNeeds)))
+                    out.append((b, PlannedTask(id: b.id, cost: lin.child.epochs * n + evals(lin.child.epochs, test.count), needs: needs)))
+                }
             }
         }
         return out
@@ -266,8 +280,9 @@ public final class ExperimentRunner {
         case let .pair(r, s, a, b): return try comparePair(r, s, a, b)
         case let .timeline(r, t): return try measureTimeline(r, t)
         case let .timelinePairs(r): return try compareTimes(r)
-        case let .linearized(r, t): return try trainLinearizedRun(r, t)
-        case let .nonlinearChild(r, t): return try trainNonlinearChild(r, t)
+        case let .linearizedGrid(r, t): return try chooseLinearizedLearningRate(r, t)
+        case let .linearized(r, t, k): return try trainLinearizedModel(r, t, seed: k)
+        case let .nonlinearChild(r, t, k): return try trainNonlinearChild(r, t, seed: k)
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian:
             preconditionFailure("\(task.id) is collective: run it through runKernelTasks")
         }

@@ -232,13 +232,18 @@ public struct NTKMachineSummaryRow: Codable, Equatable, Sendable {
     public var batchNorm: String
 }
 
-/// One row of `linearized.csv`: a run from the parent at `startEpoch` after `epochs` epochs of its own
-/// training; `model` is `linearized` (first-order Taylor model) or `nonlinear` (the low-learning-rate child).
+/// One row of `linearized.csv`: run `seed` from the parent at `startEpoch` after `epochs` epochs of
+/// its own training (every whole epoch and the end); `model` is `linearized` (first-order Taylor
+/// model) or `nonlinear` (the low-learning-rate child). Seed `k` of both models sees the same batches.
 public struct LinearizedRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var startEpoch: Double
     public var model: String
+    public var seed: Int
     public var epochs: Double
+    /// Mean loss and error over the epoch's training batches (before each step's update).
+    public var trainLoss: Double
+    public var trainError: Double
     public var testError: Double
     public var testLoss: Double
     /// BatchNorm statistics the network was analysed with: `recompute` / `running` (`analysis.batchnorm`),
@@ -246,13 +251,99 @@ public struct LinearizedRow: Codable, Equatable, Sendable {
     public var batchNorm: String
 }
 
-/// One row of `nonlinear_advantage.csv`: `e(linearised) - e(low-learning-rate nonlinear child)` at the end.
+/// One row of `linearized_grid.csv`: a learning rate of the linearised model's grid at `startEpoch`,
+/// trained `epochs` epochs on `fitExamples` training examples and measured on the `heldOutExamples`
+/// others; `chosen` marks the rate with the lowest held-out loss, used by the linearised runs.
+public struct LinearizedGridRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var startEpoch: Double
+    public var learningRate: Double
+    public var epochs: Double
+    public var fitExamples: Int
+    public var heldOutExamples: Int
+    /// Empty when the run diverged.
+    public var heldOutLoss: Double?
+    public var heldOutError: Double?
+    /// `max_epochs` or `diverged`.
+    public var stop: String
+    public var chosen: Bool
+}
+
+/// The end of one linearised or nonlinear run (task records only; joined into `nonlinear_advantage`).
+public struct LinearizedRunRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var startEpoch: Double
+    public var model: String
+    public var seed: Int
+    public var optimizer: String
+    public var learningRate: Double
+    /// Test error and loss of the parent at `startEpoch` (= of `f_lin` at `w0`).
+    public var startTestError: Double
+    public var startTestLoss: Double
+    /// Epochs trained, and the metrics of the last evaluated epoch (the start, if none finished).
+    public var epochs: Double
+    public var trainLoss: Double?
+    public var testError: Double
+    public var testLoss: Double
+    /// `plateau`, `max_epochs` or `diverged`.
+    public var stop: String
+
+    public init(replicate: Int, startEpoch: Double, model: String, seed: Int, optimizer: String, learningRate: Double,
+                startTestError: Double, startTestLoss: Double, epochs: Double, trainLoss: Double?, testError: Double,
+                testLoss: Double, stop: String) {
+        self.replicate = replicate; self.startEpoch = startEpoch; self.model = model; self.seed = seed
+        self.optimizer = optimizer; self.learningRate = learningRate; self.startTestError = startTestError
+        self.startTestLoss = startTestLoss; self.epochs = epochs; self.trainLoss = trainLoss; self.testError = testError
+        self.testLoss = testLoss; self.stop = stop
+    }
+}
+
+/// One row of `nonlinear_advantage.csv`, per seed: the linearised model and the low-learning-rate
+/// nonlinear child from the parent at `startEpoch`, trained on the same batches, at their ends;
+/// `nonlinearAdvantage = linearizedTestError - nonlinearTestError` (positive: the nonlinear child is better).
 public struct NonlinearAdvantageRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var startEpoch: Double
+    public var seed: Int
+    /// Test error of the parent at `startEpoch`, where both runs start.
+    public var startTestError: Double
+    public var linearizedLearningRate: Double
+    public var linearizedEpochs: Double
     public var linearizedTestError: Double
+    public var linearizedTestLoss: Double
+    public var linearizedStop: String
+    public var nonlinearOptimizer: String
+    public var nonlinearLearningRate: Double
+    public var nonlinearEpochs: Double
+    public var nonlinearTrainLoss: Double?
     public var nonlinearTestError: Double
+    public var nonlinearTestLoss: Double
+    public var nonlinearStop: String
     public var nonlinearAdvantage: Double
+}
+
+/// One row of `nonlinear_advantage_summary.csv`: the seeds of one `(replicate, startEpoch)`, mean and
+/// sample standard deviation (empty for one seed), and how the nonlinear children ended.
+public struct NonlinearAdvantageSummaryRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var startEpoch: Double
+    public var seeds: Int
+    public var startTestError: Double
+    public var linearizedTestErrorMean: Double
+    public var linearizedTestErrorStd: Double?
+    public var nonlinearTestErrorMean: Double
+    public var nonlinearTestErrorStd: Double?
+    public var nonlinearAdvantageMean: Double
+    public var nonlinearAdvantageStd: Double?
+    public var nonlinearAdvantageMin: Double
+    public var nonlinearAdvantageMax: Double
+    public var nonlinearEpochsMean: Double
+    /// Nonlinear children that stopped on a plateau, at the maximum length, or diverged.
+    public var nonlinearStopsPlateau: Int
+    public var nonlinearStopsMaxEpochs: Int
+    public var nonlinearStopsDiverged: Int
+    /// Linearised runs that diverged.
+    public var linearizedDiverged: Int
 }
 
 /// One row of `hessian.csv`: the Hessian of the training loss of the parent at `epoch` — top
@@ -344,6 +435,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var machines: [NTKMachineRow] = []
     public var machineRidges: [NTKMachineRidgeRow] = []
     public var linearized: [LinearizedRow] = []
+    public var linearizedGrid: [LinearizedGridRow] = []
+    public var linearizedRuns: [LinearizedRunRow] = []
     public var hessians: [HessianRow] = []
     public var hessianEigenvalues: [HessianEigenvalueRow] = []
     public var hessianDensity: [HessianDensityRow] = []
@@ -373,6 +466,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         machines = try rows(.machines)
         machineRidges = try rows(.machineRidges)
         linearized = try rows(.linearized)
+        linearizedGrid = try rows(.linearizedGrid)
+        linearizedRuns = try rows(.linearizedRuns)
         hessians = try rows(.hessians)
         hessianEigenvalues = try rows(.hessianEigenvalues)
         hessianDensity = try rows(.hessianDensity)

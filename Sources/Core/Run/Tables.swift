@@ -15,7 +15,9 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var ntkMachineSummary: [NTKMachineSummaryRow]
     public var ntkMachineRidges: [NTKMachineRidgeRow]
     public var linearized: [LinearizedRow]
+    public var linearizedGrid: [LinearizedGridRow]
     public var nonlinearAdvantage: [NonlinearAdvantageRow]
+    public var nonlinearAdvantageSummary: [NonlinearAdvantageSummaryRow]
     public var hessian: [HessianRow]
     public var hessianEigenvalues: [HessianEigenvalueRow]
     public var hessianDensity: [HessianDensityRow]
@@ -54,8 +56,13 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         }
         ntkMachineSummary = Self.machineSummary(ntkMachine)
         linearized = rs.flatMap(\.linearized).sorted {
-            ($0.replicate, $0.startEpoch, $0.model, $0.epochs) < ($1.replicate, $1.startEpoch, $1.model, $1.epochs)
+            ($0.replicate, $0.startEpoch, $0.model, $0.seed, $0.epochs) < ($1.replicate, $1.startEpoch, $1.model, $1.seed, $1.epochs)
         }
+        // Within a (replicate, start epoch) the grid keeps the order the rates were written in.
+        linearizedGrid = rs.flatMap(\.linearizedGrid).enumerated().sorted {
+            ($0.element.replicate, $0.element.startEpoch, $0.offset) < ($1.element.replicate, $1.element.startEpoch, $1.offset)
+        }.map(\.element)
+        (nonlinearAdvantage, nonlinearAdvantageSummary) = Self.advantage(rs.flatMap(\.linearizedRuns))
         hessian = rs.flatMap(\.hessians).sorted { ($0.replicate, $0.epoch) < ($1.replicate, $1.epoch) }
         hessianEigenvalues = rs.flatMap(\.hessianEigenvalues).sorted {
             ($0.replicate, $0.epoch, $0.index) < ($1.replicate, $1.epoch, $1.index)
@@ -63,19 +70,6 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         // Within a (replicate, epoch) the rows keep their computed order (grid / run, node order).
         hessianDensity = rs.flatMap(\.hessianDensity)
         hessianQuadrature = rs.flatMap(\.hessianQuadrature)
-        // Nonlinear advantage: last epoch of the linearised model against the nonlinear child.
-        var advantage: [NonlinearAdvantageRow] = []
-        let runs = Dictionary(grouping: linearized) { [Double($0.replicate), $0.startEpoch] }
-        for key in runs.keys.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
-            let rows = runs[key]!
-            guard let lin = rows.filter({ $0.model == LinearizedRow.linearizedModel }).max(by: { $0.epochs < $1.epochs }),
-                  let non = rows.filter({ $0.model == LinearizedRow.nonlinearModel }).max(by: { $0.epochs < $1.epochs })
-            else { continue }
-            advantage.append(NonlinearAdvantageRow(replicate: lin.replicate, startEpoch: lin.startEpoch,
-                                                   linearizedTestError: lin.testError, nonlinearTestError: non.testError,
-                                                   nonlinearAdvantage: lin.testError - non.testError))
-        }
-        nonlinearAdvantage = advantage
         barrierCurves = rs.flatMap(\.curves).sorted {
             ($0.replicate, $0.spawnEpoch, $0.childA, $0.childB, $0.alpha) < ($1.replicate, $1.spawnEpoch, $1.childA, $1.childB, $1.alpha)
         }
@@ -110,6 +104,52 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         return out
     }
 
+    /// The nonlinear advantage per seed (the linearised run and the nonlinear child of the same
+    /// replicate, start epoch and seed) and its summary over seeds per (replicate, start epoch).
+    static func advantage(_ runs: [LinearizedRunRow]) -> ([NonlinearAdvantageRow], [NonlinearAdvantageSummaryRow]) {
+        struct Key: Hashable, Comparable {
+            var replicate: Int, startEpoch: Double, seed: Int
+            static func < (a: Key, b: Key) -> Bool { (a.replicate, a.startEpoch, a.seed) < (b.replicate, b.startEpoch, b.seed) }
+        }
+        var lin: [Key: LinearizedRunRow] = [:], non: [Key: LinearizedRunRow] = [:]
+        for run in runs {
+            let key = Key(replicate: run.replicate, startEpoch: run.startEpoch, seed: run.seed)
+            if run.model == LinearizedRow.linearizedModel { lin[key] = run } else { non[key] = run }
+        }
+        let rows = lin.keys.filter { non[$0] != nil }.sorted().map { key -> NonlinearAdvantageRow in
+            let a = lin[key]!, b = non[key]!
+            return NonlinearAdvantageRow(
+                replicate: key.replicate, startEpoch: key.startEpoch, seed: key.seed, startTestError: b.startTestError,
+                linearizedLearningRate: a.learningRate, linearizedEpochs: a.epochs, linearizedTestError: a.testError,
+                linearizedTestLoss: a.testLoss, linearizedStop: a.stop, nonlinearOptimizer: b.optimizer,
+                nonlinearLearningRate: b.learningRate, nonlinearEpochs: b.epochs, nonlinearTrainLoss: b.trainLoss,
+                nonlinearTestError: b.testError, nonlinearTestLoss: b.testLoss, nonlinearStop: b.stop,
+                nonlinearAdvantage: a.testError - b.testError)
+        }
+        var summary: [NonlinearAdvantageSummaryRow] = []
+        var start = 0
+        while start < rows.count {
+            var end = start
+            while end < rows.count && rows[end].replicate == rows[start].replicate && rows[end].startEpoch == rows[start].startEpoch { end += 1 }
+            let g = Array(rows[start..<end])
+            let lin = SampleSummary(g.map(\.linearizedTestError)), non = SampleSummary(g.map(\.nonlinearTestError))
+            let adv = SampleSummary(g.map(\.nonlinearAdvantage))
+            func count(_ stop: RunStop) -> Int { g.filter { $0.nonlinearStop == stop.rawValue }.count }
+            summary.append(NonlinearAdvantageSummaryRow(
+                replicate: g[0].replicate, startEpoch: g[0].startEpoch, seeds: g.count, startTestError: g[0].startTestError,
+                linearizedTestErrorMean: lin.mean, linearizedTestErrorStd: lin.standardDeviation,
+                nonlinearTestErrorMean: non.mean, nonlinearTestErrorStd: non.standardDeviation,
+                nonlinearAdvantageMean: adv.mean, nonlinearAdvantageStd: adv.standardDeviation,
+                nonlinearAdvantageMin: adv.min, nonlinearAdvantageMax: adv.max,
+                nonlinearEpochsMean: SampleSummary(g.map(\.nonlinearEpochs)).mean,
+                nonlinearStopsPlateau: count(.plateau), nonlinearStopsMaxEpochs: count(.maxEpochs),
+                nonlinearStopsDiverged: count(.diverged),
+                linearizedDiverged: g.filter { $0.linearizedStop == RunStop.diverged.rawValue }.count))
+            start = end
+        }
+        return (rows, summary)
+    }
+
     /// Something done to every table, with its file name (`RunPaths.Table`).
     private protocol TableVisitor {
         mutating func visit<Row: Codable>(_ rows: inout [Row], _ name: String) throws
@@ -130,7 +170,9 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try v.visit(&ntkMachineSummary, RunPaths.Table.ntkMachineSummary)
         try v.visit(&ntkMachineRidges, RunPaths.Table.ntkMachineRidges)
         try v.visit(&linearized, RunPaths.Table.linearized)
+        try v.visit(&linearizedGrid, RunPaths.Table.linearizedGrid)
         try v.visit(&nonlinearAdvantage, RunPaths.Table.nonlinearAdvantage)
+        try v.visit(&nonlinearAdvantageSummary, RunPaths.Table.nonlinearAdvantageSummary)
         try v.visit(&hessian, RunPaths.Table.hessian)
         try v.visit(&hessianEigenvalues, RunPaths.Table.hessianEigenvalues)
         try v.visit(&hessianDensity, RunPaths.Table.hessianDensity)
@@ -222,11 +264,18 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
             }
             out.append(Self.aligned(rows))
         }
-        if !nonlinearAdvantage.isEmpty {
-            var rows = [["rep", "from epoch", "linearized err", "nonlinear err", "nonlinear advantage"]]
-            for a in nonlinearAdvantage {
-                rows.append(["\(a.replicate)", "\(a.startEpoch)", f(a.linearizedTestError), f(a.nonlinearTestError),
-                             f(a.nonlinearAdvantage)])
+        if !nonlinearAdvantageSummary.isEmpty {
+            func pm(_ m: Double, _ sd: Double?) -> String { f(m) + (sd.map { String(format: "±%.4f", $0) } ?? "") }
+            var rows = [["rep", "from epoch", "start err", "seeds", "linearized err", "nonlinear err",
+                         "nonlinear advantage (lin - nonlin)", "child epochs", "child stops"]]
+            for a in nonlinearAdvantageSummary {
+                let stops = [("plateau", a.nonlinearStopsPlateau), ("max_epochs", a.nonlinearStopsMaxEpochs),
+                             ("diverged", a.nonlinearStopsDiverged)].filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
+                rows.append(["\(a.replicate)", "\(a.startEpoch)", f(a.startTestError), "\(a.seeds)",
+                             pm(a.linearizedTestErrorMean, a.linearizedTestErrorStd),
+                             pm(a.nonlinearTestErrorMean, a.nonlinearTestErrorStd),
+                             pm(a.nonlinearAdvantageMean, a.nonlinearAdvantageStd), f(a.nonlinearEpochsMean, "%.1f"),
+                             stops.joined(separator: ", ")])
             }
             out.append(Self.aligned(rows))
         }
