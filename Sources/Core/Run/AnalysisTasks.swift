@@ -65,7 +65,7 @@ extension ExperimentRunner {
         let section = config.linearized
         guard section.searchesLearningRate else { return section.learningRates[0] }
         let path = paths.taskDone(ExperimentTask.linearizedGrid(replicate: r, time: i).id)
-        waitFor(path)
+        try waitFor(path)
         let record = try JSONDecoder().decode(TaskRecord.self, from: try Data(contentsOf: URL(fileURLWithPath: path)))
         guard let chosen = record.linearizedGrid.first(where: \.chosen) else {
             throw CheckpointError(path: path, problem: "the grid record has no chosen learning rate",

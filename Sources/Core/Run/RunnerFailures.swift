@@ -7,7 +7,7 @@ extension ExperimentRunner {
     /// The fault-injection phase a task belongs to.
     static func faultPhase(_ task: ExperimentTask) -> FaultInjection.Phase {
         switch task {
-        case .parent, .child, .linearized, .nonlinearChild: return .train
+        case .parent, .child, .linearizedGrid, .linearized, .nonlinearChild: return .train
         case .pair, .timeline, .timelinePairs: return .pairs
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian: return .ntk
         }
@@ -41,11 +41,14 @@ extension ExperimentRunner {
         comm.barrier()
     }
 
-    /// The checkpoint `path` with the task that writes it: a parent checkpoint (its parent) or a
-    /// child's final weights (that child).
+    /// The file `path` with the task that writes it: a parent checkpoint (its parent), a child's
+    /// final weights (that child), or a learning-rate grid's task record (that grid task).
     func producedFile(_ path: String) throws -> ProducedFile {
         var producer: ExperimentTask?, state: String?
         for r in 0..<config.replicates where producer == nil {
+            for i in config.linearized.times.indices where paths.taskDone(ExperimentTask.linearizedGrid(replicate: r, time: i).id) == path {
+                producer = .linearizedGrid(replicate: r, time: i)
+            }
             if config.parentCheckpointTimes.contains(where: { paths.parentCheckpoint(replicate: r, epoch: $0) == path }) {
                 (producer, state) = (.parent(replicate: r), paths.parentTrainingState(replicate: r))
             }
