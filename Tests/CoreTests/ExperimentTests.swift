@@ -384,8 +384,8 @@ final class ExperimentTests: XCTestCase {
                        #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":10000,"#
                         + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
                         + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.times":[0,1,8],"#
-                        + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0001,"linearized.child.patience":1,"#
-                        + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0001,"#
+                        + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0003,"linearized.child.patience":1,"#
+                        + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0003,"#
                         + #""linearized.optimizer":"adam","linearized.times":[0,1,4],"#
                         + #""measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
                         + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
@@ -393,8 +393,8 @@ final class ExperimentTests: XCTestCase {
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
                         + #""spawn_times":[0,0.25,0.5,1,2]}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "b80f8c517e80c4bf735e2d7b0064043a5ea158eccfad7c7c90802ab0257afab5")
-        XCTAssertEqual(quick.runName, "quick-b80f8c517e80")
+        XCTAssertEqual(quick.runHash, "6241f5f94716d143f71564cef0386d742912e8b0a5318561ba4097cb8bd07c90")
+        XCTAssertEqual(quick.runName, "quick-6241f5f94716")
     }
 
     func testDerivedDefaults() throws {
