@@ -401,8 +401,8 @@ final class ExperimentTests: XCTestCase {
                         + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
                         + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.times":[0,1,8],"#
                         + #""kernel_machine.train_examples":500,"#
-                        + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0001,"linearized.child.patience":1,"#
-                        + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0001,"#
+                        + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0003,"linearized.child.patience":1,"#
+                        + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0003,"#
                         + #""linearized.optimizer":"adam","linearized.times":[0,1,4],"#
                         + #""measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
                         + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
@@ -410,8 +410,8 @@ final class ExperimentTests: XCTestCase {
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
                         + #""spawn_times":[0,0.25,0.5,1,2]}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "d134a276fc420fe49fed9ed046798e837ee34adbbb889d7c358a6252394231cb")
-        XCTAssertEqual(quick.runName, "quick-d134a276fc42")
+        XCTAssertEqual(quick.runHash, "c1f325b59d0739ed575fcf8537397df0214074299ad76c1ae5206e1dd7a95dd7")
+        XCTAssertEqual(quick.runName, "quick-c1f325b59d07")
     }
 
     func testDerivedDefaults() throws {
