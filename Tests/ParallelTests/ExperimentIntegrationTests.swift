@@ -96,7 +96,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 18, "eighteen CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 20, "twenty CSV tables")
         // Every analysis produced its rows: spectra at the 4 measurement times (0, 0.5, 1, 2), distances
         // between them (10 pairs), velocity from 0, 0.5 and 1, machines at two times (3 draws x 2 forms,
         // 13 ridges each; 40 examples: 30 fit + 10 held out, distributed eigendecomposition), two Hessians (3 eigenvalues,
