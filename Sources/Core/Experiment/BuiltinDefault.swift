@@ -12,7 +12,8 @@ public extension ExperimentConfig {
 # Budget: parent 8 epochs x 10k = 80k images; children 2 x (8 + 7.75 + 7.5 + 7 + 6) epochs x 10k =
 # 725k images; 11-point barriers on 2000 test + 1000 train images for 5 pairs; errors at 7 parent
 # times; NTK Grams (probe 100 -> 1000 x 1000) at those times, 0.25 epoch later (velocity) and for
-# every child; kernel machines on 500 examples (5000 x 5000 Gram) at 3 times; from 3 times, 2 seeds
+# every child; kernel machines on 3 draws of 500 examples (5000 x 5000 Gram; ridge chosen on
+# held-out examples) at 3 times; from 3 times, 2 seeds
 # of the linearised model (2 epochs) and of the low-learning-rate child (at most 2 epochs, plateau
 # stop), both with Adam at learning rate 3e-4 - below the parent's 1e-3, the same for both so that
 # the nonlinear advantage compares like with like (docs/linearized.md gives measured values);
