@@ -58,6 +58,7 @@ extension ExperimentRunner {
         let net = try loadNetwork(paths.parentCheckpoint(replicate: r, epoch: time))
         let settings = linearizedSettings(learningRate: config.linearized.resolvedChildLearningRate)
         let trainer = Trainer(network: net, recipe: settings.recipe, data: train, identity: linearizedIdentity(r, i))
+        trainer.learningRateSetting = "linearized.child_learning_rate"
         var record = TaskRecord(id: ExperimentTask.nonlinearChild(replicate: r, time: i).id)
         let progress = ProgressPrinter(label: "r\(r) low-lr child from \(time)", endStep: trainer.finalStep, interval: 30)
         for mark in Self.epochMarks(settings.epochs) {
