@@ -79,7 +79,7 @@ final class ResumeSafetyTests: XCTestCase {
 
     func testNonFiniteTensorIsRefusedNamingIt() throws {
         let path = directory + "/nan.safetensors"
-        for (value, word) in [(Float.nan, "NaN"), (Float.infinity, "infinite")] {
+        for (value, word) in [(Float.nan, "NaN"), (Float.infinity, "an infinite value (inf)")] {
             let t = trainer()
             let v = t.network.layout.parameters[1]
             t.network.params.pointer[v.offset + 2] = value
