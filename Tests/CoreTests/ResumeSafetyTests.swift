@@ -239,3 +239,17 @@ final class ResumeSafetyTests: XCTestCase {
         XCTAssertThrowsError(try RunLock.acquire(path)) { XCTAssertTrue("\($0)".contains("delete \(path)"), "\($0)") }
     }
 }
+
+/// The data fingerprint hashes every loaded example once per run start: SHA-256 must stream fast.
+final class SHA256ThroughputTests: XCTestCase {
+    func testThroughput() {
+        let bytes = [UInt8](repeating: 0xa5, count: 32 << 20)
+        var h = SHA256()
+        let t0 = Date()
+        h.update(bytes)
+        _ = h.finalize()
+        let seconds = Date().timeIntervalSince(t0)
+        print("SHA-256: \(Int(32 / seconds)) MB/s")
+        XCTAssertLessThan(seconds, 4, "32 MB took \(seconds) s")
+    }
+}

@@ -51,13 +51,13 @@ extension ExperimentRunner {
                 let record = paths.taskDone(task.id)
                 let finished = fm.fileExists(atPath: record)
                 var stateStep: Int?
-                if !finished, fm.fileExists(atPath: outputs.state) {
-                    if let problem = Self.checkpointProblem(outputs.state) {
-                        log("rank 0: \(task.id): its rolling state \(outputs.state) \(problem); it starts again from its beginning")
-                        try? fm.removeItem(atPath: outputs.state)
-                    } else {
-                        stateStep = (try? SafeTensorsFile.read(from: outputs.state))?.metadata["step"].flatMap { Int($0) }
-                    }
+                if fm.fileExists(atPath: outputs.state), let problem = Self.checkpointProblem(outputs.state) {
+                    // Only the task itself reads its rolling state: a finished task's is just removed.
+                    log("rank 0: \(task.id): its rolling state \(outputs.state) \(problem); "
+                        + (finished ? "removed (the task finished; nothing reads it)" : "it starts again from its beginning"))
+                    try? fm.removeItem(atPath: outputs.state)
+                } else if !finished, fm.fileExists(atPath: outputs.state) {
+                    stateStep = (try? SafeTensorsFile.read(from: outputs.state))?.metadata["step"].flatMap { Int($0) }
                 }
                 // Outputs that are bad, or missing although they should exist by now.
                 var bad: [(path: String, problem: String)] = []
