@@ -394,6 +394,19 @@ extension FailureIntegrationTests {
         XCTAssertFalse(FileManager.default.fileExists(atPath: lockPath), "the failed job releases its lock")
     }
 
+    /// A learning rate that blows the parent up: the job fails in that task, naming the setting.
+    func testDivergenceNamesTheTaskAndTheSetting() throws {
+        let yaml = Self.workspace.appendingPathComponent("diverge.yaml")
+        try Self.experiment.replacingOccurrences(of: "name: micro", with: "name: diverge")
+            .replacingOccurrences(of: "optimizer: adam", with: "optimizer: sgd")
+            .replacingOccurrences(of: "learning_rate: 0.003", with: "learning_rate: 1000000")
+            .replacingOccurrences(of: "epochs: 1", with: "epochs: 3")
+            .write(to: yaml, atomically: true, encoding: .utf8)
+        let outcome = try launch(["run", yaml.path, "--runs", Self.workspace.appendingPathComponent("diverge").path], ranks: 1)
+        assertFailed(outcome, rank: 0, ranks: 1, task: "task r0-parent", mentions: "Fix: lower recipe.learning_rate", "divergence")
+        XCTAssertTrue(outcome.output.contains("training diverged: loss"), outcome.output)
+    }
+
     /// A NaN in a checkpoint is refused by every command that loads one, naming the tensor; `train
     /// --resume` also refuses other settings, naming the option.
     func testNonFiniteCheckpointIsRefused() throws {
