@@ -43,17 +43,20 @@ struct Run: ParsableCommand {
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         // Set-up: the same on every rank, and agreed, so a bad experiment file or data set is reported
         // once. Data are loaded and every setting checked before anything is written.
-        let (config, runner, threadCount) = try world.agree {
+        let (config, runner, threadCount, lock) = try world.agree {
             try during("set-up", fix: "correct the experiment file or the data set named above (docs/experiment.md), then rerun") {
                 let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
                 let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
                 let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, algebra: gramAlgebra, log: log)
                 runner.waitTimeout = waitTimeout
                 try FaultInjection.check(.setup, rank: world.rank)
-                if world.rank == 0 { try createRunDirectory(runner.paths, config: config) }
-                return (config, runner, decision.threads)
+                let lock = world.rank == 0 ? try createRunDirectory(runner, config: config, log: log) : nil
+                return (config, runner, decision.threads, lock)
             }
         }
+        // Rank 0 holds the run directory's lock until the job ends (a killed job leaves a stale lock
+        // that the next run on this host removes; RunLock).
+        defer { lock?.release() }
         let paths = runner.paths
         if world.rank == 0 {
             print("run directory: \(paths.runDirectory)")
@@ -91,8 +94,22 @@ struct Run: ParsableCommand {
         print(tables.summary())
         let kernel = tables.kernelSummary()
         if !kernel.isEmpty { print("\n" + kernel) }
+        noteNonFiniteRows(in: paths)
         print("tables: \(paths.tablesDirectory)")
         world.barrier()
+    }
+
+    /// Names the tables with rows holding NaN or infinite values (recorded as `nan`/`inf`, docs/experiment.md).
+    private func noteNonFiniteRows(in paths: RunPaths) {
+        let fm = FileManager.default
+        for name in ((try? fm.contentsOfDirectory(atPath: paths.tablesDirectory)) ?? []).sorted() where name.hasSuffix(".csv") {
+            guard let text = try? String(contentsOfFile: paths.tablesDirectory + "/" + name, encoding: .utf8) else { continue }
+            let rows = NonFinite.rows(inCSV: text)
+            if !rows.isEmpty {
+                print("note: \(name): \(rows.count) row(s) hold non-finite values, recorded as nan/inf "
+                      + "(rows \(rows.prefix(8).map(String.init).joined(separator: ", "))\(rows.count > 8 ? ", ..." : ""))")
+            }
+        }
     }
 
     /// Removes the temporary files (`<file>.tmp-<pid>-<hex>`, AtomicFile) a job killed while writing
@@ -104,14 +121,28 @@ struct Run: ParsableCommand {
         }
     }
 
-    /// Rank 0: the run directory with the experiment file as given and the resolved configuration.
-    private func createRunDirectory(_ paths: RunPaths, config: ExperimentConfig) throws {
+    /// Rank 0: the run directory, locked, its fingerprint checked (or written at the first start), with
+    /// the experiment file as given and the resolved configuration.
+    private func createRunDirectory(_ runner: ExperimentRunner, config: ExperimentConfig,
+                                    log: (String) -> Void) throws -> RunLock {
+        let paths = runner.paths
         try during("creating the run directory \(paths.runDirectory)",
                    fix: "make \(runs) a writable directory with free space (or choose another with --runs), then rerun") {
             try FileManager.default.createDirectory(atPath: paths.tasksDirectory, withIntermediateDirectories: true)
-            if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
-            try AtomicFile.write(config.canonicalJSON(), to: paths.resolvedConfig)
         }
+        let lock = try RunLock.acquire(paths.lock, log: log)
+        do {
+            try RunFingerprint(train: runner.train, test: runner.test).establish(in: paths, log: log)
+            try during("creating the run directory \(paths.runDirectory)",
+                       fix: "make \(runs) a writable directory with free space (or choose another with --runs), then rerun") {
+                if let experiment { try AtomicFile.write(try String(contentsOfFile: experiment, encoding: .utf8), to: paths.configCopy) }
+                try AtomicFile.write(config.canonicalJSON(), to: paths.resolvedConfig)
+            }
+        } catch {
+            lock.release()
+            throw error
+        }
+        return lock
     }
 }
 

@@ -33,6 +33,25 @@ struct Train: ParsableCommand {
         }
     }
 
+    /// The command-line option of a setting `Checkpoint.resumeMismatches` names.
+    static func option(for setting: String) -> String {
+        switch setting {
+        case "learningRate": return "--lr"
+        case "optimizer": return "--optimizer"
+        case "momentum": return "--momentum"
+        case "weightDecay": return "--weight-decay"
+        case "schedule": return "--milestones/--gamma"
+        case "batchSize": return "--batch"
+        case "epochs": return "--epochs"
+        case "loss": return "--loss"
+        case "augment": return "--augment"
+        case "seed": return "--seed"
+        case "model": return "--model"
+        case "data": return "the data (--dataset, --data, subset options)"
+        default: return setting
+        }
+    }
+
     var recipe: TrainingRecipe {
         var r = TrainingRecipe()
         r.optimizer = optimizer; r.learningRate = lr; r.momentum = momentum; r.weightDecay = weightDecay
@@ -49,8 +68,20 @@ struct Train: ParsableCommand {
         let (train, test) = try data.load(seed: seed)
         let net = model.build(input: Shape(train.channels, train.height, train.width), classes: train.classCount, as: Float.self)
         let trainer = Trainer(network: net, recipe: recipe, data: train, identity: TrainingIdentity(seed: seed))
+        trainer.learningRateSetting = "--lr"
+        trainer.dataDigest = DataDigest.digest(train)
         if let resume {
-            try Checkpoint.read(resume).restore(into: trainer)
+            let checkpoint = try Checkpoint.read(resume)
+            let mismatches = checkpoint.resumeMismatches(recipe: recipe, seed: seed, model: model, dataDigest: trainer.dataDigest)
+            if !mismatches.isEmpty {
+                throw TaskFailure(task: "resuming from \(resume)",
+                                  message: "the checkpoint was trained with other settings: "
+                                      + mismatches.map { "\(Self.option(for: $0.setting)) \($0.stored) in the checkpoint, \($0.given) given" }
+                                          .joined(separator: "; "),
+                                  fix: "pass the settings it was trained with (a resume continues the same training bit for bit), "
+                                      + "or train anew without --resume")
+            }
+            try checkpoint.restore(into: trainer)
         } else {
             trainer.initializeWeights()
         }

@@ -46,7 +46,8 @@ final class FailureTests: XCTestCase {
         XCTAssertEqual(error.task, "waiting for \(produced.path)")
         XCTAssertTrue(error.message.contains("r0-parent"), error.message)
         XCTAssertTrue(error.message.contains("finished"), error.message)
-        XCTAssertTrue(error.fix.contains("delete \(produced.producerRecord)"), error.fix)
+        XCTAssertTrue(error.fix.contains("rerun the same command"), error.fix)
+        XCTAssertTrue(error.fix.contains("removes \(produced.producerRecord)"), error.fix)
         XCTAssertTrue(error.fix.contains("runs again from its start"), error.fix)
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import Core
 
 /// A failure on any rank ends the whole job fast (docs/failures.md): the built `ntkscape` under
 /// `mpirun` on 2 and 3 ranks, with a fault injected (`NTKSCAPE_FAULT=<phase>:<rank>`) in every
@@ -202,8 +203,8 @@ final class FailureIntegrationTests: XCTestCase {
             // Rank 0 may finish the tables before the abort reaches it: not checked for absence.
             ("tables", 2, "waiting for rank 0 to write the tables"),
         ])
-        // A checkpoint deleted after the task that wrote it finished: the waiting rank fails at once,
-        // naming the file, the task and the records to delete; doing so and rerunning recomputes it.
+        // A checkpoint deleted after the task that wrote it finished: the rerun checks the finished
+        // tasks' checkpoints first and recomputes that task (and the unfinished tasks waiting for it).
         let run = try runDirectory("chain3")
         let parent = run.appendingPathComponent("replicate-0/parent")
         try FileManager.default.removeItem(at: parent.appendingPathComponent("epoch-0000.500.safetensors"))
@@ -211,14 +212,10 @@ final class FailureIntegrationTests: XCTestCase {
         for task in ["r0-s0-c0", "r0-s0-c1", "r0-s0-pair0-1", "r0-s0-ntk-children"] {
             try FileManager.default.removeItem(at: run.appendingPathComponent("tasks/\(task).json"))
         }
-        let missing = try self.run(root: "chain3", ranks: 3)
-        let record = run.appendingPathComponent("tasks/r0-parent.json").path
-        assertFailed(missing, rank: nil, ranks: 3,
-                     task: "waiting for \(parent.path)/epoch-0000.500.safetensors", mentions: "delete \(record)", "deleted checkpoint")
-        try FileManager.default.removeItem(atPath: record)
-        try FileManager.default.removeItem(at: parent.appendingPathComponent("training-state.safetensors"))
         let rerun = try self.run(root: "chain3", ranks: 3)
         XCTAssertEqual(rerun.status, 0, rerun.output)
+        XCTAssertTrue(rerun.output.contains("recomputing task r0-parent from its start although it finished: "
+                                            + "\(parent.path)/epoch-0000.500.safetensors is missing"), rerun.output)
         XCTAssertEqual(try tables(run), try reference())
     }
 
@@ -251,5 +248,199 @@ final class FailureIntegrationTests: XCTestCase {
                      rank: 2, ranks: 3, task: "selftest set-up", mentions: "injected fault", "selftest")
         assertFailed(try launch(["bench", "eval", "--model", "simplecnn", "--repeats", "1"], ranks: 0, fault: "setup:0"),
                      rank: 0, ranks: 1, task: "bench set-up", mentions: "injected fault", "bench")
+    }
+}
+
+/// Resuming never mixes results (issue 12 §2, docs/experiment.md "Resuming never mixes results"):
+/// changed data refused, corrupt checkpoints of finished tasks recomputed, one job per run
+/// directory, non-finite checkpoints refused by the commands that load them.
+extension FailureIntegrationTests {
+    /// Tiny Fashion-MNIST-format IDX files (100 train, 20 test images, pixels from a fixed formula).
+    private func writeIDX(to dir: URL) throws {
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        func be32(_ v: Int) -> [UInt8] { [24, 16, 8, 0].map { UInt8((v >> $0) & 0xff) } }
+        for (prefix, n) in [("train", 100), ("t10k", 20)] {
+            var images = be32(0x803) + be32(n) + be32(28) + be32(28)
+            for i in 0..<(n * 784) { images.append(UInt8((i * 7 + i / 784 * 13) % 256)) }
+            try Data(images).write(to: dir.appendingPathComponent("\(prefix)-images-idx3-ubyte"))
+            try Data(be32(0x801) + be32(n) + (0..<n).map { UInt8($0 % 10) }).write(to: dir.appendingPathComponent("\(prefix)-labels-idx1-ubyte"))
+        }
+    }
+
+    /// The data change under an interrupted run: the rerun is refused at set-up, naming what changed;
+    /// with the data restored it continues. Jobs stop at their first training task (injected fault).
+    func testChangedDataIsRefused() throws {
+        let data = Self.workspace.appendingPathComponent("idx")
+        try writeIDX(to: data)
+        let yaml = Self.workspace.appendingPathComponent("idx.yaml")
+        try """
+            name: idx
+            dataset:
+              kind: fashion-mnist
+              path: \(data.path)
+            model: linear
+            recipe:
+              batch_size: 50
+              epochs: 1
+            spawn_times: [0.5]
+            children: 2
+            probe_size: 10
+            threads: 1
+
+            """.write(to: yaml, atomically: true, encoding: .utf8)
+        let args = ["run", yaml.path, "--runs", Self.workspace.appendingPathComponent("idx-runs").path]
+        let first = try launch(args, ranks: 1, fault: "train:0")
+        assertFailed(first, rank: 0, ranks: 1, task: "task r0-", mentions: "injected fault", "first start")
+        let images = data.appendingPathComponent("train-images-idx3-ubyte")
+        let original = try Data(contentsOf: images)
+        var changed = original
+        changed[16 + 5000] ^= 0x40
+        try changed.write(to: images)
+        let refused = try launch(args, ranks: 1, fault: "train:0")
+        assertFailed(refused, rank: 0, ranks: 1, task: "checking the run directory", mentions: "the data differ from those the run started with",
+                     "changed data")
+        XCTAssertTrue(refused.output.contains("training examples' SHA-256"), refused.output)
+        XCTAssertTrue(refused.output.contains("restore the data files the run started with"), refused.output)
+        XCTAssertFalse(refused.output.contains("starts"), "no task may start\n\(refused.output)")
+        try original.write(to: images)
+        let restored = try launch(args, ranks: 1, fault: "train:0")
+        assertFailed(restored, rank: 0, ranks: 1, task: "task r0-", mentions: "injected fault", "data restored")
+    }
+
+    /// Corrupt (one flipped byte), truncated and deleted checkpoints of finished tasks: the rerun
+    /// recomputes those tasks, says so, and writes tables byte-identical to a clean run.
+    func testCorruptCheckpointsOfFinishedTasksAreRecomputed() throws {
+        let expected = try reference()
+        let first = try run(root: "corrupt", ranks: 2)
+        XCTAssertEqual(first.status, 0, first.output)
+        let run = try runDirectory("corrupt")
+        let parent = run.appendingPathComponent("replicate-0/parent")
+        let child = parent.appendingPathComponent("children/spawn-0000.500/child-1/final.safetensors")
+        var bytes = try Data(contentsOf: child)
+        bytes[bytes.count - 3] ^= 0x10
+        try bytes.write(to: child)
+        let spawn = parent.appendingPathComponent("epoch-0000.500.safetensors")
+        try Data(try Data(contentsOf: spawn).prefix(200)).write(to: spawn)
+        // The consumers of the child and the parent's spawn checkpoint are not finished: recomputed too.
+        for task in ["r0-s0-c0", "r0-s0-pair0-1", "r0-s0-ntk-children"] {
+            try FileManager.default.removeItem(at: run.appendingPathComponent("tasks/\(task).json"))
+        }
+        try FileManager.default.removeItem(at: run.appendingPathComponent("tables"))
+        let rerun = try self.run(root: "corrupt", ranks: 2)
+        XCTAssertEqual(rerun.status, 0, rerun.output)
+        XCTAssertTrue(rerun.output.contains("recomputing task r0-parent from its start although it finished: \(spawn.path) is unreadable"),
+                      rerun.output)
+        XCTAssertTrue(rerun.output.contains("recomputing task r0-s0-c1 from its start although it finished: \(child.path) is unreadable")
+                      && rerun.output.contains("corrupt"), rerun.output)
+        XCTAssertEqual(try tables(run), expected)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: run.appendingPathComponent("run.lock").path))
+        // Deleted: likewise.
+        try FileManager.default.removeItem(at: child)
+        let again = try self.run(root: "corrupt", ranks: 2)
+        XCTAssertEqual(again.status, 0, again.output)
+        XCTAssertTrue(again.output.contains("recomputing task r0-s0-c1 from its start although it finished: \(child.path) is missing"),
+                      again.output)
+        XCTAssertFalse(again.output.contains("recomputing task r0-parent"), again.output)
+        XCTAssertEqual(try tables(run), expected)
+    }
+
+    /// A second job into a run directory that a running job holds fails at set-up, at once, naming
+    /// the holder; a lock left by a killed job of this host is taken over.
+    func testSecondConcurrentRunIsRefused() throws {
+        let yaml = Self.workspace.appendingPathComponent("slow.yaml")
+        try Self.experiment.replacingOccurrences(of: "name: micro", with: "name: slow")
+            .replacingOccurrences(of: "epochs: 1", with: "epochs: 40")
+            .write(to: yaml, atomically: true, encoding: .utf8)
+        let root = Self.workspace.appendingPathComponent("concurrent").path
+        let binary = try XCTUnwrap(Tool.binary)
+        let first = Process()
+        first.executableURL = Tool.mpirun
+        first.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "1", binary.path, "run", yaml.path, "--runs", root]
+        var environment = Tool.childEnvironment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        first.environment = environment
+        first.standardOutput = FileHandle.nullDevice
+        first.standardError = FileHandle.nullDevice
+        try first.run()
+        defer { if first.isRunning { first.terminate(); first.waitUntilExit() } }
+        // Wait for its lock.
+        var lock: String?
+        let deadline = Date().addingTimeInterval(60)
+        while lock == nil && Date() < deadline {
+            if let name = (try? FileManager.default.contentsOfDirectory(atPath: root))?.first(where: { $0.hasPrefix("slow-") }),
+               FileManager.default.fileExists(atPath: "\(root)/\(name)/run.lock") {
+                lock = "\(root)/\(name)/run.lock"
+            } else {
+                usleep(100_000)
+            }
+        }
+        let lockPath = try XCTUnwrap(lock, "the first job never took its lock")
+        XCTAssertTrue(first.isRunning, "the first job ended too soon for the test")
+        let second = try launch(["run", yaml.path, "--runs", root], ranks: 2)
+        assertFailed(second, rank: 0, ranks: 2, task: "locking the run directory",
+                     mentions: "another ntkscape job is running in this run directory (pid", "second job")
+        XCTAssertLessThan(second.seconds, 15, second.output)
+        XCTAssertTrue(first.isRunning, "the refused job must not disturb the first")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: lockPath))
+        // Kill the first job: its lock stays behind (stale); the next job takes it over.
+        first.terminate()
+        first.waitUntilExit()
+        if !FileManager.default.fileExists(atPath: lockPath) {
+            try "pid=999999 host=\(RunLock.hostName) started=x\n".write(toFile: lockPath, atomically: true, encoding: .utf8)
+        }
+        let third = try launch(["run", yaml.path, "--runs", root], ranks: 1, fault: "train:0")
+        assertFailed(third, rank: 0, ranks: 1, task: "task r0-", mentions: "injected fault", "after the stale lock")
+        XCTAssertTrue(third.output.contains("removing the stale lock"), third.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: lockPath), "the failed job releases its lock")
+    }
+
+    /// A learning rate that blows the parent up: the job fails in that task, naming the setting.
+    func testDivergenceNamesTheTaskAndTheSetting() throws {
+        let yaml = Self.workspace.appendingPathComponent("diverge.yaml")
+        try Self.experiment.replacingOccurrences(of: "name: micro", with: "name: diverge")
+            .replacingOccurrences(of: "optimizer: adam", with: "optimizer: sgd")
+            .replacingOccurrences(of: "learning_rate: 0.003", with: "learning_rate: 1000000")
+            .replacingOccurrences(of: "epochs: 1", with: "epochs: 3")
+            .write(to: yaml, atomically: true, encoding: .utf8)
+        let outcome = try launch(["run", yaml.path, "--runs", Self.workspace.appendingPathComponent("diverge").path], ranks: 1)
+        assertFailed(outcome, rank: 0, ranks: 1, task: "task r0-parent", mentions: "Fix: lower recipe.learning_rate", "divergence")
+        XCTAssertTrue(outcome.output.contains("training diverged: loss"), outcome.output)
+    }
+
+    /// A NaN in a checkpoint is refused by every command that loads one, naming the tensor; `train
+    /// --resume` also refuses other settings, naming the option.
+    func testNonFiniteCheckpointIsRefused() throws {
+        let dir = Self.workspace.appendingPathComponent("nan")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let good = dir.appendingPathComponent("good.safetensors").path
+        let trained = try launch(["train", "--model", "simplecnn", "--dataset", "synthetic", "--train-subset", "100",
+                                  "--test-subset", "50", "--epochs", "1", "--batch", "50", "--lr", "0.01", "--threads", "1",
+                                  "--output", good], ranks: 0)
+        XCTAssertEqual(trained.status, 0, trained.output)
+        var checkpoint = try Checkpoint.read(good)
+        var weights = try checkpoint.file.floats("conv1.weight")
+        weights[3] = .nan
+        checkpoint.file.set("conv1.weight", floats: weights, shape: checkpoint.file.tensors["conv1.weight"]!.shape)
+        let bad = dir.appendingPathComponent("nan.safetensors").path
+        try checkpoint.write(to: bad)
+        let common = ["--dataset", "synthetic", "--train-subset", "100", "--test-subset", "50", "--threads", "1"]
+        let evaluated = try launch(["evaluate", bad] + common, ranks: 0)
+        assertFailed(evaluated, rank: 0, ranks: 1, task: "ntkscape evaluate", mentions: "tensor `conv1.weight` holds NaN at element 3",
+                     "evaluate")
+        let resumed = try launch(["train", "--model", "simplecnn", "--epochs", "1", "--batch", "50", "--lr", "0.01",
+                                  "--output", dir.appendingPathComponent("out.safetensors").path, "--resume", bad] + common, ranks: 0)
+        assertFailed(resumed, rank: 0, ranks: 1, task: "ntkscape train", mentions: "tensor `conv1.weight` holds NaN", "train --resume")
+        let ntk = try launch(["ntk", bad, "--dataset", "synthetic", "--probe", "10", "--threads", "1"], ranks: 0)
+        XCTAssertNotEqual(ntk.status, 0, ntk.output)
+        XCTAssertTrue(ntk.output.contains("tensor `conv1.weight` holds NaN"), ntk.output)
+        // Other settings on resume: refused naming the option.
+        let otherLR = try launch(["train", "--model", "simplecnn", "--epochs", "1", "--batch", "50", "--lr", "0.02",
+                                  "--output", dir.appendingPathComponent("out.safetensors").path, "--resume", good] + common, ranks: 0)
+        assertFailed(otherLR, rank: 0, ranks: 1, task: "resuming from \(good)", mentions: "--lr 0.01 in the checkpoint, 0.02 given",
+                     "train --resume --lr")
+        let otherData = try launch(["train", "--model", "simplecnn", "--epochs", "1", "--batch", "50", "--lr", "0.01",
+                                    "--output", dir.appendingPathComponent("out.safetensors").path, "--resume", good,
+                                    "--dataset", "synthetic", "--train-subset", "99", "--test-subset", "50", "--threads", "1"], ranks: 0)
+        assertFailed(otherData, rank: 0, ranks: 1, task: "resuming from \(good)", mentions: "the data (", "train --resume data")
     }
 }

@@ -6,6 +6,8 @@
 ///     <run>/manifest.json                 resolved configuration, versions, ranks, timings, metric variants
 ///     <run>/experiment.yaml               the experiment file as given
 ///     <run>/config.json                   the resolved configuration, canonical JSON
+///     <run>/fingerprint.json              format version and data digests, checked on every rerun
+///     <run>/run.lock                      held by the job running in the directory (pid, host)
 ///     <run>/tables/<table>.csv|.json      parent_timeline, child_pairs, barrier_curves, timeline_pairs, ...
 ///     <run>/figures/<figure>.svg
 ///     <run>/report.html
@@ -36,6 +38,10 @@ public struct RunPaths: Sendable, Equatable {
     public var configCopy: String { file("experiment.yaml") }
     /// `ExperimentConfig.canonicalJSON()` of the run.
     public var resolvedConfig: String { file("config.json") }
+    /// `RunFingerprint` of the run: the run-directory format version and the data, checked on a rerun.
+    public var fingerprint: String { file("fingerprint.json") }
+    /// `RunLock`: exists while a job runs in the directory.
+    public var lock: String { file("run.lock") }
     public var report: String { file("report.html") }
     public var tablesDirectory: String { file("tables") }
     public var figuresDirectory: String { file("figures") }

@@ -23,13 +23,15 @@ public struct SHA256: Sendable {
             pending.append(contentsOf: bytes[0..<take])
             i = take
             if pending.count == 64 {
-                pending.withUnsafeBytes { compress(block: $0) }
+                let block = pending
+                block.withUnsafeBytes { compress(blocks: $0.baseAddress!, count: 1) }
                 pending.removeAll(keepingCapacity: true)
             }
         }
-        while bytes.count - i >= 64 {
-            compress(block: UnsafeRawBufferPointer(rebasing: bytes[i..<(i + 64)]))
-            i += 64
+        let whole = (bytes.count - i) / 64
+        if whole > 0 {
+            compress(blocks: bytes.baseAddress! + i, count: whole)
+            i += 64 * whole
         }
         if i < bytes.count { pending.append(contentsOf: bytes[i...]) }
     }
@@ -84,28 +86,43 @@ public struct SHA256: Sendable {
 
     @inline(__always) private static func rotr(_ x: UInt32, _ n: UInt32) -> UInt32 { (x >> n) | (x << (32 - n)) }
 
-    /// One block of the hash computation (6.2.2): message schedule W, then 64 rounds.
-    private mutating func compress(block: UnsafeRawBufferPointer) {
-        var w = [UInt32](repeating: 0, count: 64)
-        for t in 0..<16 {
-            w[t] = (0..<4).reduce(0) { ($0 << 8) | UInt32(block[4 * t + $1]) }
+    /// Consecutive 64-byte blocks of the hash computation (6.2.2): message schedule W, then 64
+    /// rounds each. State, W and K are read through pointers, W on the stack: no allocation or
+    /// copy-on-write check per block (the data fingerprint of a run hashes hundreds of MB).
+    private mutating func compress(blocks: UnsafeRawPointer, count: Int) {
+        h.withUnsafeMutableBufferPointer { state in
+            Self.k.withUnsafeBufferPointer { k in
+                withUnsafeTemporaryAllocation(of: UInt32.self, capacity: 64) { w in
+                    Self.compress(state: state.baseAddress!, blocks: blocks, count: count, w: w.baseAddress!, k: k.baseAddress!)
+                }
+            }
         }
-        for t in 16..<64 {
-            let s0 = Self.rotr(w[t - 15], 7) ^ Self.rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
-            let s1 = Self.rotr(w[t - 2], 17) ^ Self.rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
-            w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+    }
+
+    private static func compress(state h: UnsafeMutablePointer<UInt32>, blocks: UnsafeRawPointer, count: Int,
+                                 w: UnsafeMutablePointer<UInt32>, k: UnsafePointer<UInt32>) {
+        for n in 0..<count {
+            let block = blocks + 64 * n
+            for t in 0..<16 {
+                w[t] = UInt32(bigEndian: block.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self))
+            }
+            for t in 16..<64 {
+                let s0 = rotr(w[t - 15], 7) ^ rotr(w[t - 15], 18) ^ (w[t - 15] >> 3)
+                let s1 = rotr(w[t - 2], 17) ^ rotr(w[t - 2], 19) ^ (w[t - 2] >> 10)
+                w[t] = w[t - 16] &+ s0 &+ w[t - 7] &+ s1
+            }
+            var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
+            for t in 0..<64 {
+                let sigma1 = rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)
+                let ch = (e & f) ^ (~e & g)
+                let t1 = hh &+ sigma1 &+ ch &+ k[t] &+ w[t]
+                let sigma0 = rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)
+                let maj = (a & b) ^ (a & c) ^ (b & c)
+                let t2 = sigma0 &+ maj
+                (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
+            }
+            h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
+            h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
         }
-        var (a, b, c, d, e, f, g, hh) = (h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7])
-        for t in 0..<64 {
-            let sigma1 = Self.rotr(e, 6) ^ Self.rotr(e, 11) ^ Self.rotr(e, 25)
-            let ch = (e & f) ^ (~e & g)
-            let t1 = hh &+ sigma1 &+ ch &+ Self.k[t] &+ w[t]
-            let sigma0 = Self.rotr(a, 2) ^ Self.rotr(a, 13) ^ Self.rotr(a, 22)
-            let maj = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = sigma0 &+ maj
-            (hh, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-        }
-        h[0] &+= a; h[1] &+= b; h[2] &+= c; h[3] &+= d
-        h[4] &+= e; h[5] &+= f; h[6] &+= g; h[7] &+= hh
     }
 }

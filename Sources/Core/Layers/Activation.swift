@@ -1,4 +1,7 @@
 /// `y = max(x, 0)`. The on/off pattern `x > 0` is what the ReLU-pattern distance compares.
+/// NaN propagates as in PyTorch (`relu(nan) = nan`, and `threshold_backward` passes the gradient
+/// where `x <= 0` is false, NaN included): every select below is `x <= 0 ? 0 : value`, never
+/// `x > 0 ? value : 0`, which would map NaN to 0 and hide a diverged network.
 public final class ReLU<T: Real>: Layer {
     public typealias Scalar = T
     public let inShape: Shape
@@ -14,7 +17,7 @@ public final class ReLU<T: Real>: Layer {
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         lastInput = x; lastBatch = n
-        Workers.split(n * inShape.count) { r in for i in r { y[i] = x[i] > 0 ? x[i] : 0 } }
+        Workers.split(n * inShape.count) { r in for i in r { let v = x[i]; y[i] = v <= 0 ? 0 : v } }
     }
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -26,12 +29,12 @@ public final class ReLU<T: Real>: Layer {
             if overwrite {
                 for i in r {
                     let g = dy[i]   // loaded unconditionally so the select vectorises
-                    dx[i] = x[i] > 0 ? g : 0
+                    dx[i] = x[i] <= 0 ? 0 : g
                 }
             } else {
                 for i in r {
                     let g = dy[i]
-                    dx[i] += x[i] > 0 ? g : 0
+                    dx[i] += x[i] <= 0 ? 0 : g
                 }
             }
         }
@@ -46,7 +49,7 @@ public final class ReLU<T: Real>: Layer {
         Workers.split(count) { r in
             for i in r {
                 let t = tx[i]
-                ty[i] = x[i] > 0 ? t : 0
+                ty[i] = x[i] <= 0 ? 0 : t
             }
         }
     }
@@ -59,6 +62,8 @@ public final class ReLU<T: Real>: Layer {
 
 /// Max pooling with a square window `k` and stride `k` (no padding); ties go to the first maximum
 /// in row-major window order. The winning input index of each output is cached for backward/JVP.
+/// NaN propagates as in PyTorch's `max_pool2d`: a window holding a NaN outputs NaN, and its winner
+/// is the last NaN in window order (PyTorch's `val > max || isnan(val)`).
 public final class MaxPool2D<T: Real>: Layer {
     public typealias Scalar = T
     public let inShape: Shape, outShape: Shape
@@ -91,9 +96,10 @@ public final class MaxPool2D<T: Real>: Layer {
                         for ox in 0..<ow {
                             let i = top + 2 * ox
                             var best = i, v = src[i]
-                            if src[i + 1] > v { v = src[i + 1]; best = i + 1 }
-                            if src[i + w] > v { v = src[i + w]; best = i + w }
-                            if src[i + w + 1] > v { v = src[i + w + 1]; best = i + w + 1 }
+                            let b = src[i + 1], c = src[i + w], d = src[i + w + 1]
+                            if b > v || b != b { v = b; best = i + 1 }
+                            if c > v || c != c { v = c; best = i + w }
+                            if d > v || d != d { v = d; best = i + w + 1 }
                             dst[out + ox] = v
                             a[out + ox] = Int32(truncatingIfNeeded: best)
                         }
@@ -107,7 +113,8 @@ public final class MaxPool2D<T: Real>: Layer {
                         for dy in 0..<size {
                             for dx in 0..<size {
                                 let i = (oy * size + dy) * w + ox * size + dx
-                                if src[i] > v { v = src[i]; best = i }
+                                let u = src[i]
+                                if u > v || u != u { v = u; best = i }
                             }
                         }
                         dst[oy * ow + ox] = v

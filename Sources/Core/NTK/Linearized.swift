@@ -218,7 +218,9 @@ public final class LinearizedTrainer {
                 model.lossAndGradient(x.baseAddress!, labels: UnsafeBufferPointer(rebasing: y[0..<n]), loss: settings.loss)
             }
         }
-        guard summary.meanLoss.isFinite else { throw TrainingError.diverged(epoch: e, step: step, loss: summary.meanLoss) }
+        if TrainingError.diverges(summary.meanLoss) {
+            throw TrainingError.diverged(epoch: e, step: step, loss: summary.meanLoss, setting: "linearized.learning_rate")
+        }
         optimizer.step(params: model.weights.buffer, grads: UnsafeBufferPointer(model.gradient.buffer),
                        lr: settings.learningRate)
         step += 1

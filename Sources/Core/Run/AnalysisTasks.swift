@@ -118,6 +118,7 @@ extension ExperimentRunner {
         // A fresh optimiser (no momentum or moments from the parent), step 0: the batches of seed k
         // are those of the linearised run of seed k.
         let trainer = Trainer(network: net, recipe: childRecipe, data: train, identity: linearizedIdentity(r, i, seed: k))
+        trainer.learningRateSetting = "linearized.child.learning_rate"
         let progress = ProgressPrinter(label: "r\(r) low-lr child from \(time) seed \(k)", endStep: trainer.finalStep, interval: 30)
         let run = try trainUntilPlateau(trainer, test: test, loss: recipe.loss,
                                         plateau: PlateauStop(patience: section.child.patience, tolerance: section.child.tolerance),

@@ -244,11 +244,12 @@ public final class ExperimentRunner {
         let total = plan.totalCost, start = Benchmark.now()
         var done = 0.0, records: [TaskRecord] = []
         clearFailureMarkers()
+        recheckCheckpoints()   // RunIntegrity.swift: finished tasks with missing or corrupt checkpoints run again
         for slot in plan.ranks[comm.rank] {
             let task = byID[slot.task]!
             let recordPath = paths.taskDone(task.id)
             if let data = FileManager.default.contents(atPath: recordPath),
-               let record = try? JSONDecoder().decode(TaskRecord.self, from: data) {
+               let record = try? JSONDecoder.records.decode(TaskRecord.self, from: data) {
                 records.append(record)
                 continue
             }
@@ -270,7 +271,7 @@ public final class ExperimentRunner {
             try FaultInjection.check(.gather, rank: comm.rank)
         }
         guard let all = comm.gather(Array(mine), root: 0) else { return nil }
-        return try all.flatMap { try JSONDecoder().decode([TaskRecord].self, from: Data($0)) }
+        return try all.flatMap { try JSONDecoder.records.decode([TaskRecord].self, from: Data($0)) }
     }
 
     func execute(_ task: ExperimentTask) throws -> TaskRecord {
@@ -303,7 +304,7 @@ public final class ExperimentRunner {
             // The group's first rank decides, so every member skips or runs the same tasks.
             var existing = group.rank == 0 ? (FileManager.default.contents(atPath: recordPath).map { [UInt8]($0) } ?? []) : []
             existing = group.broadcast(bytes: existing, root: 0)
-            if let record = try? JSONDecoder().decode(TaskRecord.self, from: Data(existing)) {
+            if let record = try? JSONDecoder.records.decode(TaskRecord.self, from: Data(existing)) {
                 if group.rank == 0 { records.append(record) }
                 continue
             }

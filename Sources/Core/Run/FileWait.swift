@@ -45,8 +45,9 @@ public struct ProducedFile: Sendable {
                     task: "waiting for \(path)",
                     message: "the file is missing although task \(producer), which writes it, finished "
                         + "(its record \(producerRecord) exists): the file was deleted or never written",
-                    fix: "delete \(([producerRecord] + producerState).joined(separator: " and ")) so that task "
-                        + "\(producer) runs again from its start, then rerun the same command")
+                    fix: "rerun the same command: at its start a run checks the checkpoints of finished tasks, and task "
+                        + "\(producer) runs again from its start and writes the file again (it removes "
+                        + "\(([producerRecord] + producerState).joined(separator: " and ")) itself; docs/failures.md)")
             }
             if let marker = producerFailure, fm.fileExists(atPath: marker) {
                 let reason = (try? String(contentsOfFile: marker, encoding: .utf8))?

@@ -203,6 +203,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.keyEncodingStrategy = .convertToSnakeCase
+        encoder.nonConformingFloatEncodingStrategy = NonFinite.encoding
         var writer = Writer(paths: paths, encoder: encoder), tables = self
         try tables.visitTables(&writer)
     }
@@ -211,6 +212,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public static func read(from paths: RunPaths) throws -> ExperimentTables {
         let decoder = JSONDecoder()
         decoder.keyDecodingStrategy = .convertFromSnakeCase
+        decoder.nonConformingFloatDecodingStrategy = NonFinite.decoding
         var reader = Reader(paths: paths, decoder: decoder), tables = ExperimentTables(records: [])
         try tables.visitTables(&reader)
         return tables

@@ -40,19 +40,130 @@ public struct Checkpoint {
             "seed": "\(t.identity.seed)", "replicate": "\(t.identity.replicate)", "child": "\(t.identity.child)",
             "recipe": String(decoding: try! JSONEncoder.sorted.encode(t.recipe), as: UTF8.self),
         ])
+        if let digest = t.dataDigest { file.metadata["data_sha256"] = digest }
         file.setOptimizerState(t.optimizer.exportState())
     }
 
+    /// The settings of this training checkpoint that differ from those of a resume with `recipe`,
+    /// `seed`, `model` and training data `dataDigest` (`DataDigest.digest`): `(setting, stored, given)`,
+    /// with recipe fields named by their `TrainingRecipe` coding keys (`learningRate`, ...) and the
+    /// others `seed`, `model`, `data`. Settings the checkpoint does not record are not compared.
+    public func resumeMismatches(recipe: TrainingRecipe, seed: UInt64, model: ModelKind,
+                                 dataDigest: String?) -> [(setting: String, stored: String, given: String)] {
+        var out: [(String, String, String)] = []
+        if let stored = file.metadata["model"], stored != model.rawValue { out.append(("model", stored, model.rawValue)) }
+        if let stored = file.metadata["seed"], stored != "\(seed)" { out.append(("seed", stored, "\(seed)")) }
+        if let text = file.metadata["recipe"],
+           let stored = (try? JSONSerialization.jsonObject(with: Data(text.utf8))) as? [String: Any],
+           let given = (try? JSONSerialization.jsonObject(with: JSONEncoder.sorted.encode(recipe))) as? [String: Any] {
+            for key in Set(stored.keys).union(given.keys).sorted() {
+                let a = stored[key].map(Self.canonical) ?? "absent", b = given[key].map(Self.canonical) ?? "absent"
+                if a != b { out.append((key, a, b)) }
+            }
+        }
+        if let stored = file.metadata["data_sha256"], let dataDigest, stored != dataDigest {
+            out.append(("data", "SHA-256 \(stored.prefix(12))...", "SHA-256 \(dataDigest.prefix(12))..."))
+        }
+        return out
+    }
+
+    private static func canonical(_ value: Any) -> String {
+        if let data = try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]) {
+            return String(decoding: data, as: UTF8.self)
+        }
+        return "\(value)"
+    }
+
+    /// Reads a checkpoint, verifying its content checksum (when it has one).
     public static func read(_ path: String) throws -> Checkpoint {
         let c = Checkpoint(file: try SafeTensorsFile.read(from: path))
         guard c.file.metadata["format"] == format else {
             throw CheckpointError(path: path, problem: "metadata `format` is \(c.file.metadata["format"] ?? "missing"), not \(format)",
                                   fix: "pass a checkpoint written by ntkscape (train/run)")
         }
+        try c.verifyChecksum()
         return c
     }
 
-    public func write(to path: String) throws { try file.write(to: path) }
+    /// Writes the file atomically with its content checksum (`content_sha256`) in the metadata.
+    public func write(to path: String) throws {
+        var f = file
+        f.metadata[Self.checksumKey] = Self.contentDigest(f)
+        try f.write(to: path)
+    }
+
+    // MARK: Integrity
+
+    /// Metadata key of the content checksum: SHA-256 (hex) of everything else in the file (see
+    /// `contentDigest`), so a corrupt or altered tensor is detected on read (docs/checkpoints.md).
+    public static let checksumKey = "content_sha256"
+
+    /// SHA-256 over the metadata (sorted by key, without `content_sha256`) and every tensor — name,
+    /// dtype, shape and bytes — in name order. Each item is length-prefixed, so no two different
+    /// contents hash the same byte stream.
+    public static func contentDigest(_ file: SafeTensorsFile) -> String {
+        var h = SHA256()
+        func item(_ bytes: [UInt8]) {
+            h.update(withUnsafeBytes(of: UInt64(bytes.count).littleEndian) { Array($0) })
+            h.update(bytes)
+        }
+        for key in file.metadata.keys.sorted() where key != checksumKey {
+            item(Array(key.utf8)); item(Array(file.metadata[key]!.utf8))
+        }
+        for name in file.names {
+            let t = file.tensors[name]!
+            item(Array(name.utf8)); item(Array(t.dtype.rawValue.utf8))
+            item(Array(t.shape.map(String.init).joined(separator: ",").utf8))
+            item(t.bytes)
+        }
+        return h.hexDigest()
+    }
+
+    /// Throws if the stored checksum does not match the content (a file without one — written
+    /// before checksums existed, or by another program — passes).
+    public func verifyChecksum() throws {
+        guard let stored = file.metadata[Self.checksumKey] else { return }
+        let actual = Self.contentDigest(file)
+        guard stored == actual else {
+            throw CheckpointError(path: file.origin ?? "checkpoint",
+                                  problem: "corrupt: its content does not match its checksum (content_sha256 \(stored.prefix(12))..., "
+                                      + "content hashes to \(actual.prefix(12))...)",
+                                  fix: "do not use it; rerun the command that wrote it (`ntkscape run` recomputes the task "
+                                      + "that wrote a corrupt checkpoint of a run)")
+        }
+    }
+
+    /// Checks that `path` is a readable safetensors file whose checksum matches, without loading a
+    /// network (the run's check of finished tasks' outputs). Throws `SafeTensorsError` (missing,
+    /// truncated, malformed) or `CheckpointError` (checksum).
+    public static func verify(_ path: String) throws {
+        try Checkpoint(file: try SafeTensorsFile.read(from: path)).verifyChecksum()
+    }
+
+    /// Refuses a tensor holding NaN or an infinity: the first such tensor (in `names` order) and element are named.
+    func checkFinite(_ names: [String]) throws {
+        for name in names {
+            guard let t = file.tensors[name] else { continue }
+            var bad: (index: Int, value: Double)?
+            switch t.dtype {
+            case .f32:
+                let v = try file.floats(name)
+                if let i = v.firstIndex(where: { !$0.isFinite }) { bad = (i, Double(v[i])) }
+            case .f64:
+                let v = try file.doubles(name)
+                if let i = v.firstIndex(where: { !$0.isFinite }) { bad = (i, v[i]) }
+            default: continue
+            }
+            if let bad {
+                throw CheckpointError(path: file.origin ?? "checkpoint",
+                                      problem: "tensor `\(name)` holds \(bad.value.isNaN ? "NaN" : "an infinite value (\(bad.value))") "
+                                          + "at element \(bad.index) of \(t.elementCount): the network diverged or the file was altered, "
+                                          + "and a non-finite value would spread through every result",
+                                      fix: "do not load it; retrain from an earlier checkpoint (or from the start) with a lower "
+                                          + "learning rate, or restore the file")
+            }
+        }
+    }
 
     public var model: ModelKind? { file.metadata["model"].flatMap(ModelKind.init(rawValue:)) }
     public var step: Int? { file.metadata["step"].flatMap { Int($0) } }
@@ -91,6 +202,7 @@ public struct Checkpoint {
         }
         for v in network.layout.parameters { try file.expectShape(v.name, v.shape) }
         for v in network.layout.state { try file.expectShape(v.name, v.shape) }
+        try checkFinite(network.layout.parameters.map(\.name) + network.layout.state.map(\.name))
         for v in network.layout.parameters {
             try file.copyFloats(v.name, into: UnsafeMutableBufferPointer(start: network.params.pointer + v.offset, count: v.count))
         }
@@ -105,6 +217,7 @@ public struct Checkpoint {
     /// Restores network, optimiser state and step of `trainer` (whose recipe must match).
     public func restore(into trainer: Trainer) throws {
         try restore(into: trainer.network)
+        try checkFinite(file.names.filter { $0.hasPrefix("optimizer.") })
         try trainer.optimizer.importState(file.optimizerState())
         guard let step else {
             throw CheckpointError(path: file.origin ?? "checkpoint", problem: "metadata lacks `step`", fix: "resume from a training checkpoint")
@@ -126,10 +239,11 @@ public struct CheckpointError: Error, CustomStringConvertible {
 }
 
 extension JSONEncoder {
-    /// Keys sorted, so identical values encode to identical bytes.
+    /// Keys sorted, so identical values encode to identical bytes; non-finite numbers as `NonFinite` strings.
     static var sorted: JSONEncoder {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
+        e.nonConformingFloatEncodingStrategy = NonFinite.encoding   // NaN/inf as strings (docs/experiment.md)
         return e
     }
 }

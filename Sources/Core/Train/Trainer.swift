@@ -20,13 +20,24 @@ public protocol TrainingCallback: AnyObject {
 }
 
 public enum TrainingError: Error, CustomStringConvertible {
-    case diverged(epoch: Int, step: Int, loss: Double)
+    /// The mean batch loss was NaN, infinite or above `divergenceBound` in magnitude; `setting` names
+    /// the learning rate to lower as the user spells it (`recipe.learning_rate`, `--lr`, ...).
+    case diverged(epoch: Int, step: Int, loss: Double, setting: String)
+
+    /// A finite loss above this magnitude counts as divergence (docs/failures.md): no loss of a
+    /// network that still learns comes near it (cross-entropy of Float logits stays below ~1e5),
+    /// while a blown-up network reaches it steps before it overflows to infinity or NaN.
+    public static let divergenceBound = 1e30
+
+    /// Whether a mean batch loss means training diverged.
+    public static func diverges(_ loss: Double) -> Bool { !loss.isFinite || abs(loss) > divergenceBound }
 
     public var description: String {
         switch self {
-        case let .diverged(epoch, step, loss):
-            return "training diverged: loss \(loss) at epoch \(epoch), global step \(step). "
-                + "Fix: lower the learning rate or check the data normalisation."
+        case let .diverged(epoch, step, loss, setting):
+            return "training diverged: loss \(loss) at epoch \(epoch), global step \(step) "
+                + "(NaN, infinite, or above \(Self.divergenceBound) in magnitude). "
+                + "Fix: lower \(setting) (or check the data normalisation)."
         }
     }
 }
@@ -41,6 +52,11 @@ public final class Trainer {
     /// Optimiser steps taken so far (global over epochs).
     public var step = 0
     public let stepsPerEpoch: Int
+    /// The learning-rate setting a divergence message names (`recipe.learning_rate` in a run, `--lr` for `train`).
+    public var learningRateSetting = "recipe.learning_rate"
+    /// SHA-256 of the training examples (`DataFingerprint`), recorded in checkpoints so a resume can
+    /// check it trains on the same data; nil: not recorded.
+    public var dataDigest: String?
     private var batch: Batch
     private var dlogits: [Float]
     private var order: (epoch: Int, iterator: BatchIterator)?
@@ -100,7 +116,9 @@ public final class Trainer {
                                      dlogits: UnsafeMutableBufferPointer(rebasing: d[0..<(n * classes)]))
             }
         }
-        guard summary.meanLoss.isFinite else { throw TrainingError.diverged(epoch: e, step: step, loss: summary.meanLoss) }
+        if TrainingError.diverges(summary.meanLoss) {
+            throw TrainingError.diverged(epoch: e, step: step, loss: summary.meanLoss, setting: learningRateSetting)
+        }
         network.zeroGrads()
         dlogits.withUnsafeBufferPointer { network.backward($0.baseAddress!, n: n, mode: .train) }
         let lr = recipe.schedule.lr(base: recipe.learningRate, step: step, stepsPerEpoch: stepsPerEpoch)
