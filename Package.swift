@@ -42,12 +42,15 @@ let package = Package(
         .target(name: "Parallel", dependencies: ["Core", "MPIShim", "CLinAlg"]),
         // SVG figures from chart specifications (Foundation only; no Core, no MPI).
         .target(name: "Plot"),
+        // Figures of a run's tables and the HTML report (Core's row types, Plot's SVG; no MPI).
+        .target(name: "Report", dependencies: ["Core", "Plot"]),
         .executableTarget(name: "ntkscape", dependencies: [
-            "Core", "Parallel", "Plot",
+            "Core", "Parallel", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Core", "Plot", "CZlib"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Core", "ntkscape"]),
     ]
 )

@@ -18,6 +18,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var hessianEigenvalues: [HessianEigenvalueRow]
     public var hessianDensity: [HessianDensityRow]
     public var hessianQuadrature: [HessianQuadratureRow]
+    public var trainingCurves: [TrainingCurveRow]
 
     public init(records: [TaskRecord]) {
         let rs = records.sorted { $0.id < $1.id }
@@ -55,6 +56,10 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         // Within a (replicate, epoch) the rows keep their computed order (grid / run, node order).
         hessianDensity = rs.flatMap(\.hessianDensity)
         hessianQuadrature = rs.flatMap(\.hessianQuadrature)
+        // The parent first, then children by spawn time and index; each curve in step order.
+        trainingCurves = rs.flatMap(\.trainingCurves).sorted {
+            ($0.replicate, $0.spawnEpoch ?? -1, $0.run, $0.step) < ($1.replicate, $1.spawnEpoch ?? -1, $1.run, $1.step)
+        }
         // Nonlinear advantage: last epoch of the linearised model against the nonlinear child.
         var advantage: [NonlinearAdvantageRow] = []
         let runs = Dictionary(grouping: linearized) { [Double($0.replicate), $0.startEpoch] }
@@ -99,6 +104,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try v.visit(&hessianEigenvalues, RunPaths.Table.hessianEigenvalues)
         try v.visit(&hessianDensity, RunPaths.Table.hessianDensity)
         try v.visit(&hessianQuadrature, RunPaths.Table.hessianQuadrature)
+        try v.visit(&trainingCurves, RunPaths.Table.trainingCurves)
     }
 
     private struct Writer: TableVisitor {
