@@ -138,10 +138,9 @@ func num(_ x: Double) -> String {
     guard x.isFinite else { return x.isNaN ? "n/a" : (x > 0 ? "∞" : "-∞") }
     if x == 0 { return "0" }
     let a = abs(x)
-    if a >= 1e5 || a < 1e-3 { return String(format: "%.2e", x) }
-    var s = String(format: "%.3g", x)
-    if s.contains("e") { s = String(format: "%.3f", x) }
-    return s
+    if a >= 1e6 || a < 1e-3 { return String(format: "%.2e", x) }
+    if a >= 1000 { return String(format: "%.0f", x) }
+    return String(format: "%.3g", x)
 }
 
 /// An epoch for prose and axis labels: `0.25`, `8`.

@@ -5,56 +5,101 @@ import XCTest
 
 /// Figure builders on small synthetic tables, against hand-computed expectations.
 final class FigureTests: XCTestCase {
+    /// A row from its fields (Core's memberwise initialisers are internal): keys as in the Swift type.
+    static func row<T: Decodable>(_ fields: [String: Any]) -> T {
+        do {
+            return try JSONDecoder().decode(T.self, from: try JSONSerialization.data(withJSONObject: fields))
+        } catch {
+            fatalError("fixture \(T.self): \(error)")
+        }
+    }
+
     static func pair(_ spawn: Double, _ a: Int, _ b: Int, barrier: Double, loss: Double = 0.5, replicate: Int = 0) -> ChildPairRow {
-        ChildPairRow(replicate: replicate, spawnEpoch: spawn, childA: a, childB: b, testErrorA: 0.2, testErrorB: 0.22,
-                     barrierTestErrorMaxMinusMean: barrier, barrierTestErrorMaxMinusLine: barrier,
-                     barrierTrainErrorMaxMinusMean: barrier / 2, barrierTrainErrorMaxMinusLine: barrier / 2,
-                     barrierTestLossMaxMinusMean: loss, barrierTestLossMaxMinusLine: loss, barrierBatchNorm: "none",
-                     weightL2: 10 * barrier, weightL2Normalized: barrier, weightCosine: 1 - barrier,
-                     functionDisagreement: barrier, functionDisagreementOverIndependent: 2 * barrier,
-                     reluPatternDistance: barrier / 3, logitGradientAlignment: 1 - barrier, kernelDistance: barrier / 4)
+        row([
+            "replicate": replicate, "spawnEpoch": spawn, "childA": a, "childB": b, "testErrorA": 0.2, "testErrorB": 0.22,
+            "barrierTestErrorMaxMinusMean": barrier, "barrierTestErrorMaxMinusLine": barrier,
+            "barrierTrainErrorMaxMinusMean": barrier / 2, "barrierTrainErrorMaxMinusLine": barrier / 2,
+            "barrierTestLossMaxMinusMean": loss, "barrierTestLossMaxMinusLine": loss, "barrierBatchNorm": "none",
+            "weightL2": 10 * barrier, "weightL2Normalized": barrier, "weightCosine": 1 - barrier,
+            "functionDisagreement": barrier, "functionDisagreementOverIndependent": 2 * barrier,
+            "reluPatternDistance": barrier / 3, "logitGradientAlignment": 1 - barrier, "kernelDistance": barrier / 4,
+        ])
     }
 
     /// A small data set touching every table.
     static func fullData() -> ReportData {
         var t = ExperimentTables(records: [])
-        t.parentTimeline = [0.0, 1, 2].map { ParentTimelineRow(replicate: 0, epoch: $0, trainError: 0.9 - 0.3 * $0, trainLoss: 2 - $0 / 2,
-                                                                testError: 0.9 - 0.25 * $0, testLoss: 2.1 - $0 / 2) }
-        t.childPairs = [pair(0, 0, 1, barrier: 0.3, loss: 1.0), pair(0, 0, 2, barrier: 0.1, loss: 0.6), pair(1, 0, 1, barrier: 0.05, loss: 0.2)]
-        t.barrierCurves = [0.0, 1].flatMap { s in [0.0, 0.5, 1].map { a in
-            BarrierCurveRow(replicate: 0, spawnEpoch: s, childA: 0, childB: 1, alpha: a, testError: a == 0.5 ? 0.5 - 0.2 * s : 0.2,
-                            testLoss: 1, trainError: 0.1, trainLoss: 0.5) } }
-        t.timelinePairs = [(0.0, 0.0, 0.0), (0, 1, 0.4), (0, 2, 0.5), (1, 1, 0), (1, 2, 0.1), (2, 2, 0)].map {
-            TimelinePairRow(replicate: 0, epochA: $0.0, epochB: $0.1, reluPatternDistance: $0.2, logitGradientAlignment: 1 - $0.2)
+        t.parentTimeline = [0.0, 1, 2].map { (e: Double) -> ParentTimelineRow in
+            row(["replicate": 0, "epoch": e, "trainError": 0.9 - 0.3 * e, "trainLoss": 2 - e / 2,
+                 "testError": 0.9 - 0.25 * e, "testLoss": 2.1 - e / 2])
         }
-        t.kernelDistance = t.timelinePairs.map { KernelDistanceRow(replicate: 0, epochA: $0.epochA, epochB: $0.epochB,
-                                                                   kernelDistance: $0.reluPatternDistance / 2,
-                                                                   kernelDistanceTraced: $0.reluPatternDistance / 4) }
-        t.kernelVelocity = [KernelVelocityRow(replicate: 0, epoch: 0, dt: 0.5, kernelDistance: 0.2, velocity: 0.4),
-                            KernelVelocityRow(replicate: 0, epoch: 1, dt: 0.5, kernelDistance: 0.05, velocity: 0.1)]
-        t.ntkSpectrum = [0.0, 2].map { NTKSpectrumRow(replicate: 0, epoch: $0, size: 4, trace: 10 + $0, lambdaMax: 5 + $0, lambdaMin: 0.1,
-                                                       conditionNumber: 50, effectiveRank: 3 - $0 / 2, targetAlignment: 0.1 + $0 / 10,
-                                                       targetAlignmentTraced: 0.2 + $0 / 10) }
-        t.ntkEigenvalues = [0.0, 2].flatMap { e in (0..<4).map { NTKEigenvalueRow(replicate: 0, epoch: e, index: $0, eigenvalue: 5 / Double($0 + 1)) } }
-        t.ntkMachine = [0.0, 2].map { NTKMachineRow(replicate: 0, epoch: $0, trainExamples: 40, ridge: 1e-4, testError: 0.6 - $0 / 10,
-                                                     networkTestError: 0.9 - $0 / 4) }
-        t.linearized = [LinearizedRow(replicate: 0, startEpoch: 1, model: "linearized", epochs: 0.5, testError: 0.5, testLoss: 1),
-                        LinearizedRow(replicate: 0, startEpoch: 1, model: "nonlinear", epochs: 0.5, testError: 0.4, testLoss: 0.9)]
-        t.nonlinearAdvantage = [NonlinearAdvantageRow(replicate: 0, startEpoch: 1, linearizedTestError: 0.5, nonlinearTestError: 0.4,
-                                                      nonlinearAdvantage: 0.1)]
-        t.hessian = [0.0, 2].map { HessianRow(replicate: 0, epoch: $0, method: "exact", examples: 100, lambdaMax: 10 * ($0 + 1),
-                                               trace: nil, traceStandardError: nil, learningRate: 0.003, momentum: 0,
-                                               escapeRatio: 0.015 * ($0 + 1), escapeRatioMomentum: 0.015 * ($0 + 1), update: "adam",
-                                               gradientDotUpdate: 1, updateCurvature: 1, lossChangeSecondOrder: 0.1,
-                                               escapeRatioUpdate: $0 == 0 ? 1.5 : 0.5, iterations: 4, converged: true, relativeStep: nil) }
-        t.hessianEigenvalues = [0.0, 2].flatMap { e in (0..<2).map { HessianEigenvalueRow(replicate: 0, epoch: e, index: $0,
-                                                                                       eigenvalue: 10 / Double($0 + 1), residual: 0,
-                                                                                       centroidSpanFraction: 0.5) } }
-        t.hessianDensity = [0.0, 1, 2].map { HessianDensityRow(replicate: 0, epoch: 0, lambda: $0, density: 1 / ($0 + 1)) }
-        t.trainingCurves = [4, 8].map { TrainingCurveRow(replicate: 0, run: "parent", spawnEpoch: nil, step: $0, epoch: Double($0) / 4,
-                                                          trainLoss: 2 / Double($0), trainError: 0.5 / Double($0), learningRate: 0.003) }
-            + [6, 8].map { TrainingCurveRow(replicate: 0, run: "child-0", spawnEpoch: 1, step: $0, epoch: Double($0) / 4,
-                                            trainLoss: 1 / Double($0), trainError: 0.2, learningRate: 0.003) }
+        t.childPairs = [pair(0, 0, 1, barrier: 0.3, loss: 1.0), pair(0, 0, 2, barrier: 0.1, loss: 0.6), pair(1, 0, 1, barrier: 0.05, loss: 0.2)]
+        var curves: [BarrierCurveRow] = []
+        for s in [0.0, 1] {
+            for a in [0.0, 0.5, 1] {
+                let error: Double = a == 0.5 ? 0.5 - 0.2 * s : 0.2
+                curves.append(row(["replicate": 0, "spawnEpoch": s, "childA": 0, "childB": 1, "alpha": a, "testError": error,
+                                   "testLoss": 1.0, "trainError": 0.1, "trainLoss": 0.5]))
+            }
+        }
+        t.barrierCurves = curves
+        let triples: [(Double, Double, Double)] = [(0, 0, 0), (0, 1, 0.4), (0, 2, 0.5), (1, 1, 0), (1, 2, 0.1), (2, 2, 0)]
+        t.timelinePairs = triples.map { (x: (Double, Double, Double)) -> TimelinePairRow in
+            row(["replicate": 0, "epochA": x.0, "epochB": x.1, "reluPatternDistance": x.2, "logitGradientAlignment": 1 - x.2])
+        }
+        t.kernelDistance = triples.map { (x: (Double, Double, Double)) -> KernelDistanceRow in
+            row(["replicate": 0, "epochA": x.0, "epochB": x.1, "kernelDistance": x.2 / 2, "kernelDistanceTraced": x.2 / 4])
+        }
+        t.kernelVelocity = [
+            row(["replicate": 0, "epoch": 0.0, "dt": 0.5, "kernelDistance": 0.2, "velocity": 0.4]),
+            row(["replicate": 0, "epoch": 1.0, "dt": 0.5, "kernelDistance": 0.05, "velocity": 0.1]),
+        ]
+        t.ntkSpectrum = [0.0, 2].map { (e: Double) -> NTKSpectrumRow in
+            row(["replicate": 0, "epoch": e, "size": 4, "trace": 10 + e, "lambdaMax": 5 + e, "lambdaMin": 0.1,
+                 "conditionNumber": 50.0, "effectiveRank": 3 - e / 2, "targetAlignment": 0.1 + e / 10,
+                 "targetAlignmentTraced": 0.2 + e / 10])
+        }
+        var eigen: [NTKEigenvalueRow] = []
+        for e in [0.0, 2] {
+            for i in 0..<4 { eigen.append(row(["replicate": 0, "epoch": e, "index": i, "eigenvalue": 5 / Double(i + 1)])) }
+        }
+        t.ntkEigenvalues = eigen
+        t.ntkMachine = [0.0, 2].map { (e: Double) -> NTKMachineRow in
+            row(["replicate": 0, "epoch": e, "trainExamples": 40, "ridge": 1e-4, "testError": 0.6 - e / 10,
+                 "networkTestError": 0.9 - e / 4])
+        }
+        t.linearized = [
+            row(["replicate": 0, "startEpoch": 1.0, "model": "linearized", "epochs": 0.5, "testError": 0.5, "testLoss": 1.0]),
+            row(["replicate": 0, "startEpoch": 1.0, "model": "nonlinear", "epochs": 0.5, "testError": 0.4, "testLoss": 0.9]),
+        ]
+        t.nonlinearAdvantage = [row(["replicate": 0, "startEpoch": 1.0, "linearizedTestError": 0.5, "nonlinearTestError": 0.4,
+                                     "nonlinearAdvantage": 0.1])]
+        t.hessian = [0.0, 2].map { (e: Double) -> HessianRow in
+            row(["replicate": 0, "epoch": e, "method": "exact", "examples": 100, "lambdaMax": 10 * (e + 1),
+                 "learningRate": 0.003, "momentum": 0.0, "escapeRatio": 0.015 * (e + 1), "escapeRatioMomentum": 0.015 * (e + 1),
+                 "update": "adam", "gradientDotUpdate": 1.0, "updateCurvature": 1.0, "lossChangeSecondOrder": 0.1,
+                 "escapeRatioUpdate": e == 0 ? 1.5 : 0.5, "iterations": 4, "converged": true])
+        }
+        var hev: [HessianEigenvalueRow] = []
+        for e in [0.0, 2] {
+            for i in 0..<2 {
+                hev.append(row(["replicate": 0, "epoch": e, "index": i, "eigenvalue": 10 / Double(i + 1), "residual": 0.0,
+                                "centroidSpanFraction": 0.5]))
+            }
+        }
+        t.hessianEigenvalues = hev
+        t.hessianDensity = [0.0, 1, 2].map { (l: Double) -> HessianDensityRow in
+            row(["replicate": 0, "epoch": 0.0, "lambda": l, "density": 1 / (l + 1)])
+        }
+        let parent = [4, 8].map { (s: Int) -> TrainingCurveRow in
+            row(["replicate": 0, "run": "parent", "step": s, "epoch": Double(s) / 4, "trainLoss": 2 / Double(s),
+                 "trainError": 0.5 / Double(s), "learningRate": 0.003])
+        }
+        let child = [6, 8].map { (s: Int) -> TrainingCurveRow in
+            row(["replicate": 0, "run": "child-0", "spawnEpoch": 1.0, "step": s, "epoch": Double(s) / 4, "trainLoss": 1 / Double(s),
+                 "trainError": 0.2, "learningRate": 0.003])
+        }
+        t.trainingCurves = parent + child
         return ReportData(tables: t, spawnTimes: [0, 1], measurementTimes: [0, 1, 2],
                           progress: RunProgress(planned: ["a", "b"], missing: []))
     }
@@ -197,7 +242,11 @@ final class FigureTests: XCTestCase {
                 "timings": ["wall_seconds": 60.0, "task_seconds": ["r0-parent": 12.5]],
             ], taskSeconds: [:], tableFiles: ["tables/child_pairs.csv", "tables/child_pairs.json"], generated: "now"))
         XCTAssertFalse(html.lowercased().contains("<script"))
-        XCTAssertFalse(html.contains("http://") || html.contains("https://"), "no network resources")
+        // No resources: the only URLs are the SVG namespace names.
+        let stripped = html.replacingOccurrences(of: "xmlns=\"http://www.w3.org/2000/svg\"", with: "")
+            .replacingOccurrences(of: "xmlns:xlink=\"http://www.w3.org/1999/xlink\"", with: "")
+        XCTAssertFalse(stripped.contains("http://") || stripped.contains("https://"), "no network resources")
+        XCTAssertFalse(html.contains("<link") || html.contains("<img") || html.contains("@import"))
         XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, figures.count)
         for f in figures {
             XCTAssertTrue(html.contains("<section id=\"\(f.spec.name)\">"))

@@ -94,8 +94,8 @@ final class ReportWriterTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: home) }
         // Files, not pipes: the browser's logging cannot fill a pipe and block it.
         let outURL = home.appendingPathComponent("stdout"), errURL = home.appendingPathComponent("stderr")
-        FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
         let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
         process.standardOutput = out
         process.standardError = err
