@@ -15,6 +15,9 @@ let coreSwiftSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", targetCPU]
 let coreSwiftSettings: [SwiftSetting] = []
 #endif
 
+// Internal symbols stay visible to `@testable import` in release builds (`swift test -c release`).
+let testableSettings: [SwiftSetting] = [.unsafeFlags(["-enable-testing"])]
+
 let package = Package(
     name: "NTKScape",
     products: [
@@ -41,13 +44,17 @@ let package = Package(
         // MPI communicator, BLACS grids, distributed matrices, ScaLAPACK drivers.
         .target(name: "Parallel", dependencies: ["Core", "MPIShim", "CLinAlg"]),
         // SVG figures from chart specifications (Foundation only; no Core, no MPI).
-        .target(name: "Plot"),
+        // `-enable-testing`: their tests use `@testable import` and the suite runs in release mode.
+        .target(name: "Plot", swiftSettings: testableSettings),
+        // Figures of a run's tables and the HTML report (Core's row types, Plot's SVG; no MPI).
+        .target(name: "Report", dependencies: ["Core", "Plot"], swiftSettings: testableSettings),
         .executableTarget(name: "ntkscape", dependencies: [
-            "Core", "Parallel", "Plot",
+            "Core", "Parallel", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "CoreTests", dependencies: ["Core"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Core", "Plot", "CZlib"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Core", "ntkscape"]),
     ]
 )

@@ -11,6 +11,7 @@ packages=(
     dataset-fashion-mnist                     # Fashion-MNIST in /usr/share/datasets/fashion-mnist
     zlib1g-dev                                # reading .gz data files
     pkg-config                                # SwiftPM finds Open MPI's flags through it
+    chromium                                  # headless browser: the report.html rendering test (skipped without it)
 )
 
 if [ "${1:-}" = "--list" ]; then echo "${packages[@]}"; exit 0; fi

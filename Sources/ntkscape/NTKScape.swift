@@ -12,7 +12,7 @@ struct NTKScape: ParsableCommand {
         commandName: "ntkscape",
         abstract: "Loss-landscape and neural-tangent-kernel measurements of deep networks, on MPI.",
         version: NTKScapeVersion.string,
-        subcommands: [Run.self, Summary.self, Plan.self, Train.self, Evaluate.self, NTK.self, Models.self, Bench.self, Info.self, Selftest.self],
+        subcommands: [Run.self, Summary.self, ReportCommand.self, Plan.self, Train.self, Evaluate.self, NTK.self, Models.self, Bench.self, Info.self, Selftest.self],
         defaultSubcommand: nil)
 
     static func main() {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Core
 import Foundation
 import Parallel
+import Report
 
 /// `ntkscape run [EXPERIMENT.yaml]`: the whole measurement programme over the ranks of the job.
 struct Run: ParsableCommand {
@@ -67,7 +68,7 @@ struct Run: ParsableCommand {
             print("plan: \(plan.ranks.map(\.count).reduce(0, +)) tasks, estimated load per rank "
                   + plan.busy.map { String(format: "%.0f%%", 100 * $0 / max(plan.makespan, 1e-9)) }.joined(separator: " "))
         }
-        let start = Benchmark.now()
+        let start = Benchmark.now(), startDate = Date()
         // When several ranks fail at once, the first reports (docs/failures.md); runner.run() clears
         // a previous job's lock with its failure markers before any rank can fail.
         JobFailure.reportLock = ProducedFile.failureMarker(record: paths.tasksDirectory + "/job")
@@ -88,7 +89,7 @@ struct Run: ParsableCommand {
             removeTemporaries(in: paths.tablesDirectory)
             try tables.write(to: paths)
             try Manifest.write(config: config, paths: paths, plan: plan, records: records, ranks: world.size,
-                               threads: threadCount, wallSeconds: Benchmark.now() - start)
+                               threads: threadCount, wallSeconds: Benchmark.now() - start, started: startDate)
             return tables
         }
         print(tables.summary())
@@ -96,6 +97,18 @@ struct Run: ParsableCommand {
         if !kernel.isEmpty { print("\n" + kernel) }
         noteNonFiniteRows(in: paths)
         print("tables: \(paths.tablesDirectory)")
+        // The report only warns when it fails: the tables are complete and written, and
+        // `ntkscape report` makes the report again from them (docs/report.md). The other ranks wait
+        // at the barrier; a crash here ends the job through mpirun like any rank failure.
+        do {
+            let report = try during("writing the report in \(paths.runDirectory)",
+                                    fix: "the tables are complete; rerun `ntkscape report \(paths.runDirectory)`") {
+                try ReportWriter.write(paths)
+            }
+            print("report: \(report.report)")
+        } catch {
+            FileHandle.standardError.write(Data("warning: the report was not written: \(error)\n".utf8))
+        }
         world.barrier()
     }
 
@@ -156,13 +169,21 @@ func gramAlgebra(_ group: Communicator) throws -> GramLinearAlgebra {
     return try ScaLAPACKGramAlgebra(communicator: mpi)
 }
 
-/// `ntkscape summary RUN_DIR`: the key table of a finished run.
+/// `ntkscape summary RUN_DIR`: the key table of a run; an unfinished run is summarised from the
+/// task records that exist.
 struct Summary: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print spawn time vs barrier and distances of a finished run.")
+    static let configuration = CommandConfiguration(
+        abstract: "Print spawn time vs barrier and distances of a run (an unfinished one from its finished tasks).")
     @Argument(help: "A run directory written by ntkscape run.") var runDirectory: String
 
     func run() throws {
-        let tables = try ExperimentTables.read(from: RunPaths(runDirectory: runDirectory))
+        let data = try during("reading the run \(runDirectory)", fix: "give the directory `ntkscape run` printed") {
+            try ReportData.load(RunPaths(runDirectory: runDirectory))
+        }
+        if let p = data.progress, !p.isComplete {
+            print("unfinished run: \(p.description); the rows below come from the finished tasks\n")
+        }
+        let tables = data.tables
         print(tables.summary())
         let kernel = tables.kernelSummary()
         if !kernel.isEmpty { print("\n" + kernel) }

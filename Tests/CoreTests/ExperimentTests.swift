@@ -330,7 +330,7 @@ final class ExperimentTests: XCTestCase {
             + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#
             + #""probe_size":100,"recipe":{"batch_size":128,"epochs":10,"learning_rate":0.1,"loss":"cross_entropy","#
             + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","weight_decay":0.0005},"replicates":1,"#
-            + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"threads":null}"#
+            + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"threads":null,"training_curves":{"every_steps":12}}"#
         XCTAssertEqual(ExperimentConfig().canonicalJSON(), expected)
         // YAML -> config -> canonical JSON -> config is a fixed point.
         let reparsed = try ExperimentConfig.parse(yaml: expected)

@@ -82,11 +82,11 @@ final class ExperimentIntegrationTests: XCTestCase {
         return names.first { $0.hasPrefix("tiny-") }.map { root.appendingPathComponent($0) }
     }
 
-    /// Relative paths of the tables and final child checkpoints, with their bytes.
+    /// Relative paths of the tables, figures and final child checkpoints, with their bytes.
     private func results(_ run: URL) throws -> [String: Data] {
         var out: [String: Data] = [:]
         let files = FileManager.default.enumerator(atPath: run.path)!.compactMap { $0 as? String }
-        for f in files where f.hasPrefix("tables/") || f.hasSuffix("final.safetensors") {
+        for f in files where f.hasPrefix("tables/") || f.hasPrefix("figures/") || f.hasSuffix("final.safetensors") {
             out[f] = try Data(contentsOf: run.appendingPathComponent(f))
         }
         return out
@@ -96,7 +96,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 20, "twenty CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 21, "twenty-one CSV tables")
         // Every analysis produced its rows: spectra at the 4 measurement times (0, 0.5, 1, 2), distances
         // between them (10 pairs), velocity from 0, 0.5 and 1, machines at two times (3 draws x 2 forms,
         // 13 ridges each; 40 examples: 30 fit + 10 held out, distributed eigendecomposition), two Hessians (3 eigenvalues,
@@ -125,6 +125,16 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertTrue((2...4).contains(children.count), "1 or 2 epochs per child")
         XCTAssertEqual(lines("nonlinear_advantage"), 2)
         XCTAssertEqual(lines("nonlinear_advantage_summary"), 1)
+        // Training curves every 12 of the 40 steps (20 per epoch) and at the end: the parent and the
+        // children of spawn 0 at steps 12, 24, 36, 40; of spawn 0.5 (step 10) the same; of spawn 1
+        // (step 20) at 24, 36, 40.
+        XCTAssertEqual(lines("training_curves"), 4 + 2 * (4 + 4 + 3))
+        // The report: one figure per paper panel these tables feed, and the page.
+        XCTAssertEqual(one.keys.filter { $0.hasPrefix("figures/") && $0.hasSuffix(".svg") }.count, 17, "every figure drawn")
+        let report = try String(contentsOf: try runDirectory(dir.appendingPathComponent("runs1")).appendingPathComponent("report.html"),
+                                encoding: .utf8)
+        XCTAssertTrue(report.contains("Finished: 25 of 25 tasks done"), "report.html status")
+        XCTAssertFalse(report.contains("Figures without data"))
         XCTAssertFalse(String(decoding: one["tables/child_pairs.csv"]!, as: UTF8.self).contains(",\n"),
                        "every child pair has its kernel distance")
         XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 6, "3 spawn times x 2 children")

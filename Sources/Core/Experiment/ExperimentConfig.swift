@@ -124,6 +124,25 @@ public struct AnalysisSettings: Codable, Equatable, Sendable, ConfigSection {
     public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
 }
 
+/// The experiment file's `training_curves` section: training loss and error of the parent and of
+/// every child, recorded every `every_steps` optimiser steps (table `training_curves`).
+public struct TrainingCurvesSettings: Codable, Equatable, Sendable, ConfigSection {
+    /// Optimiser steps per recorded point (mean over the interval); 0 = off. The default, 12, gives
+    /// the built-in experiment (625 steps) ~50 points per run.
+    public var everySteps = 12
+
+    public init() {}
+
+    static var fields: [ConfigField<TrainingCurvesSettings>] { [
+        .init("every_steps", \.everySteps,
+              "Optimiser steps per point of the parent's and children's training curves (running mean of the batch "
+                + "loss and error over the interval, and the learning rate); 0 = off."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
 /// The `recipe` section decodes straight into `TrainingRecipe` (its defaults are the section's).
 /// `augment` is not part of the section: it comes from `dataset.augment` (see
 /// `ExperimentConfig.trainingRecipe`).
@@ -206,6 +225,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
     public var kernelMachine = KernelMachineSection()
     public var linearized = LinearizedSection()
     public var hessian = HessianSection()
+    public var trainingCurves = TrainingCurvesSettings()
     /// BLAS threads per rank; nil = `$OPENBLAS_NUM_THREADS`, else the cores per rank. An execution
     /// setting: not part of the run identity.
     public var threads: Int?
@@ -237,6 +257,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
         .init("linearized", \.linearized,
               "Linearised training around parent times, a low-learning-rate nonlinear child, and the nonlinear advantage."),
         .init("hessian", \.hessian, "Top Hessian eigenvalue of the training loss and the escape ratios."),
+        .init("training_curves", \.trainingCurves, "Training loss and error of the parent and the children every N steps."),
         .init("threads", \.threads, identity: false,
               "BLAS threads per rank; null = $OPENBLAS_NUM_THREADS, else the cores per rank."),
     ] }

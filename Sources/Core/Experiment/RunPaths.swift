@@ -15,8 +15,10 @@
 ///     <run>/logs/rank-<k>.log
 ///     <run>/replicate-<r>/parent/epoch-<e>.safetensors                       parent at time e
 ///     <run>/replicate-<r>/parent/training-state.safetensors                  parent's rolling resume state
+///     <run>/replicate-<r>/parent/training-curve.json                         its training curve so far (resume)
 ///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/final.safetensors
 ///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/training-state.safetensors
+///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/training-curve.json
 ///
 /// Children live under the parent they were spawned from.
 public struct RunPaths: Sendable, Equatable {
@@ -77,6 +79,7 @@ public struct RunPaths: Sendable, Equatable {
         public static let hessianEigenvalues = "hessian_eigenvalues"
         public static let hessianDensity = "hessian_density"
         public static let hessianQuadrature = "hessian_quadrature"
+        public static let trainingCurves = "training_curves"
     }
 
     public var parentTimelineCSV: String { table(Table.parentTimeline, ext: "csv") }
@@ -122,6 +125,16 @@ public struct RunPaths: Sendable, Equatable {
     /// The parent's rolling resume checkpoint (weights, optimiser state, step), overwritten as it trains.
     public func parentTrainingState(replicate: Int) -> String {
         Self.join(parentDirectory(replicate: replicate), "training-state.safetensors")
+    }
+
+    /// The parent's training curve so far, written with its rolling state (`TrainingCurveRecorder`).
+    public func parentTrainingCurve(replicate: Int) -> String {
+        Self.join(parentDirectory(replicate: replicate), "training-curve.json")
+    }
+
+    /// A child's training curve so far.
+    public func childTrainingCurve(replicate: Int, spawn: Double, child: Int) -> String {
+        Self.join(childDirectory(replicate: replicate, spawn: spawn, child: child), "training-curve.json")
     }
 
     /// `.../parent/children/spawn-<e>/child-<k>`.

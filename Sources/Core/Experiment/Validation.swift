@@ -118,6 +118,11 @@ public extension ExperimentConfig {
                      fix: "use 0 (all training examples) or a positive count.")
         }
 
+        if trainingCurves.everySteps < 0 {
+            try fail("training_curves.every_steps", "is \(trainingCurves.everySteps).",
+                     fix: "use a positive number of optimiser steps per point (12 is the default), or 0 for none.")
+        }
+
         // analyses at parent times
         for (key, times) in [("ntk.times", resolvedNTKTimes), ("kernel_machine.times", kernelMachine.times),
                              ("linearized.times", linearized.times), ("hessian.times", hessian.times)] {

@@ -169,6 +169,30 @@ public final class ExperimentRunner {
         return out
     }
 
+    /// Ids of every task of `config`'s plan, pipelined and collective, without loading any data:
+    /// what `report` and `summary` count an unfinished run against (the same tasks as `tasks()` and
+    /// `kernelTasks()`; ExperimentTests checks it).
+    public static func taskIDs(_ config: ExperimentConfig) -> [String] {
+        let c = config.resolved()
+        let spawns = c.resolvedSpawnTimes, K = c.children
+        var ids: [ExperimentTask] = []
+        for r in 0..<c.replicates {
+            ids.append(.parent(replicate: r))
+            for s in spawns.indices {
+                ids += (0..<K).map { ExperimentTask.child(replicate: r, spawn: s, child: $0) }
+                for a in 0..<K { for b in (a + 1)..<K { ids.append(.pair(replicate: r, spawn: s, a: a, b: b)) } }
+            }
+            ids += c.resolvedMeasurementTimes.indices.map { ExperimentTask.timeline(replicate: r, time: $0) }
+            ids.append(.timelinePairs(replicate: r))
+            for i in c.linearized.times.indices { ids += [.linearized(replicate: r, time: i), .nonlinearChild(replicate: r, time: i)] }
+            if !Set(c.resolvedNTKTimes + c.velocityPairs.map(\.to)).isEmpty { ids.append(.kernelTimeline(replicate: r)) }
+            if c.ntk.children { ids += spawns.indices.map { ExperimentTask.kernelChildren(replicate: r, spawn: $0) } }
+            ids += c.hessian.times.indices.map { ExperimentTask.hessian(replicate: r, time: $0) }
+            ids += c.kernelMachine.times.indices.map { ExperimentTask.kernelMachine(replicate: r, time: $0) }
+        }
+        return ids.map(\.id)
+    }
+
     public func plan() -> TaskPlan { TaskPlan(tasks: tasks().map(\.planned), ranks: comm.size) }
 
     /// Cost of one Gram of `m` examples in training-example passes: the `m C` Jacobian rows plus the
@@ -351,11 +375,24 @@ public final class ExperimentRunner {
         let saves = config.parentCheckpointTimes.map { (time: $0, step: recipe.step(atEpoch: $0, examples: train.count)) }
         let saver = TimedCheckpoints(saves: saves) { self.paths.parentCheckpoint(replicate: r, epoch: $0) }
         try saver.save(trainer)   // time 0 (and anything at the resumed step)
-        try trainer.train(until: trainer.finalStep, callbacks: [
-            saver, RollingState(path: state),
+        let curve = curveRecorder(trainer, replicate: r, run: "parent", spawnEpoch: nil,
+                                  path: paths.parentTrainingCurve(replicate: r))
+        // The curve is written before the rolling state (TrainingCurveRecorder explains why).
+        try trainer.train(until: trainer.finalStep, callbacks: [saver] + (curve.map { [$0] } ?? []) + [
+            RollingState(path: state),
             ProgressPrinter(label: "r\(r) parent", endStep: trainer.finalStep, interval: 15),
         ])
-        return TaskRecord(id: ExperimentTask.parent(replicate: r).id)
+        var record = TaskRecord(id: ExperimentTask.parent(replicate: r).id)
+        record.trainingCurves = curve?.rows ?? []
+        return record
+    }
+
+    /// The training-curve recorder of a network (nil when `training_curves.every_steps` is 0).
+    func curveRecorder(_ trainer: Trainer, replicate: Int, run: String, spawnEpoch: Double?, path: String) -> TrainingCurveRecorder? {
+        let every = config.trainingCurves.everySteps
+        guard every > 0 else { return nil }
+        return TrainingCurveRecorder(trainer: trainer, everySteps: every, replicate: replicate, run: run,
+                                     spawnEpoch: spawnEpoch, path: path)
     }
 
     func trainChild(_ r: Int, _ s: Int, _ k: Int) throws -> TaskRecord {
@@ -370,12 +407,15 @@ public final class ExperimentRunner {
             try waitFor(source)
             try Checkpoint.read(source).restore(into: trainer)   // weights, BN state, optimiser, step
         }
-        try trainer.train(until: trainer.finalStep, callbacks: [
+        let curve = curveRecorder(trainer, replicate: r, run: "child-\(k)", spawnEpoch: spawn,
+                                  path: paths.childTrainingCurve(replicate: r, spawn: spawn, child: k))
+        try trainer.train(until: trainer.finalStep, callbacks: (curve.map { [$0] } ?? []) + [
             RollingState(path: state),
             ProgressPrinter(label: "r\(r) spawn \(spawn) child \(k)", endStep: trainer.finalStep, interval: 30),
         ])
         try Checkpoint(trainer: trainer).write(to: final)
         var record = TaskRecord(id: ExperimentTask.child(replicate: r, spawn: s, child: k).id)
+        record.trainingCurves = curve?.rows ?? []
         record.finalTestError = evaluate(trainer.network, on: test).errorRate
         return record
     }

@@ -26,13 +26,17 @@ public enum Manifest {
     ]
 
     public static func write(config: ExperimentConfig, paths: RunPaths, plan: TaskPlan, records: [TaskRecord], ranks: Int,
-                             threads: Int, wallSeconds: Double) throws {
+                             threads: Int, wallSeconds: Double, started: Date? = nil,
+                             command: [String] = CommandLine.arguments) throws {
         let seconds = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.seconds) })
         let busy = plan.ranks.map { $0.reduce(0.0) { $0 + (seconds[$1.task] ?? 0) } }
         let object: [String: Any] = [
             "ntkscape_version": NTKScapeVersion.string,
             "config": (try? JSONSerialization.jsonObject(with: Data(config.canonicalJSON().utf8))) ?? [:],
             "run_directory": paths.runDirectory,
+            "command": command.joined(separator: " "),
+            "started": started.map(Self.timestamp) ?? "",
+            "finished": Self.timestamp(Date()),
             "ranks": ranks,
             "threads_per_rank": threads,
             "openblas": BLASThreads.config,
@@ -50,5 +54,12 @@ public enum Manifest {
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: paths.manifest)
+    }
+
+    /// ISO 8601 in UTC, seconds (`2026-12-03T07:51:32Z`).
+    public static func timestamp(_ date: Date) -> String {
+        let f = ISO8601DateFormatter()
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: date)
     }
 }

@@ -417,6 +417,25 @@ public struct HessianQuadratureRow: Codable, Equatable, Sendable {
     public var weight: Double
 }
 
+/// One row of `training_curves.csv`: a network's training over the last `training_curves.every_steps`
+/// optimiser steps up to `step` (the last interval may be shorter), recorded as it trains.
+public struct TrainingCurveRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    /// `parent`, or `child-<k>` of the spawn time `spawnEpoch`.
+    public var run: String
+    /// nil for the parent.
+    public var spawnEpoch: Double?
+    /// Global optimiser step at the end of the interval.
+    public var step: Int
+    public var epoch: Double
+    /// Mean per-example training loss of the interval's batches (train mode, augmented if the recipe augments).
+    public var trainLoss: Double
+    /// Fraction of the interval's training examples misclassified.
+    public var trainError: Double
+    /// The scheduled learning rate of the interval's last step.
+    public var learningRate: Double
+}
+
 /// Everything a finished task contributes to the tables; stored as `tasks/<id>.json` (its presence
 /// marks the task done) and gathered to rank 0.
 public struct TaskRecord: Codable, Equatable, Sendable {
@@ -441,6 +460,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var hessianEigenvalues: [HessianEigenvalueRow] = []
     public var hessianDensity: [HessianDensityRow] = []
     public var hessianQuadrature: [HessianQuadratureRow] = []
+    /// Training curve of the parent or child this task trained.
+    public var trainingCurves: [TrainingCurveRow] = []
     /// Final test error of a child (training tasks).
     public var finalTestError: Double?
     /// Wall-clock seconds of the task (manifest only; not part of any table).
@@ -472,6 +493,7 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         hessianEigenvalues = try rows(.hessianEigenvalues)
         hessianDensity = try rows(.hessianDensity)
         hessianQuadrature = try rows(.hessianQuadrature)
+        trainingCurves = try rows(.trainingCurves)
         finalTestError = try c.decodeIfPresent(Double.self, forKey: .finalTestError)
         seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
     }

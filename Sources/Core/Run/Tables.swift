@@ -22,6 +22,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var hessianEigenvalues: [HessianEigenvalueRow]
     public var hessianDensity: [HessianDensityRow]
     public var hessianQuadrature: [HessianQuadratureRow]
+    public var trainingCurves: [TrainingCurveRow]
 
     public init(records: [TaskRecord]) {
         let rs = records.sorted { $0.id < $1.id }
@@ -70,6 +71,10 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         // Within a (replicate, epoch) the rows keep their computed order (grid / run, node order).
         hessianDensity = rs.flatMap(\.hessianDensity)
         hessianQuadrature = rs.flatMap(\.hessianQuadrature)
+        // The parent first, then children by spawn time and index; each curve in step order.
+        trainingCurves = rs.flatMap(\.trainingCurves).sorted {
+            ($0.replicate, $0.spawnEpoch ?? -1, $0.run, $0.step) < ($1.replicate, $1.spawnEpoch ?? -1, $1.run, $1.step)
+        }
         barrierCurves = rs.flatMap(\.curves).sorted {
             ($0.replicate, $0.spawnEpoch, $0.childA, $0.childB, $0.alpha) < ($1.replicate, $1.spawnEpoch, $1.childA, $1.childB, $1.alpha)
         }
@@ -177,6 +182,7 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try v.visit(&hessianEigenvalues, RunPaths.Table.hessianEigenvalues)
         try v.visit(&hessianDensity, RunPaths.Table.hessianDensity)
         try v.visit(&hessianQuadrature, RunPaths.Table.hessianQuadrature)
+        try v.visit(&trainingCurves, RunPaths.Table.trainingCurves)
     }
 
     private struct Writer: TableVisitor {
