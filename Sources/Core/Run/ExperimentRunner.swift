@@ -184,7 +184,12 @@ public final class ExperimentRunner {
             }
             ids += c.resolvedMeasurementTimes.indices.map { ExperimentTask.timeline(replicate: r, time: $0) }
             ids.append(.timelinePairs(replicate: r))
-            for i in c.linearized.times.indices { ids += [.linearized(replicate: r, time: i), .nonlinearChild(replicate: r, time: i)] }
+            for i in c.linearized.times.indices {
+                if c.linearized.searchesLearningRate { ids.append(.linearizedGrid(replicate: r, time: i)) }
+                for k in 0..<c.linearized.child.seeds {
+                    ids += [.linearized(replicate: r, time: i, seed: k), .nonlinearChild(replicate: r, time: i, seed: k)]
+                }
+            }
             if !Set(c.resolvedNTKTimes + c.velocityPairs.map(\.to)).isEmpty { ids.append(.kernelTimeline(replicate: r)) }
             if c.ntk.children { ids += spawns.indices.map { ExperimentTask.kernelChildren(replicate: r, spawn: $0) } }
             ids += c.hessian.times.indices.map { ExperimentTask.hessian(replicate: r, time: $0) }
