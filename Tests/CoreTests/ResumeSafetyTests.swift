@@ -237,6 +237,13 @@ final class ResumeSafetyTests: XCTestCase {
         // Another host: cannot be checked, refused.
         try "pid=\(p.processIdentifier) host=elsewhere-\(UUID()) started=x\n".write(toFile: path, atomically: true, encoding: .utf8)
         XCTAssertThrowsError(try RunLock.acquire(path)) { XCTAssertTrue("\($0)".contains("delete \(path)"), "\($0)") }
+        // Another host, not refreshed for longer than `staleAfter`: a killed job, taken over.
+        let old = Date().addingTimeInterval(-RunLock.staleAfter - 60)
+        try FileManager.default.setAttributes([.modificationDate: old], ofItemAtPath: path)
+        notes = []
+        let overtaken = try RunLock.acquire(path) { notes.append($0) }
+        XCTAssertTrue(notes.first?.contains("not refreshed for") ?? false, "\(notes)")
+        overtaken.release()
     }
 }
 

@@ -8,13 +8,20 @@ import Glibc
 /// when the job ends; it holds `pid=<pid> host=<host> started=<ISO 8601 time>`.
 ///
 /// A second job into the same directory fails at once, naming the holder. A lock left by a job that
-/// was killed (no clean exit) is stale: when its host is this host and its process no longer
-/// exists, it is removed with a note and taken over; on another host that cannot be checked, and
-/// the message says to delete it once that job is known to be gone.
+/// was killed (no clean exit, e.g. a Slurm time limit) is stale, removed with a note and taken over,
+/// when its host is this host and its process no longer exists, or — on any host — when it has not
+/// been refreshed for `staleAfter` seconds: the holder touches the file every `heartbeat` seconds
+/// while it runs, so a job resubmitted onto another node takes over the lock of a killed one.
 public final class RunLock {
     public let path: String
     private let content: String
     private var held = true
+    private var timer: DispatchSourceTimer?
+
+    /// Seconds between the holder's refreshes of the lock's modification time.
+    public static let heartbeat = 30.0
+    /// A lock not refreshed for this long belongs to a job that no longer runs.
+    public static let staleAfter = 600.0
 
     private init(path: String, content: String) { self.path = path; self.content = content }
 
@@ -40,7 +47,9 @@ public final class RunLock {
                     throw TaskFailure(task: "locking the run directory", message: "cannot write \(path)",
                                       fix: "free disk space or make the run directory writable, then rerun")
                 }
-                return RunLock(path: path, content: content)
+                let lock = RunLock(path: path, content: content)
+                lock.startHeartbeat()
+                return lock
             }
             let err = errno
             guard err == EEXIST else {
@@ -50,8 +59,11 @@ public final class RunLock {
             }
             let existing = (try? String(contentsOfFile: path, encoding: .utf8)) ?? ""
             let holder = Holder(existing)
-            if holder.isStale {
-                log("note: removing the stale lock \(path) (\(holder.text): that process no longer runs on this host)")
+            let age = (try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date)
+                .map { Date().timeIntervalSince($0) } ?? 0
+            if holder.isStale || age > staleAfter {
+                log("note: removing the stale lock \(path) (\(holder.text): "
+                    + (holder.isStale ? "that process no longer runs on this host)" : "not refreshed for \(Int(age)) s)"))
                 // Remove it only if it is still the same stale lock (another job may have replaced it).
                 if (try? String(contentsOfFile: path, encoding: .utf8)) == existing { unlink(path) }
                 continue
@@ -60,16 +72,29 @@ public final class RunLock {
                               message: "another ntkscape job is running in this run directory (\(holder.text); lock \(path)); "
                                   + "two jobs in one directory would do the same work twice and write the same files",
                               fix: "wait for that job to finish (a rerun then continues where it stopped), or run into another "
-                                  + "--runs directory; if that job no longer runs (killed on another node), delete \(path) and rerun")
+                                  + "--runs directory; if that job no longer runs (killed on another node), delete \(path) and rerun "
+                                  + "(a lock not refreshed for \(Int(staleAfter)) s is taken over by itself)")
         }
         throw TaskFailure(task: "locking the run directory", message: "\(path) keeps reappearing while a stale lock is removed",
                           fix: "make sure no other job runs in the directory, delete \(path) and rerun")
+    }
+
+    /// Refreshes the lock's modification time every `heartbeat` seconds while it is held.
+    private func startHeartbeat() {
+        let t = DispatchSource.makeTimerSource(queue: DispatchQueue.global(qos: .utility))
+        t.schedule(deadline: .now() + Self.heartbeat, repeating: Self.heartbeat)
+        let path = self.path
+        t.setEventHandler { _ = utimes(path, nil) }
+        t.resume()
+        timer = t
     }
 
     /// Removes the lock (if it is still ours). Idempotent.
     public func release() {
         guard held else { return }
         held = false
+        timer?.cancel()
+        timer = nil
         if (try? String(contentsOfFile: path, encoding: .utf8)) == content { unlink(path) }
     }
 
