@@ -588,12 +588,17 @@ public enum Figures {
         let m = data.tables.ntkMachine
         guard !m.isEmpty else { return nil }
         return Figure(title: "NTK kernel machine vs network", panels: [
-            Panel(x: Axis("parent epoch t of the kernel"), y: Axis("test error"), layers: [
-                .line(meanSeries(grouped(m, by: \.epoch) { $0.testError }, label: "kernel machine (NTK at t)", color: color(0))),
-                .line(meanSeries(grouped(m, by: \.epoch) { $0.networkTestError }, label: "network at t", color: color(1),
-                                 marker: .square, dash: .dashed)),
-            ]),
-        ], caption: caption(data, "Kernel regression with the parent's NTK at t on \(m[0].trainExamples) training examples (ntk_machine)."))
+            Panel(x: Axis("parent epoch t of the kernel"), y: Axis("test error"), layers:
+                Set(m.map(\.form)).sorted().enumerated().map { i, form -> Plot.Layer in
+                    .line(meanSeries(grouped(m.filter { $0.form == form }, by: \.epoch) { $0.testError },
+                                     label: "kernel machine, form \(form)", color: color(i)))
+                } + [
+                    .line(meanSeries(grouped(m, by: \.epoch) { $0.networkTestError }, label: "network at t", color: color(2),
+                                     marker: .square, dash: .dashed)),
+                ]),
+        ], caption: caption(data, "Kernel regression with the parent's NTK at t on \(m[0].trainExamples) training examples, "
+            + "mean ± SD over the draws, ridge chosen on held-out examples; offset: f_t + K*(K + λI)⁻¹(Y - f_t(X)), "
+            + "kernel: K*(K + λI)⁻¹Y (ntk_machine)."))
     }
 
     static func machineNumbers(_ data: ReportData) -> String? {

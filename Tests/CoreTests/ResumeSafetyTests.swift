@@ -151,7 +151,7 @@ final class ResumeSafetyTests: XCTestCase {
         var record = TaskRecord(id: "r0-ntk-timeline")
         record.spectra = [NTKSpectrumRow(replicate: 0, epoch: 1, size: 4, trace: 2, lambdaMax: 2, lambdaMin: 0,
                                          conditionNumber: .infinity, effectiveRank: .nan, targetAlignment: -.infinity,
-                                         targetAlignmentTraced: 0.5)]
+                                         targetAlignmentTraced: 0.5, batchNorm: "none")]
         let data = try JSONEncoder.sorted.encode(record)
         let text = String(decoding: data, as: UTF8.self)
         XCTAssertTrue(text.contains("\"conditionNumber\":\"inf\""), text)
@@ -169,7 +169,7 @@ final class ResumeSafetyTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: paths.tablesDirectory, withIntermediateDirectories: true)
         try ExperimentTables(records: [back]).write(to: paths)
         let csv = try String(contentsOfFile: paths.table(RunPaths.Table.ntkSpectrum, ext: "csv"), encoding: .utf8)
-        XCTAssertEqual(csv.split(separator: "\n")[1], "0,1.0,4,2.0,2.0,0.0,inf,nan,-inf,0.5")
+        XCTAssertEqual(csv.split(separator: "\n")[1], "0,1.0,4,2.0,2.0,0.0,inf,nan,-inf,0.5,none")
         XCTAssertEqual(NonFinite.rows(inCSV: csv), [0])
         let read = try ExperimentTables.read(from: paths)
         XCTAssertEqual(read.ntkSpectrum[0].conditionNumber, .infinity)
