@@ -7,6 +7,9 @@ import XCTest
 final class FigureTests: XCTestCase {
     /// A row from its fields (Core's memberwise initialisers are internal): keys as in the Swift type.
     static func row<T: Decodable>(_ fields: [String: Any]) -> T {
+        // Every analysed row names its BatchNorm statistics; these fixtures are of networks without BatchNorm.
+        var fields = fields
+        if fields["batchNorm"] == nil { fields["batchNorm"] = "none" }
         do {
             return try JSONDecoder().decode(T.self, from: try JSONSerialization.data(withJSONObject: fields))
         } catch {
@@ -65,15 +68,20 @@ final class FigureTests: XCTestCase {
         }
         t.ntkEigenvalues = eigen
         t.ntkMachine = [0.0, 2].map { (e: Double) -> NTKMachineRow in
-            row(["replicate": 0, "epoch": e, "trainExamples": 40, "ridge": 1e-4, "testError": 0.6 - e / 10,
-                 "networkTestError": 0.9 - e / 4])
+            row(["replicate": 0, "epoch": e, "draw": 0, "form": "offset", "trainExamples": 40, "fitExamples": 32,
+                 "heldOutExamples": 8, "ridgeRelative": 1e-2, "ridge": 1e-4, "heldOutLoss": 0.5, "trainError": 0.1,
+                 "trainResidual": 0.2, "testError": 0.6 - e / 10, "networkTestError": 0.9 - e / 4])
         }
-        t.linearized = [
-            row(["replicate": 0, "startEpoch": 1.0, "model": "linearized", "epochs": 0.5, "testError": 0.5, "testLoss": 1.0]),
-            row(["replicate": 0, "startEpoch": 1.0, "model": "nonlinear", "epochs": 0.5, "testError": 0.4, "testLoss": 0.9]),
-        ]
-        t.nonlinearAdvantage = [row(["replicate": 0, "startEpoch": 1.0, "linearizedTestError": 0.5, "nonlinearTestError": 0.4,
-                                     "nonlinearAdvantage": 0.1])]
+        func linearized(_ model: String, _ error: Double, _ loss: Double) -> LinearizedRow {
+            row(["replicate": 0, "startEpoch": 1.0, "model": model, "seed": 0, "epochs": 0.5, "trainLoss": loss,
+                 "trainError": error, "testError": error, "testLoss": loss])
+        }
+        t.linearized = [linearized("linearized", 0.5, 1.0), linearized("nonlinear", 0.4, 0.9)]
+        t.nonlinearAdvantage = [row(["replicate": 0, "startEpoch": 1.0, "seed": 0, "startTestError": 0.6,
+                                     "linearizedLearningRate": 1e-3, "linearizedEpochs": 0.5, "linearizedTestError": 0.5,
+                                     "linearizedTestLoss": 1.0, "linearizedStop": "max_epochs", "nonlinearOptimizer": "adam",
+                                     "nonlinearLearningRate": 1e-3, "nonlinearEpochs": 0.5, "nonlinearTestError": 0.4,
+                                     "nonlinearTestLoss": 0.9, "nonlinearStop": "plateau", "nonlinearAdvantage": 0.1])]
         t.hessian = [0.0, 2].map { (e: Double) -> HessianRow in
             row(["replicate": 0, "epoch": e, "method": "exact", "examples": 100, "lambdaMax": 10 * (e + 1),
                  "learningRate": 0.003, "momentum": 0.0, "escapeRatio": 0.015 * (e + 1), "escapeRatioMomentum": 0.015 * (e + 1),
