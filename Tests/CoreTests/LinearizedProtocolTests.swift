@@ -42,7 +42,8 @@ final class LinearizedProtocolTests: XCTestCase {
         let net = network(.linear, seed: 1)
         var settings = LinearizedSettings()
         settings.epochs = 3; settings.batchSize = 16; settings.momentum = 0.9; settings.loss = .mse
-        let rates = [0.3, 0.001, 0.03, 1e7]
+        // 0.3 diverges within the three epochs here (in this test and in the reference alike); 1e7 overflows.
+        let rates = [0.01, 0.001, 0.03, 1e7]
         let id = TrainingIdentity(seed: 5, replicate: 1, child: 7)
         let points = try linearizedLearningRateGrid(around: net, fit: fit, heldOut: heldOut, settings: settings,
                                                     learningRates: rates, identity: id)
