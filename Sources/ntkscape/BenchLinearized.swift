@@ -2,7 +2,7 @@ import ArgumentParser
 import Core
 import Foundation
 
-/// `ntkscape bench linearized` and `ntkscape bench hvp` (DESIGN §4; issue targets: linearised step
+/// `ntkscape bench linearized` and `ntkscape bench hvp` (docs/metrics.md; issue targets: linearised step
 /// >= 0.5 of an ordinary step, exact HVP <= 2.5 gradients).
 extension Bench {
     func runNTKBench() throws {

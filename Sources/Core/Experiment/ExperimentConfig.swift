@@ -9,7 +9,7 @@ public enum AugmentPolicy: String, Codable, CaseIterable, Sendable, ConfigEnum {
     case off
 }
 
-/// BatchNorm running statistics at points interpolated between two networks (DESIGN §4, barrier).
+/// BatchNorm running statistics at points interpolated between two networks (docs/metrics.md, barrier).
 public enum BatchNormPolicy: String, Codable, CaseIterable, Sendable, ConfigEnum {
     /// Reset the running statistics and re-estimate them on a fixed set of training batches.
     case recompute
@@ -74,7 +74,7 @@ public struct DatasetSettings: Codable, Equatable, Sendable, ConfigSection {
 }
 
 /// The experiment file's `barrier` section: the error/loss curve along the straight line between
-/// two children (DESIGN §4).
+/// two children (docs/metrics.md).
 public struct BarrierSettings: Codable, Equatable, Sendable, ConfigSection {
     /// Evenly spaced interpolation coefficients in [0, 1], both ends included.
     public var points = 31
@@ -191,7 +191,7 @@ extension LRSchedule: ConfigRepresentable {
     }
 }
 
-/// A whole experiment: data, model, training recipe and measurement plan (DESIGN §1).
+/// A whole experiment: data, model, training recipe and measurement plan.
 ///
 /// Written as a YAML file with snake_case keys; every setting has a default, so a file lists only
 /// what differs. `parse`/`load` reject unknown keys and wrong types with the key path;

@@ -1,6 +1,6 @@
 import Yams
 /// The experiment file's `ntk` section: empirical-NTK Grams of the parent and of the children on the
-/// probe set (DESIGN §4), their spectra, kernel distances and velocity.
+/// probe set (docs/metrics.md), their spectra, kernel distances and velocity.
 public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
     /// Parent epochs at which the Gram is built; nil = the measurement times; empty = no parent Grams.
     public var times: [Double]?
@@ -90,7 +90,7 @@ public struct KernelMachineSection: Codable, Equatable, Sendable, ConfigSection 
 
 /// The experiment file's `linearized` section: the first-order Taylor model of the parent at `t~`
 /// trained with SGD, a low-learning-rate nonlinear child from the same point, and the nonlinear
-/// advantage `e(linearised) - e(child)` (DESIGN §4).
+/// advantage `e(linearised) - e(child)` (docs/metrics.md).
 public struct LinearizedSection: Codable, Equatable, Sendable, ConfigSection {
     /// Parent epochs `t~` the linearised runs start from; empty = none.
     public var times: [Double] = []

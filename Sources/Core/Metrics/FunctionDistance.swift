@@ -34,7 +34,7 @@ public struct Predictions: Codable, Equatable, Sendable {
     }
 }
 
-/// How differently two networks classify one data set (DESIGN §4 "Function distance").
+/// How differently two networks classify one data set (docs/metrics.md, "Function distance").
 ///
 /// With predictions `p_a, p_b` and true labels `y` of `N` examples of `C` classes:
 ///

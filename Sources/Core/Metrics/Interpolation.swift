@@ -1,5 +1,5 @@
 /// What BatchNorm uses for its running statistics at a point `w(alpha)` between two networks
-/// (DESIGN §4 "Error barrier"). Recorded with every curve.
+/// (docs/metrics.md, "Error barrier"). Recorded with every curve.
 public enum BarrierBatchNorm: Codable, Equatable, Sendable, CustomStringConvertible {
     /// Running statistics interpolated like the parameters: `s(alpha) = (1-alpha) s_a + alpha s_b`.
     case interpolate
@@ -124,7 +124,7 @@ public struct Barrier: Codable, Equatable, Sendable {
     }
 }
 
-/// Test and train error and loss along `w(alpha)` between two networks (DESIGN §4 "Error barrier"),
+/// Test and train error and loss along `w(alpha)` between two networks (docs/metrics.md, "Error barrier"),
 /// with the barriers of each of the four curves. Evaluation in inference mode after the BatchNorm
 /// policy has set the statistics; `train` is the fixed training subset to evaluate on.
 public struct InterpolationCurve: Codable, Equatable, Sendable {

@@ -1,4 +1,4 @@
-/// Per-class centroids of the logit gradients over a probe set `S` of `m` examples (DESIGN §4
+/// Per-class centroids of the logit gradients over a probe set `S` of `m` examples (docs/metrics.md
 /// "Logit-gradient alignment"):
 ///
 ///     g_c(w) = grad_w (1/m) sum_{x in S} f_c(w, x),      c = 0..<C,  g_c in R^P
@@ -73,7 +73,7 @@ public struct LogitGradientCentroids: Sendable {
     }
 }
 
-/// Logit-gradient alignment (DESIGN §4):
+/// Logit-gradient alignment (docs/metrics.md):
 ///
 ///     A(w, w') = (1/C) sum_c cos(g_c(w), g_c(w')),      distance = 1 - A
 ///

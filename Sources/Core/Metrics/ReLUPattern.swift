@@ -1,4 +1,4 @@
-/// On/off states of every ReLU unit of a network on a fixed probe set (DESIGN §4 "ReLU-pattern
+/// On/off states of every ReLU unit of a network on a fixed probe set (docs/metrics.md, "ReLU-pattern
 /// distance"), packed one bit per (example, unit).
 ///
 /// A unit is one (channel, spatial position) of one ReLU layer; it is on when its pre-activation is

@@ -1,4 +1,4 @@
-/// Distances between two networks' trainable parameter vectors (DESIGN §4 "Weight distance").
+/// Distances between two networks' trainable parameter vectors (docs/metrics.md, "Weight distance").
 ///
 /// For `a, b` of length `P` (all trainable parameters, BatchNorm weight and bias included; the
 /// running statistics are state and excluded), accumulated in `Double`:

@@ -1,6 +1,6 @@
 import Foundation
 
-// Top Hessian eigenvalue of the training loss and the escape ratios (DESIGN §4). Legend: n examples,
+// Top Hessian eigenvalue of the training loss and the escape ratios (docs/metrics.md). Legend: n examples,
 // C classes, P parameters; parameter vectors are flat `[P]` in the network's layout.
 
 /// The finite-difference scheme of a Hessian-vector product (see `TrainingLoss.hessianVectorProduct`).
@@ -88,7 +88,7 @@ public struct HessianEstimate: Codable, Equatable, Sendable {
     }
 }
 
-/// Whether a step of size `eta` leaves the local quadratic basin of curvature `λ` (DESIGN §4): above 1
+/// Whether a step of size `eta` leaves the local quadratic basin of curvature `λ` (docs/metrics.md): above 1
 /// it does. Gradient descent on `λ x²/2` diverges for `eta λ > 2`; heavy ball with momentum `mu`
 /// for `eta λ > 2 (1 + mu)`.
 public struct EscapeRatios: Codable, Equatable, Sendable {

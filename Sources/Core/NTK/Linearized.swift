@@ -1,6 +1,6 @@
 import Foundation
 
-// Linearised model and its training (DESIGN §4 "Linearised model"). Legend: N examples, C classes,
+// Linearised model and its training (docs/metrics.md, "Linearised model"). Legend: N examples, C classes,
 // P parameters. Logits are `[N, C]` row-major; parameter vectors are flat `[P]` in the network's layout.
 
 /// The first-order Taylor model of a network around `w0`:

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Spectrum summary of a Gram (DESIGN §4), identical on every rank and for any rank count.
+/// Spectrum summary of a Gram (docs/metrics.md), identical on every rank and for any rank count.
 ///
 /// Eigen-solvers are accurate to about `n eps ||K||` in absolute terms, and `pdsyevd`'s last bits
 /// depend on the process grid (its reductions and Householder blocking change with `p`), while the
@@ -68,7 +68,7 @@ public struct NTKAlignment: Sendable, Codable, Equatable {
     public var traced: Double
 }
 
-/// Result of an NTK kernel machine (DESIGN §4).
+/// Result of an NTK kernel machine (docs/metrics.md).
 public struct NTKMachineResult: Sendable {
     public var trainCount: Int
     public var testCount: Int
@@ -81,7 +81,7 @@ public struct NTKMachineResult: Sendable {
     public var seconds: Double
 }
 
-/// The empirical-NTK measurements on a communicator of ranks (DESIGN §4–5): build Grams, then
+/// The empirical-NTK measurements on a communicator of ranks (docs/metrics.md): build Grams, then
 /// spectrum, alignment, kernel distance and the NTK machine on the distributed matrices. Every call
 /// is collective over `communicator` (all ranks, same arguments) and returns the same value on every
 /// rank, bitwise independent of the rank count (eigenvalues: after the documented rounding).

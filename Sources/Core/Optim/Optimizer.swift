@@ -1,4 +1,4 @@
-/// A first-order optimiser over one flat `Float` parameter vector (DESIGN §3): a single loop per
+/// A first-order optimiser over one flat `Float` parameter vector: a single loop per
 /// step, no allocation after the first step (which sizes the state buffers).
 ///
 /// State (moment buffers, step count) round-trips exactly through `exportState()` /

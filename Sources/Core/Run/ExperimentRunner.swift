@@ -1,6 +1,6 @@
 import Foundation
 
-/// A task of the experiment's graph (DESIGN §1, §5).
+/// A task of the experiment's graph.
 public enum ExperimentTask: Hashable, Sendable {
     /// Train the parent of replicate `r`, writing checkpoints at every spawn and measurement time.
     case parent(replicate: Int)

@@ -2,7 +2,7 @@ import Foundation
 
 /// `manifest.json`: resolved configuration, versions, ranks, timings and each metric's variant.
 public enum Manifest {
-    /// How each reported quantity is defined (DESIGN §4), recorded with the numbers.
+    /// How each reported quantity is defined (docs/metrics.md), recorded with the numbers.
     public static let variants: [String: String] = [
         "barrier_*_max_minus_mean": "max_a m(w(a)) - (m(w_a) + m(w_b))/2 over the alpha grid (Frankle et al. instability)",
         "barrier_*_max_minus_line": "max_a [m(w(a)) - ((1-a) m(w_a) + a m(w_b))]",

@@ -14,7 +14,7 @@ public struct ParentTimelineRow: Codable, Equatable, Sendable {
 }
 
 /// One row of `child_pairs.csv`: two children spawned from the same parent at `spawnEpoch`, compared
-/// on their final weights. Column names carry the variant (DESIGN §4). The unsuffixed barrier columns
+/// on their final weights. Column names carry the variant (docs/metrics.md). The unsuffixed barrier columns
 /// and `test_error_a/b` (the barrier's end points) follow `barrier.bn_policy`; for BatchNorm networks
 /// the `_interpolate` and `_recompute` columns give both policies (empty without BatchNorm). The
 /// other metrics see the children prepared by `analysis.batchnorm` (`batch_norm`).

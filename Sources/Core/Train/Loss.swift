@@ -23,7 +23,7 @@ public struct LossSummary: Equatable, Sendable {
     }
     /// Mean per-example loss; NaN when `count == 0`.
     public var meanLoss: Double { lossSum / Double(count) }
-    /// Fraction misclassified, `1 - correct / count` (DESIGN §4 "Error").
+    /// Fraction misclassified, `1 - correct / count` (docs/metrics.md, "Error").
     public var errorRate: Double { Double(count - correct) / Double(count) }
 
     public static func + (a: LossSummary, b: LossSummary) -> LossSummary {
@@ -32,7 +32,7 @@ public struct LossSummary: Equatable, Sendable {
     public static func += (a: inout LossSummary, b: LossSummary) { a = a + b }
 }
 
-/// The training losses of DESIGN §3, named as in experiment files.
+/// The training losses of the design, named as in experiment files.
 public enum LossFunction: String, Codable, CaseIterable, Sendable {
     /// `softmaxCrossEntropy`.
     case crossEntropy = "cross_entropy"
@@ -128,7 +128,7 @@ public func softmaxCrossEntropy<T: Real, L: BinaryInteger>(
 ///
 /// Why this convention: the gradient is the plain residual, so gradient flow on it is exactly the
 /// kernel-regression dynamics `df/dt = -(eta/N) K (f - Y)` used by the linearised model and the
-/// kernel machine (DESIGN §4). Note `torch.nn.MSELoss()` (reduction='mean') averages over N*C and
+/// kernel machine (docs/metrics.md). Note `torch.nn.MSELoss()` (reduction='mean') averages over N*C and
 /// has no 1/2: its value is ours times 2/C.
 @inlinable
 public func oneHotMSE<T: Real, L: BinaryInteger>(
