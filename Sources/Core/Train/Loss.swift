@@ -32,7 +32,7 @@ public struct LossSummary: Equatable, Sendable {
     public static func += (a: inout LossSummary, b: LossSummary) { a = a + b }
 }
 
-/// The training losses of the design, named as in experiment files.
+/// The training losses, named as in experiment files.
 public enum LossFunction: String, Codable, CaseIterable, Sendable {
     /// `softmaxCrossEntropy`.
     case crossEntropy = "cross_entropy"
