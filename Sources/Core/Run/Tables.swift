@@ -94,13 +94,11 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
                     && rows[end].form == first.form { end += 1 }
             let group = Array(rows[start..<end])
             let k = Double(group.count)
-            let errors = group.map(\.testError)
-            let mean = errors.reduce(0, +) / k
-            let sd = group.count > 1 ? (errors.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / (k - 1)).squareRoot() : 0
+            let errors = SampleSummary(group.map(\.testError))
             out.append(NTKMachineSummaryRow(
                 replicate: first.replicate, epoch: first.epoch, form: first.form, draws: group.count,
-                trainExamples: first.trainExamples, testErrorMean: mean, testErrorStd: sd, testErrorMin: errors.min()!,
-                testErrorMax: errors.max()!, trainErrorMean: group.map(\.trainError).reduce(0, +) / k,
+                trainExamples: first.trainExamples, testErrorMean: errors.mean, testErrorStd: errors.standardDeviation ?? 0,
+                testErrorMin: errors.min, testErrorMax: errors.max, trainErrorMean: group.map(\.trainError).reduce(0, +) / k,
                 trainResidualMean: group.map(\.trainResidual).reduce(0, +) / k,
                 ridgeRelativeGeometricMean: exp(group.map { log($0.ridgeRelative) }.reduce(0, +) / k),
                 networkTestError: first.networkTestError, batchNorm: first.batchNorm))
