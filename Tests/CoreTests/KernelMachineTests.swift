@@ -24,27 +24,6 @@ final class KernelMachineTests: XCTestCase {
         return g
     }
 
-    private func gaussianSolve(_ a0: [Double], _ b0: [Double], _ n: Int) -> [Double] {
-        var a = a0, b = b0
-        for col in 0..<n {
-            let piv = (col..<n).max { abs(a[$0 * n + col]) < abs(a[$1 * n + col]) }!
-            for k in 0..<n { a.swapAt(col * n + k, piv * n + k) }
-            b.swapAt(col, piv)
-            for r in (col + 1)..<n {
-                let f = a[r * n + col] / a[col * n + col]
-                for k in col..<n { a[r * n + k] -= f * a[col * n + k] }
-                b[r] -= f * b[col]
-            }
-        }
-        var x = [Double](repeating: 0, count: n)
-        for r in stride(from: n - 1, through: 0, by: -1) {
-            var s = b[r]
-            for k in (r + 1)..<n { s -= a[r * n + k] * x[k] }
-            x[r] = s / a[r * n + r]
-        }
-        return x
-    }
-
     /// Every ridge of a 13-value grid from one eigendecomposition equals a direct LAPACK Cholesky
     /// solve of `(K + lambda I) X = B` in `Double`, two right-hand sides, on a rank-deficient Gram
     /// (rank 30 of 60, so the small ridges are ill-conditioned: cond up to ~1e6).

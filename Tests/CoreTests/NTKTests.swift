@@ -249,25 +249,6 @@ final class NTKTests: XCTestCase {
         XCTAssertEqual(result.testError, Double(wrong) / Double(nt))
     }
 
-    private func gaussianSolve(_ a0: [Double], _ b0: [Double], _ n: Int) -> [Double] {
-        var a = a0, b = b0
-        for col in 0..<n {
-            let piv = (col..<n).max { abs(a[$0 * n + col]) < abs(a[$1 * n + col]) }!
-            for k in 0..<n { a.swapAt(col * n + k, piv * n + k) }
-            b.swapAt(col, piv)
-            for r in (col + 1)..<n {
-                let f = a[r * n + col] / a[col * n + col]
-                for k in col..<n { a[r * n + k] -= f * a[col * n + k] }
-                b[r] -= f * b[col]
-            }
-        }
-        var x = [Double](repeating: 0, count: n)
-        for r in stride(from: n - 1, through: 0, by: -1) {
-            x[r] = (b[r] - ((r + 1)..<n).reduce(0) { $0 + a[r * n + $1] * x[$1] }) / a[r * n + r]
-        }
-        return x
-    }
-
     /// A Gram that cannot fit is refused before any work, with the sizes and the fix.
     func testMemoryRefusalNamesTheNumbers() {
         let layout = GramLayout(examples: 5000, classes: 10, blockSize: 500, processes: 1, rank: 0)

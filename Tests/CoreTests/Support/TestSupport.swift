@@ -58,3 +58,25 @@ struct TestRandom {
 }
 
 func dot(_ a: [Double], _ b: [Double]) -> Double { zip(a, b).reduce(0) { $0 + $1.0 * $1.1 } }
+
+/// `A x = b` for a dense row-major `n x n` `A` by Gaussian elimination with partial pivoting, in
+/// Double: the naive reference the LAPACK/ScaLAPACK solves are checked against.
+func gaussianSolve(_ a0: [Double], _ b0: [Double], _ n: Int) -> [Double] {
+    var a = a0, b = b0
+    for col in 0..<n {
+        let piv = (col..<n).max { abs(a[$0 * n + col]) < abs(a[$1 * n + col]) }!
+        for k in 0..<n { a.swapAt(col * n + k, piv * n + k) }
+        b.swapAt(col, piv)
+        for r in (col + 1)..<n {
+            let f = a[r * n + col] / a[col * n + col]
+            for k in col..<n { a[r * n + k] -= f * a[col * n + k] }
+            b[r] -= f * b[col]
+        }
+    }
+    var x = [Double](repeating: 0, count: n)
+    for r in stride(from: n - 1, through: 0, by: -1) {
+        x[r] = (b[r] - ((r + 1)..<n).reduce(0) { $0 + a[r * n + $1] * x[$1] }) / a[r * n + r]
+    }
+    return x
+}
+
