@@ -6,7 +6,7 @@ public extension ExperimentConfig {
 # quick.yaml: NTKScape's built-in default experiment (what `ntkscape run` does without a file).
 # Source: NTKScape's small-scale version of Fort et al. 2020 ("Deep learning versus kernel learning",
 # NeurIPS 2020) with their SimpleCNN (appendix D.1) at quarter width and its optimiser, Adam at
-# learning rate 1e-3, on 10,000 Fashion-MNIST images for 8 epochs, sized for about 12-15 minutes
+# learning rate 1e-3, on 10,000 Fashion-MNIST images for 8 epochs, sized for about 10 minutes
 # on 2 cores with 2 ranks. The quarter-width network (8-8-16-16-32-32 channels, 18,370 parameters)
 # trains at ~1,400 images/s per rank on one thread (full width: ~250) and reaches ~17% test error.
 # Budget: parent 8 epochs x 10k = 80k images; children 2 x (8 + 7.75 + 7.5 + 7 + 6) epochs x 10k =
