@@ -19,7 +19,8 @@ public final class ExperimentRunner {
     let algebra: (Communicator) throws -> GramLinearAlgebra
     /// The tasks and their dependencies (TaskGraph.swift); costs in CostModel.swift, the schedule in
     /// Scheduling.swift, training in TrainingTasks.swift, the measurements in ComparisonTasks.swift,
-    /// AnalysisTasks.swift and KernelTasks.swift, waiting and failures in RunnerFailures.swift.
+    /// LinearizedTasks.swift, HessianTasks.swift and KernelTasks.swift, waiting and failures in
+    /// RunnerFailures.swift.
     public let graph: TaskGraph
     /// Longest wait, in seconds, for a file another task writes (nil: until it can no longer appear).
     public var waitTimeout: Double?
