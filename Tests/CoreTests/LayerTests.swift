@@ -1,4 +1,5 @@
 import Core
+import TestSupport
 import XCTest
 
 /// Runs one layer in Double on CNHW buffers so its derivatives can be checked numerically.
@@ -72,7 +73,7 @@ final class LayerHarness {
         assertClose(inputGradient(x, u, into: stale, overwrite: true), reference, Tolerance.double,
                     "\(what) overwritten input gradient", file: file, line: line)
         let added = zip(inputGradient(x, u, into: stale, overwrite: false), stale).map { $0 - $1 }
-        assertClose(added, reference, (rel: 1e-11, abs: 1e-11), "\(what) accumulated input gradient", file: file, line: line)
+        assertClose(added, reference, Tol(rel: 1e-11, abs: 1e-11), "\(what) accumulated input gradient", file: file, line: line)
     }
 
     func jvp(_ x: [Double], _ w: [Double], tx: [Double], tw: [Double]) -> [Double] {

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// Metrics (docs/metrics.md) against hand-computed values and naive per-example loops.
@@ -291,7 +292,7 @@ final class MetricsTests: XCTestCase {
                 for j in 0..<P { mean[j] += ref.grads[j] / 7 }
             }
             let scale = mean.map(abs).max()!
-            assertClose(Array(g.centroid(c)), mean, (rel: Tolerance.float.rel, abs: Tolerance.float.abs * scale), "g_\(c)")
+            assertClose(Array(g.centroid(c)), mean, Tol(rel: Tolerance.float.rel, abs: Tolerance.float.abs * scale), "g_\(c)")
         }
     }
 

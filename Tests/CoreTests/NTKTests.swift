@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// Empirical-NTK Gram and its analyses against independent references: the linear model's closed
@@ -83,7 +84,7 @@ final class NTKTests: XCTestCase {
         }
         let scale = maxAbs(reference)
         XCTAssertGreaterThan(scale, 0)
-        assertClose(k, reference, (rel: 0, abs: 2e-4 * scale), "\(kind.rawValue) Gram vs finite differences")
+        assertClose(k, reference, Tol(rel: 0, abs: 2e-4 * scale), "\(kind.rawValue) Gram vs finite differences")
     }
 
     func testMLPGramMatchesFiniteDifferences() throws {
@@ -123,7 +124,7 @@ final class NTKTests: XCTestCase {
                                                    options: NTKGramOptions(memoryBudgetBytes: budget, blockSize: 8))
             XCTAssertEqual(stats.parameterChunks, what == "one chunk" ? 1 : 3)
             let k = g.gatherFull(SerialCommunicator())!
-            assertClose(k, jjt, (rel: 0, abs: 1e-5 * scale), "Gram vs J J^T, \(what)")
+            assertClose(k, jjt, Tol(rel: 0, abs: 1e-5 * scale), "Gram vs J J^T, \(what)")
             let eig = try LAPACK.symmetricEigenvalues(k, n: n)
             XCTAssertGreaterThan(eig.min()!, -1e-6 * eig.max()!, "PSD")
             // Traced kernel against the diagonal blocks of the gathered Gram.
@@ -197,11 +198,11 @@ final class NTKTests: XCTestCase {
         } }
         let lambda = try LAPACK.symmetricEigenvalues(small, n: m).reversed().flatMap { [$0, $0] }
         // Reported on the grid of 9 significant digits of lambda_max = 17.2...: within half of 1e-7.
-        assertClose(s.eigenvalues, lambda, (rel: 0, abs: 0.5e-7 + 1e-12), "eigenvalues")
+        assertClose(s.eigenvalues, lambda, Tol(rel: 0, abs: 0.5e-7 + 1e-12), "eigenvalues")
         assertClose(s.trace, small[0] * 2 + small[4] * 2 + small[8] * 2, Tolerance.double, "trace")
-        assertClose(s.conditionNumber, lambda[0] / lambda.last!, (rel: 1e-8, abs: 0), "condition number")
+        assertClose(s.conditionNumber, lambda[0] / lambda.last!, Tol(rel: 1e-8, abs: 0), "condition number")
         let s1 = lambda.reduce(0, +), s2 = lambda.reduce(0) { $0 + $1 * $1 }
-        assertClose(s.effectiveRank, s1 * s1 / s2, (rel: 1e-8, abs: 0), "effective rank")
+        assertClose(s.effectiveRank, s1 * s1 / s2, Tol(rel: 1e-8, abs: 0), "effective rank")
         // The top eigenvector is an eigenvector of the full Gram with the top eigenvalue.
         let k = g.gatherFull(SerialCommunicator())!, v = s.topVectors[0], n = m * c
         // (Components are reported on a 1e-7 grid.)
@@ -245,7 +246,7 @@ final class NTKTests: XCTestCase {
             let row = Array(expected[(i * c)..<(i * c + c)])
             if row.firstIndex(of: row.max()!)! != test.label(i) { wrong += 1 }
         }
-        assertClose(result.testPredictions, expected, (rel: 1e-4, abs: 1e-4), "machine predictions")
+        assertClose(result.testPredictions, expected, Tol(rel: 1e-4, abs: 1e-4), "machine predictions")
         XCTAssertEqual(result.testError, Double(wrong) / Double(nt))
     }
 
