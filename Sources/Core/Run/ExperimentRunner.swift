@@ -73,6 +73,9 @@ public final class ExperimentRunner {
     let algebra: (Communicator) throws -> GramLinearAlgebra
     /// Longest wait, in seconds, for a file another task writes (nil: until it can no longer appear).
     public var waitTimeout: Double?
+    /// Asked after every training step, between tasks and while waiting for a file: true ends the
+    /// rank's work with `StopRequested`, saving training's resume state first (StopRequest.swift).
+    public var shouldStop: () -> Bool = { false }
 
     /// `algebra` makes the eigen/Cholesky solver for a group's Grams; the default (LAPACK) only
     /// serves one-rank groups.
@@ -282,6 +285,7 @@ public final class ExperimentRunner {
                 records.append(record)
                 continue
             }
+            if shouldStop() { throw StopRequested(task: "between tasks (next: \(task.id))") }
             log("rank \(comm.rank): \(task.id) starts")
             let t0 = Benchmark.now()
             var record = try runTask(task) { try execute(task) }
@@ -385,6 +389,7 @@ public final class ExperimentRunner {
         // The curve is written before the rolling state (TrainingCurveRecorder explains why).
         try trainer.train(until: trainer.finalStep, callbacks: [saver] + (curve.map { [$0] } ?? []) + [
             RollingState(path: state),
+            StopOnRequest(path: state, task: "task \(ExperimentTask.parent(replicate: r).id)", curve: curve, shouldStop: shouldStop),
             ProgressPrinter(label: "r\(r) parent", endStep: trainer.finalStep, interval: 15),
         ])
         var record = TaskRecord(id: ExperimentTask.parent(replicate: r).id)
@@ -416,6 +421,8 @@ public final class ExperimentRunner {
                                   path: paths.childTrainingCurve(replicate: r, spawn: spawn, child: k))
         try trainer.train(until: trainer.finalStep, callbacks: (curve.map { [$0] } ?? []) + [
             RollingState(path: state),
+            StopOnRequest(path: state, task: "task \(ExperimentTask.child(replicate: r, spawn: s, child: k).id)", curve: curve,
+                          shouldStop: shouldStop),
             ProgressPrinter(label: "r\(r) spawn \(spawn) child \(k)", endStep: trainer.finalStep, interval: 30),
         ])
         try Checkpoint(trainer: trainer).write(to: final)
