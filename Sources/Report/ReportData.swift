@@ -3,7 +3,7 @@ import Foundation
 
 /// How far a run got: its planned tasks and which of them have a record in `<run>/tasks`.
 public struct RunProgress: Equatable, Sendable {
-    /// Task ids planned for the run's configuration (`ExperimentRunner.taskIDs`).
+    /// Task ids planned for the run's configuration (`TaskGraph.ids`).
     public var planned: [String]
     /// Planned tasks without a record.
     public var missing: [String]
@@ -56,7 +56,7 @@ public struct ReportData: Sendable {
         let recordNames = ((try? fm.contentsOfDirectory(atPath: paths.tasksDirectory)) ?? []).filter { $0.hasSuffix(".json") }
         let doneIDs = Set(recordNames.map { String($0.dropLast(5)) })
         let progress = config.map { c -> RunProgress in
-            let planned = ExperimentRunner.taskIDs(c)
+            let planned = TaskGraph(c).ids
             return RunProgress(planned: planned, missing: planned.filter { !doneIDs.contains($0) })
         }
         var tables: ExperimentTables?, seconds: [String: Double] = [:]

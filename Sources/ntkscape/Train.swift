@@ -87,7 +87,7 @@ struct Train: ParsableCommand {
         }
         print("\(model.rawValue) (\(net.parameterCount) parameters) on \(train.name) (\(train.count) train / \(test.count) test), "
               + "\(trainer.stepsPerEpoch) steps/epoch, \(decision.threads) BLAS threads")
-        let saver = EpochCheckpointer(path: output)
+        let saver = RollingState(path: output)
         try trainer.train(until: trainer.finalStep,
                           callbacks: [ProgressPrinter(label: model.rawValue, endStep: trainer.finalStep), saver])
         try Checkpoint(trainer: trainer).write(to: output)
@@ -95,15 +95,6 @@ struct Train: ParsableCommand {
         print(String(format: "epoch %.2f  train loss %.4f err %.2f%%  test loss %.4f err %.2f%%", trainer.epoch,
                      tr.meanLoss, 100 * tr.errorRate, te.meanLoss, 100 * te.errorRate))
         print("wrote \(output)")
-    }
-}
-
-/// Saves the trainer at the end of every epoch, so an interrupted `train` can `--resume`.
-final class EpochCheckpointer: TrainingCallback {
-    let path: String
-    init(path: String) { self.path = path }
-    func afterStep(_ t: Trainer, summary: LossSummary) throws {
-        if t.step % t.stepsPerEpoch == 0 { try Checkpoint(trainer: t).write(to: path) }
     }
 }
 

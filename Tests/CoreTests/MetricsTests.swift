@@ -2,7 +2,7 @@ import Core
 import Foundation
 import XCTest
 
-/// Metrics (DESIGN §4) against hand-computed values and naive per-example loops.
+/// Metrics (docs/metrics.md) against hand-computed values and naive per-example loops.
 final class MetricsTests: XCTestCase {
     // MARK: helpers
 

@@ -133,7 +133,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertEqual(one.keys.filter { $0.hasPrefix("figures/") && $0.hasSuffix(".svg") }.count, 17, "every figure drawn")
         let report = try String(contentsOf: try runDirectory(dir.appendingPathComponent("runs1")).appendingPathComponent("report.html"),
                                 encoding: .utf8)
-        // "Finished: n of n tasks done", n the planned tasks (ExperimentRunner.taskIDs).
+        // "Finished: n of n tasks done", n the planned tasks (TaskGraph.ids).
         let status = try XCTUnwrap(report.range(of: #"Finished: (\d+) of (\d+) tasks done"#, options: .regularExpression),
                                    "report.html status")
         let counts = report[status].split(separator: " ").compactMap { Int($0) }

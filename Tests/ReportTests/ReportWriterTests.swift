@@ -33,7 +33,7 @@ final class ReportWriterTests: XCTestCase {
         pair.pairs = [FigureTests.pair(0, 0, 1, barrier: 0.3)]
         pair.seconds = 2.5
         for r in [parent, pair] { try AtomicFile.write(try JSONEncoder().encode(r), to: paths.taskDone(r.id)) }
-        let planned = ExperimentRunner.taskIDs(config)
+        let planned = TaskGraph(config).ids
         XCTAssertTrue(planned.contains("r0-parent") && planned.contains("r0-s2-pair0-1") && planned.contains("r0-timeline-pairs"))
 
         let data = try ReportData.load(paths)

@@ -40,3 +40,19 @@ extension Network where T == Float {
             && layout.parameters == other.layout.parameters && layout.state == other.layout.state
     }
 }
+
+/// The one evaluation loop: loss and error of the model whose logits for a batch `(images, n)` are
+/// `logits(images, n)` (`[n, classes]`, valid until the next call), over `data` in data set order,
+/// in batches of `batchSize` read in place. `each(start, n, logits)` sees every batch's logits (e.g.
+/// to save per-example outputs).
+public func evaluate(on data: Dataset, classes: Int, batchSize: Int = metricBatchSize, loss: LossFunction = .crossEntropy,
+                     logits: (_ images: UnsafePointer<Float>, _ n: Int) -> UnsafePointer<Float>,
+                     each: ((_ start: Int, _ n: Int, _ logits: UnsafeBufferPointer<Float>) -> Void)? = nil) -> LossSummary {
+    var total = LossSummary()
+    data.forEachBatch(size: batchSize) { start, n, x, y in
+        let f = UnsafeBufferPointer(start: logits(x, n), count: n * classes)
+        each?(start, n, f)
+        total += loss.evaluate(logits: f, labels: y, classes: classes)
+    }
+    return total
+}

@@ -160,8 +160,8 @@ public struct InterpolationCurve: Codable, Equatable, Sendable {
         var points: [InterpolationPoint] = []
         for alpha in Self.grid(gridPoints) {
             path.move(to: alpha)
-            let t = Self.evaluate(path.network, test, loss, batchSize)
-            let r = Self.evaluate(path.network, train, loss, batchSize)
+            let t = evaluate(path.network, on: test, batchSize: batchSize, loss: loss)
+            let r = evaluate(path.network, on: train, batchSize: batchSize, loss: loss)
             points.append(InterpolationPoint(alpha: alpha, testError: t.errorRate, testLoss: t.meanLoss,
                                              trainError: r.errorRate, trainLoss: r.meanLoss))
         }
@@ -172,16 +172,5 @@ public struct InterpolationCurve: Codable, Equatable, Sendable {
     public static func grid(_ n: Int) -> [Double] {
         precondition(n >= 2, "grid: needs at least 2 points")
         return (0..<n).map { Double($0) / Double(n - 1) }
-    }
-
-    /// Eval-mode loss and error over `data`, reading the examples in place.
-    private static func evaluate(_ net: Network<Float>, _ data: Dataset, _ loss: LossFunction, _ batchSize: Int) -> LossSummary {
-        var total = LossSummary()
-        data.forEachBatch(size: batchSize) { _, n, x, y in
-            let logits = net.forward(x, n: n, mode: .eval)
-            total += loss.evaluate(logits: UnsafeBufferPointer(start: logits, count: n * net.classes), labels: y,
-                                   classes: net.classes)
-        }
-        return total
     }
 }

@@ -91,13 +91,7 @@ extension LinearizedModel where T == Float {
     /// Loss and error of `f_lin` on a data set, in data set order.
     public func evaluate(on data: Dataset, loss: LossFunction, batchSize: Int = metricBatchSize) -> LossSummary {
         network.checkCompatible(data, "linearised evaluation")
-        var total = LossSummary()
-        data.forEachBatch(size: batchSize) { _, n, images, labels in
-            let f = logits(images, n: n)
-            total += loss.evaluate(logits: UnsafeBufferPointer(start: f, count: n * classes), labels: labels,
-                                   classes: classes)
-        }
-        return total
+        return Core.evaluate(on: data, classes: classes, batchSize: batchSize, loss: loss) { x, n in UnsafePointer(logits(x, n: n)) }
     }
 }
 

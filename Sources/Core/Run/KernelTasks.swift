@@ -6,9 +6,6 @@ extension ExperimentRunner {
         NTKGramOptions(memoryGiB: config.ntk.memoryGb, blockSize: config.ntk.blockSize > 0 ? config.ntk.blockSize : nil)
     }
 
-    /// Times of the parent Grams of one replicate: the NTK times and the velocity end points.
-    var parentGramTimes: [Double] { Set(config.resolvedNTKTimes + config.velocityPairs.map(\.to)).sorted() }
-
     /// The Gram on the probe set of the network in checkpoint `path`.
     func probeGram(_ path: String, _ ntk: NTKAnalysis) throws -> DistributedGram {
         try ntk.gram(try loadForAnalysis(path), probe: probe).gram
@@ -17,7 +14,7 @@ extension ExperimentRunner {
     /// Parent Grams at every NTK time: spectra, target alignment, kernel distances between times, velocity.
     func kernelTimeline(_ r: Int, ntk: NTKAnalysis) throws -> TaskRecord {
         var grams: [Double: DistributedGram] = [:]
-        for time in parentGramTimes {
+        for time in config.parentGramTimes {
             grams[time] = try probeGram(paths.parentCheckpoint(replicate: r, epoch: time), ntk)
         }
         let times = config.resolvedNTKTimes, labels = probe.labels.map(Int.init)
@@ -89,9 +86,6 @@ extension ExperimentRunner {
         let rows = (budget / 40).squareRoot()
         return min(available, max(2, Int(rows) / (c * c)) * c)
     }
-
-    /// Ranks of the NTK groups for `comm`'s size.
-    var kernelGroupRanks: Int { comm.size / kernelGroups(ranks: comm.size) }
 
     /// The examples of kernel-machine draw `d` (the same for every replicate and time): `n`
     /// class-balanced training examples (stream role `.subset`, replicate `1 + d`), ordered fit part

@@ -462,8 +462,6 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var hessianQuadrature: [HessianQuadratureRow] = []
     /// Training curve of the parent or child this task trained.
     public var trainingCurves: [TrainingCurveRow] = []
-    /// Final test error of a child (training tasks).
-    public var finalTestError: Double?
     /// Wall-clock seconds of the task (manifest only; not part of any table).
     public var seconds: Double = 0
 
@@ -494,7 +492,6 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         hessianDensity = try rows(.hessianDensity)
         hessianQuadrature = try rows(.hessianQuadrature)
         trainingCurves = try rows(.trainingCurves)
-        finalTestError = try c.decodeIfPresent(Double.self, forKey: .finalTestError)
         seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
     }
 }

@@ -72,7 +72,7 @@ extension ExperimentRunner {
 
     /// Blocks until checkpoint `path` (written by another task, maybe on another rank) exists;
     /// throws when it cannot appear any more or after `waitTimeout` seconds.
-    func waitForProduced(_ path: String) throws {
+    func waitFor(_ path: String) throws {
         if FileManager.default.fileExists(atPath: path) { return }
         try producedFile(path).wait(timeout: waitTimeout, shouldStop: shouldStop) { self.log("rank \(self.comm.rank): \($0)") }
     }

@@ -5,8 +5,8 @@ import Foundation
 /// the previous row.
 ///
 /// Resume: at every epoch end — the steps at which `RollingState` writes the resume checkpoint, and
-/// this callback runs before it — and at a stop on request (`StopOnRequest`), the rows so far and the open interval's sums are written to
-/// `path`, together with the sums at every earlier epoch end. A resumed trainer restarts at one of
+/// this callback runs before it — and at a stop on request (`StopOnRequest`), the rows so far and
+/// the open interval's sums are written to `path`, together with the sums at every earlier such step. A resumed trainer restarts at one of
 /// those steps, so `init` restores exactly the rows and open interval of that step: the curve of a
 /// resumed run equals an uninterrupted one, byte for byte, whatever the rank count.
 public final class TrainingCurveRecorder: TrainingCallback {

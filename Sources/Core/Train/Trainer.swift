@@ -131,18 +131,10 @@ public final class Trainer {
 /// Loss and error of a network on a data set (BatchNorm in the given mode, running statistics by default).
 public func evaluate(_ network: Network<Float>, on data: Dataset, batchSize: Int = metricBatchSize,
                      mode: LayerContext<Float>.Mode = .eval, loss: LossFunction = .crossEntropy) -> LossSummary {
-    var batch = Batch(capacity: min(batchSize, max(data.count, 1)), for: data)
-    var total = LossSummary()
-    for indices in BatchIterator.sequential(exampleCount: data.count, batchSize: batch.capacity) {
-        data.gather(indices, into: &batch)
-        let n = batch.count
-        let logits = batch.images.withUnsafeBufferPointer { network.forward($0.baseAddress!, n: n, mode: mode) }
-        total += batch.labels.withUnsafeBufferPointer { labels in
-            loss.evaluate(logits: UnsafeBufferPointer(start: logits, count: n * network.classes),
-                          labels: UnsafeBufferPointer(rebasing: labels[0..<n]), classes: network.classes)
-        }
+    network.checkCompatible(data, "evaluation")
+    return evaluate(on: data, classes: network.classes, batchSize: batchSize, loss: loss) { x, n in
+        UnsafePointer(network.forward(x, n: n, mode: mode))
     }
-    return total
 }
 
 /// Prints one progress line at most every `interval` seconds: epoch, step, loss, error, img/s, ETA.
