@@ -43,19 +43,19 @@ public struct StopRequested: Error, CustomStringConvertible, Sendable {
 /// an epoch end it only rewrites what they wrote. A trainer resumed from that state continues
 /// exactly as an uninterrupted one: data order, augmentation and learning rate are functions of the
 /// step (Trainer).
-final class StopOnRequest: TrainingCallback {
+public final class StopOnRequest: TrainingCallback {
     let path: String, task: String
     let curve: TrainingCurveRecorder?
     let shouldStop: () -> Bool
 
-    init(path: String, task: String, curve: TrainingCurveRecorder?, shouldStop: @escaping () -> Bool) {
+    public init(path: String, task: String, curve: TrainingCurveRecorder?, shouldStop: @escaping () -> Bool) {
         self.path = path
         self.task = task
         self.curve = curve
         self.shouldStop = shouldStop
     }
 
-    func afterStep(_ t: Trainer, summary: LossSummary) throws {
+    public func afterStep(_ t: Trainer, summary: LossSummary) throws {
         guard t.step < t.finalStep, shouldStop() else { return }
         try curve?.saveResumeState(t)
         try Checkpoint(trainer: t).write(to: path)

@@ -6,8 +6,8 @@ import Foundation
 ///
 /// Resume: at every epoch end — the steps at which `RollingState` writes the resume checkpoint, and
 /// this callback runs before it — and at a stop on request (`StopOnRequest`), the rows so far and
-/// the open interval's sums are written to `path`, together with the sums at every earlier such step. A resumed trainer restarts at one of
-/// those steps, so `init` restores exactly the rows and open interval of that step: the curve of a
+/// the open interval's sums are written to `path`, together with the sums at every earlier such
+/// step. A resumed trainer restarts at one of those steps, so `init` restores exactly the rows and open interval of that step: the curve of a
 /// resumed run equals an uninterrupted one, byte for byte, whatever the rank count.
 public final class TrainingCurveRecorder: TrainingCallback {
     struct Window: Codable, Equatable {
@@ -15,7 +15,7 @@ public final class TrainingCurveRecorder: TrainingCallback {
     }
     struct State: Codable, Equatable {
         var rows: [TrainingCurveRow]
-        /// Open-interval sums at every epoch-end step written so far, keyed by the step (as a string).
+        /// Open-interval sums at every epoch-end (or stop) step written so far, keyed by the step (as a string).
         var windows: [String: Window]
     }
 
