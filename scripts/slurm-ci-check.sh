@@ -61,7 +61,8 @@ job=$(NTKSCAPE=$bin sbatch --parsable --ntasks=2 --output="$work/requeue-%j.log"
 log=$work/requeue-$job.log
 # Wait until both ranks train (the parent and a child of spawn time 0), then one more second.
 for _ in $(seq 600); do
-    [ "$(grep -cE 'r0-(parent|s0-c[01]) starts' "$log" 2>/dev/null)" -ge 2 ] && break
+    n=$(grep -cE 'r0-(parent|s0-c[01]) starts' "$log" 2>/dev/null) || true
+    [ "${n:-0}" -ge 2 ] && break
     sleep 0.1
 done
 grep -qE 'r0-s0-c[01] starts' "$log" || { cat "$log" >&2; fail "job $job did not start training within 60 s"; }
