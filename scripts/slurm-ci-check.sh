@@ -12,10 +12,11 @@
 # The local Slurm is started with scripts/local-slurm.sh and stopped again (by PID) at the end.
 #
 #   scripts/slurm-ci-check.sh [WORK_DIR]     # default: a new directory under /tmp
+# The binary: $NTKSCAPE, else .build/release/ntkscape.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-bin=$root/.build/release/ntkscape
+bin=${NTKSCAPE:-$root/.build/release/ntkscape}
 experiment=$root/configs/tiny.yaml
 work=${1:-$(mktemp -d /tmp/ntkscape-slurm-check.XXXXXX)}
 mkdir -p "$work"
