@@ -41,6 +41,8 @@ struct Run: ParsableCommand {
             return
         }
         let world = Parallel.worldCommunicator()
+        // SIGUSR1/SIGTERM: training saves its state and the job ends with status 75 (StopSignal).
+        let stop = StopSignal.install(world: world)
         let log: (String) -> Void = { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         // Set-up: the same on every rank, and agreed, so a bad experiment file or data set is reported
         // once. Data are loaded and every setting checked before anything is written.
@@ -50,6 +52,7 @@ struct Run: ParsableCommand {
                 let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
                 let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, algebra: gramAlgebra, log: log)
                 runner.waitTimeout = waitTimeout
+                runner.shouldStop = { StopSignal.shouldStop() }
                 try FaultInjection.check(.setup, rank: world.rank)
                 let lock = world.rank == 0 ? try createRunDirectory(runner, config: config, log: log) : nil
                 return (config, runner, decision.threads, lock)
@@ -58,6 +61,7 @@ struct Run: ParsableCommand {
         // Rank 0 holds the run directory's lock until the job ends (a killed job leaves a stale lock
         // that the next run on this host removes; RunLock).
         defer { lock?.release() }
+        stop.beforeForcedExit = { lock?.release() }
         let paths = runner.paths
         if world.rank == 0 {
             print("run directory: \(paths.runDirectory)")
@@ -72,8 +76,16 @@ struct Run: ParsableCommand {
         // When several ranks fail at once, the first reports (docs/failures.md); runner.run() clears
         // a previous job's lock with its failure markers before any rank can fail.
         JobFailure.reportLock = ProducedFile.failureMarker(record: paths.tasksDirectory + "/job")
-        // Errors here end the job through the entry point's abort path (NTKScape.main).
-        guard let records = try runner.run() else {
+        // Errors here end the job through the entry point's abort path (NTKScape.main); a stop on
+        // request (SIGUSR1/SIGTERM) ends it with status 75 once the ranks saved their state.
+        let gathered: [TaskRecord]?
+        do {
+            gathered = try runner.run()
+        } catch let request as StopRequested {
+            lock?.release()
+            stop.finish(request)
+        }
+        guard let records = gathered else {
             // The other ranks wait here while rank 0 writes the tables.
             try during("waiting for rank 0 to write the tables", fix: rerunFix) {
                 try FaultInjection.check(.tables, rank: world.rank)

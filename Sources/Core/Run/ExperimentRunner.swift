@@ -24,6 +24,9 @@ public final class ExperimentRunner {
     public let graph: TaskGraph
     /// Longest wait, in seconds, for a file another task writes (nil: until it can no longer appear).
     public var waitTimeout: Double?
+    /// Asked after every training step, between tasks and while waiting for a file: true ends the
+    /// rank's work with `StopRequested`, saving training's resume state first (StopRequest.swift).
+    public var shouldStop: () -> Bool = { false }
 
     /// `algebra` makes the eigen/Cholesky solver for a group's Grams; the default (LAPACK) only
     /// serves one-rank groups.
@@ -79,6 +82,7 @@ public final class ExperimentRunner {
                 records.append(record)
                 continue
             }
+            if shouldStop() { throw StopRequested(task: "between tasks (next: \(task.id))") }
             log("rank \(comm.rank): \(task.id) starts")
             let t0 = Benchmark.now()
             var record = try runTask(task) { try execute(task) }

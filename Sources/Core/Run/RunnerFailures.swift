@@ -21,6 +21,8 @@ extension ExperimentRunner {
                 try FaultInjection.check(Self.faultPhase(task), rank: comm.rank)
                 return try body()
             }
+        } catch let stop as StopRequested {
+            throw stop   // not a failure: no marker, the rerun resumes the task (StopRequest.swift)
         } catch {
             let failure = TaskFailure.wrapping(error, task: "task \(task.id)", fix: rerunFix)
             try? AtomicFile.write("rank \(comm.rank): \(failure.message)\n",
@@ -72,6 +74,6 @@ extension ExperimentRunner {
     /// throws when it cannot appear any more or after `waitTimeout` seconds.
     func waitFor(_ path: String) throws {
         if FileManager.default.fileExists(atPath: path) { return }
-        try producedFile(path).wait(timeout: waitTimeout) { self.log("rank \(self.comm.rank): \($0)") }
+        try producedFile(path).wait(timeout: waitTimeout, shouldStop: shouldStop) { self.log("rank \(self.comm.rank): \($0)") }
     }
 }
