@@ -157,10 +157,10 @@ final class BatchRunner {
         let n = data.count, size = data.exampleSize, b = Self.batch
         let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
         data.images.withUnsafeBufferPointer { x in
-            let xAddress = Int(bitPattern: x.baseAddress!)
+            let sharedX = SharedPointer(x.baseAddress!)   // read only
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 Workers.serially {
-                    let x = UnsafePointer<Float>(bitPattern: xAddress)!
+                    let x = sharedX.pointer
                     for q in stride(from: t, to: batches, by: threads) {
                         let i0 = q * b
                         body(replicas[t], x + i0 * size, i0, min(b, n - i0))
@@ -176,9 +176,9 @@ final class BatchRunner {
         let c = network.classes
         var out = [Double](repeating: 0, count: data.count * c)
         out.withUnsafeMutableBufferPointer { o in
-            let oAddress = Int(bitPattern: o.baseAddress!)
+            let sharedO = SharedPointer(o.baseAddress!)   // each batch writes its own rows
             eachBatch(data) { net, x, i0, nb in
-                let o = UnsafeMutablePointer<Double>(bitPattern: oAddress)! + i0 * c
+                let o = sharedO.pointer + i0 * c
                 let y = net.forward(x, n: nb, mode: .eval)
                 for e in 0..<(nb * c) { o[e] = includeOutputs ? Double(y[e]) : 0 }
                 if let tangent {
