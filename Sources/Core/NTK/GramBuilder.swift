@@ -6,7 +6,7 @@ extension Network {
     /// An independent copy (same architecture, parameters and BatchNorm state, its own buffers), so
     /// several threads can run forward/backward passes at once.
     public func replica() -> Network<T> {
-        let r = kind.build(input: inputShape, classes: classes, as: T.self)
+        let r = rebuilt(as: T.self)
         precondition(r.parameterCount == parameterCount && r.layout.stateCount == layout.stateCount,
                      "replica: \(kind.rawValue) rebuilt with a different layout")
         r.params.pointer.update(from: params.pointer, count: parameterCount)
