@@ -21,7 +21,7 @@ struct Bench: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
     @Option(help: "Also write the results as JSON to this file.") var json: String?
     @Option(help: "ntk: probe sizes m (comma-separated).") var probe: String = "100,200,500"
-    @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
+    @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKSection.defaultMemoryGb
     @Option(name: .customLong("block-size"), help: "ntk: rows per block.") var blockSize: Int?
     @Option(help: "hvp: examples in the gradient / Hessian-vector product.") var examples: Int = 1000
     @Option(help: "Convolution algorithm of 3x3 stride-1 padding-1 layers: winograd (Winograd F(2x2,3x3) for calls of at least 512 output pixels, im2col below; the default everywhere) or im2col (im2col + GEMM always), to compare the two. GFLOP/s always count the direct convolution's FLOPs.")
