@@ -119,7 +119,7 @@ struct NTK: ParsableCommand {
                     + "diagonal = %g (held-out loss %.6g): test error %.4f", m.trainCount, m.fitCount, m.trainCount - m.fitCount,
                     test.count, chosen.relative, chosen.absolute, chosen.heldOutLoss, m.testError))
             }
-            say(String(format: "NTK machines: %.2f s", Benchmark.now() - t))
+            say(String(format: "kernel machines: %.2f s", Benchmark.now() - t))
         }
     }
 }
