@@ -55,7 +55,7 @@ let package = Package(
         // Helpers every test target shares: tolerances and the per-entry closeness assertion,
         // deterministic test inputs, naive reference solvers (XCTest and Foundation only).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "CLinAlg", "TestSupport"]),
         .testTarget(name: "PlotTests", dependencies: ["Plot", "TestSupport"]),
         .testTarget(name: "ReportTests", dependencies: ["Report", "Core", "Plot", "CZlib", "TestSupport"]),
         .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Core", "ntkscape", "TestSupport"]),

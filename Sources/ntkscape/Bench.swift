@@ -21,12 +21,11 @@ struct Bench: ParsableCommand {
     @Option(help: "OpenBLAS threads (default: $OPENBLAS_NUM_THREADS, else all cores).") var threads: Int?
     @Option(help: "Also write the results as JSON to this file.") var json: String?
     @Option(help: "ntk: probe sizes m (comma-separated).") var probe: String = "100,200,500"
-    @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
+    @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKSection.defaultMemoryGb
     @Option(name: .customLong("block-size"), help: "ntk: rows per block.") var blockSize: Int?
     @Option(help: "hvp: examples in the gradient / Hessian-vector product.") var examples: Int = 1000
-    enum Convolution: String, ExpressibleByArgument, CaseIterable { case winograd, im2col }
     @Option(help: "Convolution algorithm of 3x3 stride-1 padding-1 layers: winograd (Winograd F(2x2,3x3) for calls of at least 512 output pixels, im2col below; the default everywhere) or im2col (im2col + GEMM always), to compare the two. GFLOP/s always count the direct convolution's FLOPs.")
-    var conv: Convolution = .winograd
+    var conv: ConvolutionChoice = .winograd
     @Flag(help: "hvp: instead of timings, the accuracy of Float products against Double over a range of steps.") var scan = false
 
     func validate() throws {
@@ -38,18 +37,17 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try during("bench set-up", fix: rerunFix) { try FaultInjection.check(.setup, rank: JobFailure.launchRank ?? 0) }
-        ConvolutionSettings.winograd = conv == .winograd
         if target == .linearized || target == .hvp { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         if target == .ntk {
             return try BenchNTK.run(models: model.split(separator: ",").map { ModelKind(rawValue: String($0))! },
                                     probes: probe.split(separator: ",").compactMap { Int($0) }, input: input, classes: classes,
-                                    threads: decision.threads, memoryGiB: memoryGB, blockSize: blockSize, json: json)
+                                    threads: decision.threads, memoryGiB: memoryGB, blockSize: blockSize, convolutions: conv, json: json)
         }
         let results = model.split(separator: ",").map { name in
             Benchmark.model(ModelKind(rawValue: String(name))!, training: target == .train,
                             batch: batch ?? (target == .train ? 128 : 1000), input: input, classes: classes,
-                            repeats: repeats, threads: decision.threads)
+                            repeats: repeats, threads: decision.threads, convolutions: conv)
         }
         print("\(decision.threads) thread(s); sgemm = 1024^3 sgemm interleaved with the model's repetitions")
         print("target  model          batch      img/s    GFLOP/s    sgemm   ratio")

@@ -14,7 +14,7 @@ extension Bench {
         if target == .linearized {
             let results = models.map {
                 Benchmark.linearized($0, batch: batch ?? 128, input: input, classes: classes, repeats: repeats, sgemm: before,
-                                     threads: decision.threads)
+                                     threads: decision.threads, convolutions: conv)
             }
             print("model          batch  ordinary img/s  linearized img/s   ratio (target >= 0.5)")
             for r in results {
@@ -26,7 +26,7 @@ extension Bench {
             if examples < 1 { throw ValidationError("--examples must be at least 1") }
             if scan {
                 for m in models {
-                    let rows = Benchmark.hvpStepScan(m, examples: examples, input: input, classes: classes)
+                    let rows = Benchmark.hvpStepScan(m, examples: examples, input: input, classes: classes, convolutions: conv)
                     print("\(m.rawValue): Float vs Double finite-difference HVP along one random unit v")
                     print("scheme   rel.step   v'Hv Float   v'Hv Double   |Hv_F-Hv_D|/|Hv_D|   |Hv_D(h)-Hv_D(1e-3)|/|.|")
                     for r in rows {
@@ -37,7 +37,8 @@ extension Bench {
                     let data = try JSONEncoder.pretty.encode(rows)
                     if let json { try AtomicFile.write(data, to: json) }
                     print("rel.step   lambda_max (Lanczos, central, Float)   iterations  converged  ritz residual")
-                    for (h, e) in try Benchmark.lambdaStepScan(m, examples: examples, input: input, classes: classes) {
+                    for (h, e) in try Benchmark.lambdaStepScan(m, examples: examples, input: input, classes: classes,
+                                                                   convolutions: conv) {
                         print(String(format: "%8.0e %20.5f %26d ", h, e.lambdaMax, e.iterations) + (e.converged ? "       yes" : "        no")
                               + String(format: " %14.2e", e.ritzResidual))
                     }
@@ -46,7 +47,7 @@ extension Bench {
             }
             let results = models.map {
                 Benchmark.hvp($0, examples: examples, input: input, classes: classes, repeats: repeats, sgemm: before,
-                              threads: decision.threads)
+                              threads: decision.threads, convolutions: conv)
             }
             print("model          examples  gradient s  exact s  exact/grad (target <= 2.5)  central/grad  forward/grad  |cen-exact|/|exact|")
             for r in results {

@@ -44,14 +44,14 @@ enum BenchNTK {
     }
 
     static func run(models: [ModelKind], probes: [Int], input: Shape, classes: Int, threads: Int,
-                    memoryGiB: Double, blockSize: Int?, json: String?) throws {
+                    memoryGiB: Double, blockSize: Int?, convolutions: ConvolutionChoice, json: String?) throws {
         let before = Benchmark.sgemmGFLOPs()
         var results: [NTKBenchResult] = []
         for kind in models {
             for m in probes {
                 let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: m, testCount: 1, channels: input.c,
                                                                   height: input.h, width: input.w, classCount: classes))
-                let net = kind.build(input: input, classes: classes, as: Float.self)
+                let net = kind.build(input: input, classes: classes, as: Float.self, convolutions: convolutions)
                 var stream = RandomStream(seed: 0, role: .initialization)
                 net.initialize { stream.normal() }
                 let reset = resetPeakRSS()

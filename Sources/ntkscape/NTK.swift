@@ -15,7 +15,7 @@ struct NTK: ParsableCommand {
             (pdsyevd under mpirun, dsyevd on one rank). Prints the spectrum of the full Gram and of the \
             logit-traced m x m kernel (eigenvalues on a grid of 9 significant digits of the largest), trace, condition \
             number, effective rank (participation ratio), kernel-target alignment, and timings. \
-            The probe set is m/C examples per class of the training split, chosen by --seed (stream role probe).
+            The probe set is m/C examples per class of the training split, chosen by --seed (stream role probe).             --machine N fits the experiment's kernel machines (kernel_machine, docs/ntk.md) on N class-balanced             training examples: the ridge chosen on the held-out part from the grid --ridges (relative to the             Gram's mean diagonal), both forms, with the experiment's defaults.
             """)
 
     @Argument(help: "A checkpoint written by ntkscape.") var checkpoint: String
@@ -25,17 +25,25 @@ struct NTK: ParsableCommand {
     @Option(help: "Write the full symmetric Gram as .npy ('<f8', C order; at most \(NPY.maxOrder) rows).") var out: String?
     @Option(name: .customLong("eigenvalues"), help: "Write the full Gram's eigenvalues (descending) as CSV.") var eigenvaluesCSV: String?
     @Option(name: .customLong("top-k"), help: "Leading eigenvectors to compute (printed: their first entries).") var topK: Int = 0
-    @Option(name: .customLong("memory-gb"), help: "Memory budget per rank in GiB (ntk.memory_gb).") var memoryGB: Double = NTKGramOptions.defaultMemoryGiB
+    @Option(name: .customLong("memory-gb"), help: "Memory budget per rank in GiB (ntk.memory_gb, same default).")
+    var memoryGB: Double = NTKSection.defaultMemoryGb
     @Option(name: .customLong("block-size"), help: "Rows per block of the block-cyclic layout (multiple of the class count; default ~500).") var blockSize: Int?
-    @Option(help: "Also fit an NTK machine on this many class-balanced training examples and report its test error (0: skip).") var machine: Int = 0
-    @Option(help: "Ridge of the NTK machine.") var ridge: Double = 1e-3
+    @Option(help: "Also fit the NTK kernel machines on this many class-balanced training examples (at least 2 per class) and report their test errors (0: skip).")
+    var machine: Int = 0
+    @Option(parsing: .upToNextOption,
+            help: "Ridge grid of the machines relative to the Gram's mean diagonal, K + ridge * trace(K)/(nC) * I (kernel_machine.ridges, same default).")
+    var ridges: [Double] = KernelMachineSection.defaultRidges
+    @Option(name: .customLong("held-out"), help: "Fraction of the machine's examples held out to choose the ridge (kernel_machine.held_out, same default).")
+    var heldOut: Double = KernelMachineSection().heldOut
     @OptionGroup var threadOptions: ThreadOptions
 
     func validate() throws {
         if probe < 1 { throw ValidationError("--probe must be at least 1") }
         if topK < 0 { throw ValidationError("--top-k must be >= 0") }
         if memoryGB <= 0 { throw ValidationError("--memory-gb must be positive") }
-        if machine < 0 || ridge < 0 { throw ValidationError("--machine and --ridge must be >= 0") }
+        if machine < 0 { throw ValidationError("--machine must be >= 0") }
+        if ridges.isEmpty || ridges.contains(where: { !($0 > 0) }) { throw ValidationError("--ridges must be positive numbers") }
+        if !(heldOut > 0 && heldOut < 1) { throw ValidationError("--held-out must lie strictly between 0 and 1") }
     }
 
     func run() throws {
@@ -100,10 +108,18 @@ struct NTK: ParsableCommand {
         }
         if machine > 0 {
             t = Benchmark.now()
-            let fit = try train.classBalancedSubset(count: machine, seed: seed)
-            let result = try analysis.machine(net, train: fit, test: test, ridge: ridge)
-            say(String(format: "NTK machine: %d train, %d test, ridge %g: test error %.4f (%.2f s)",
-                       result.trainCount, result.testCount, ridge, result.testError, Benchmark.now() - t))
+            guard machine >= 2 * train.classCount else {
+                throw ValidationError("--machine \(machine): at least 2 examples per class (\(2 * train.classCount)) are needed to hold some out")
+            }
+            let indices = try train.classBalancedIndices(count: machine, key: RandomKey(seed: seed, replicate: 0, role: .subset))
+            let (data, fitCount) = train.fitThenHeldOut(indices: indices, heldOut: heldOut)
+            for m in try analysis.selectedMachine(net, data: data, fitCount: fitCount, test: test, relativeRidges: ridges) {
+                let chosen = m.ridges[m.chosen]
+                say("NTK machine (\(m.form.rawValue)): " + String(format: "%d train (%d fit, %d held out), %d test; ridge %g x mean "
+                    + "diagonal = %g (held-out loss %.6g): test error %.4f", m.trainCount, m.fitCount, m.trainCount - m.fitCount,
+                    test.count, chosen.relative, chosen.absolute, chosen.heldOutLoss, m.testError))
+            }
+            say(String(format: "kernel machines: %.2f s", Benchmark.now() - t))
         }
     }
 }

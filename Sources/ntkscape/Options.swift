@@ -5,6 +5,7 @@ extension ModelKind: ExpressibleByArgument {}
 extension DatasetKind: ExpressibleByArgument {}
 extension OptimizerKind: ExpressibleByArgument {}
 extension LossFunction: ExpressibleByArgument {}
+extension ConvolutionChoice: ExpressibleByArgument {}
 
 extension Shape: ExpressibleByArgument {
     /// `CxHxW`, e.g. `3x32x32`.

@@ -8,7 +8,8 @@ import XCTest
 /// References: train-mode (batch-statistics) evaluation, plain evaluation with the stored
 /// statistics, the barrier's own recompute, bitwise copies.
 final class AnalysisBatchNormTests: XCTestCase {
-    override func setUp() { BLASThreads.set(2) }
+    /// Every test runs with 2 compute threads, in a scope that ends with the test.
+    override func invokeTest() { BLASThreads.with(threads: 2) { super.invokeTest() } }
 
     /// Synthetic CIFAR-like data (3 x 16 x 16, 10 classes), normalised by the training split.
     private func data(train: Int, test: Int, noise: Float = 0.3) -> (train: Dataset, test: Dataset) {

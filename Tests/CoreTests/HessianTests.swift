@@ -94,13 +94,13 @@ final class HessianTests: XCTestCase {
             let w0 = net.params.array, v = r.array(w0.count).map { Float($0) }
             let objective = TrainingLoss(network: net, images: x, labels: labels, loss: .crossEntropy, batchSize: 5)
             func product(threads: Int) -> [Float] {
-                BLASThreads.set(threads)
-                defer { BLASThreads.set(1) }
-                var out = [Float](repeating: 0, count: w0.count)
-                v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
-                    objective.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: .central)
-                } }
-                return out
+                BLASThreads.with(threads: threads) {
+                    var out = [Float](repeating: 0, count: w0.count)
+                    v.withUnsafeBufferPointer { vp in out.withUnsafeMutableBufferPointer {
+                        objective.hessianVectorProduct(vp.baseAddress!, into: $0.baseAddress!, scheme: .central)
+                    } }
+                    return out
+                }
             }
             let sequential = product(threads: 1), concurrent = product(threads: 2)
             XCTAssertTrue(sequential == concurrent,

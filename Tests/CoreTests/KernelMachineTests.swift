@@ -7,7 +7,8 @@ import XCTest
 /// direct Cholesky / Gaussian-elimination solves in `Double` for every ridge, the linear model's
 /// closed-form NTK, naive loops over the full matrix.
 final class KernelMachineTests: XCTestCase {
-    override func setUp() { BLASThreads.set(2) }
+    /// Every test runs with 2 compute threads, in a scope that ends with the test.
+    override func invokeTest() { BLASThreads.with(threads: 2) { super.invokeTest() } }
 
     /// A symmetric positive semi-definite `n x n` matrix `A A^T / k` (column-major = row-major).
     private func randomGram(_ n: Int, rank k: Int, seed: UInt64) -> [Double] {

@@ -137,27 +137,26 @@ final class LinearizedTests: XCTestCase {
         net.initialize { r.normal() }
         var s = LinearizedSettings()
         s.epochs = 3; s.batchSize = 16; s.learningRate = 0.01; s.momentum = 0.9; s.augment = true
-        Workers.splitsGEMM = false
-        defer { Workers.splitsGEMM = true }
-        // The reference evaluation runs in the thread state of the final one (one compute thread,
-        // OpenBLAS single-threaded): before any `BLASThreads.set` OpenBLAS runs its own default
-        // thread count, whose GEMMs differ from the single-threaded ones in the last bits (48.16436940431595
-        // vs 48.164368867874146 here) although the network is the same.
-        BLASThreads.set(1)
-        let before = evaluate(net, on: test, mode: .eval)
-        let params = net.params.array, state = net.state.array
-        func run(threads: Int) throws -> [LinearizedEpoch] {
-            BLASThreads.set(threads)
-            defer { BLASThreads.set(1) }
-            return try trainLinearized(around: net, train: train, test: test, settings: s, identity: TrainingIdentity(seed: 11))
-        }
-        let one = try run(threads: 1), two = try run(threads: 2)
-        XCTAssertEqual(one, two)
-        XCTAssertEqual(one.map(\.step), [4, 8, 12])
-        XCTAssertEqual(one.map(\.epoch), [1, 2, 3])
-        XCTAssertLessThan(one.last!.testLoss, before.meanLoss, "test loss \(one.map(\.testLoss)) vs start \(before.meanLoss)")
-        XCTAssertEqual(net.params.array, params, "the caller's parameters must be untouched")
-        XCTAssertEqual(net.state.array, state, "the caller's BatchNorm state must be untouched")
-        XCTAssertEqual(evaluate(net, on: test, mode: .eval), before, "the caller's network must be untouched")
+        // The evaluations run in the thread state of the runs (one compute thread, OpenBLAS
+        // single-threaded): outside such a scope OpenBLAS runs its own default thread count, whose
+        // GEMMs differ from the single-threaded ones in the last bits (48.16436940431595 vs
+        // 48.164368867874146 here) although the network is the same.
+        try BLASThreads.with(threads: 1) { try Workers.with(splitsGEMM: false) {
+            let before = evaluate(net, on: test, mode: .eval)
+            let params = net.params.array, state = net.state.array
+            func run(threads: Int) throws -> [LinearizedEpoch] {
+                try BLASThreads.with(threads: threads) {
+                    try trainLinearized(around: net, train: train, test: test, settings: s, identity: TrainingIdentity(seed: 11))
+                }
+            }
+            let one = try run(threads: 1), two = try run(threads: 2)
+            XCTAssertEqual(one, two)
+            XCTAssertEqual(one.map(\.step), [4, 8, 12])
+            XCTAssertEqual(one.map(\.epoch), [1, 2, 3])
+            XCTAssertLessThan(one.last!.testLoss, before.meanLoss, "test loss \(one.map(\.testLoss)) vs start \(before.meanLoss)")
+            XCTAssertEqual(net.params.array, params, "the caller's parameters must be untouched")
+            XCTAssertEqual(net.state.array, state, "the caller's BatchNorm state must be untouched")
+            XCTAssertEqual(evaluate(net, on: test, mode: .eval), before, "the caller's network must be untouched")
+        } }
     }
 }

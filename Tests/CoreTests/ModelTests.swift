@@ -119,6 +119,21 @@ final class ModelTests: XCTestCase {
     func testSimpleCNNGradient() { checkModel(.simplecnn, input: Shape(3, 8, 8), classes: 5, n: 2, mode: .train) }
     func testWRNGradientEvalMode() { checkModel(.wrn16_4, input: Shape(3, 4, 4), classes: 3, n: 2, mode: .eval) }
     func testMLPGradient() { checkModel(.mlp, input: Shape(1, 4, 3), classes: 3, n: 3, mode: .train) }
+
+    /// The convolution choice is a build option: SimpleCNN's 3x3 convolutions are `.automatic`
+    /// (Winograd on large calls) by default and `.im2col` when built so, and copies keep the choice.
+    func testConvolutionChoiceIsABuildOption() {
+        func algorithms(_ net: Network<Float>) -> [Conv2D<Float>.Algorithm] {
+            net.chain.layers.compactMap { ($0 as? Conv2D<Float>)?.algorithm }
+        }
+        let winograd = ModelKind.simplecnn.build(input: Shape(3, 8, 8), classes: 4, as: Float.self)
+        let im2col = ModelKind.simplecnn.build(input: Shape(3, 8, 8), classes: 4, as: Float.self, convolutions: .im2col)
+        XCTAssertEqual(algorithms(winograd), Array(repeating: .automatic, count: 6))
+        XCTAssertEqual(algorithms(im2col), Array(repeating: .im2col, count: 6))
+        XCTAssertEqual(algorithms(im2col.replica()), Array(repeating: .im2col, count: 6))
+        XCTAssertEqual(algorithms(winograd.replica()), Array(repeating: .automatic, count: 6))
+        XCTAssertEqual(im2col.rebuilt(as: Double.self).convolutions, .im2col)
+    }
 }
 
 final class BLASKernelTests: XCTestCase {

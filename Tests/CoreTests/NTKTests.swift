@@ -7,7 +7,8 @@ import XCTest
 /// form, finite differences of the network in `Double`, naive sums over the gathered matrix, and
 /// primal ridge regression.
 final class NTKTests: XCTestCase {
-    override func setUp() { BLASThreads.set(2) }
+    /// Every test runs with 2 compute threads, in a scope that ends with the test.
+    override func invokeTest() { BLASThreads.with(threads: 2) { super.invokeTest() } }
 
     private func randomNetwork(_ kind: ModelKind, input: Shape, classes: Int, seed: UInt64) -> Network<Float> {
         let net = kind.build(input: input, classes: classes, as: Float.self)
@@ -193,8 +194,7 @@ final class NTKTests: XCTestCase {
         let x = inputs(7, Shape(3, 8, 8), seed: 6)
         var grams: [[Double]] = []
         for threads in [1, 2, 3] {
-            BLASThreads.set(threads)
-            grams.append(try fullGram(net, x, blockSize: 6))
+            grams.append(try BLASThreads.with(threads: threads) { try fullGram(net, x, blockSize: 6) })
         }
         XCTAssertEqual(grams[0], grams[1])
         XCTAssertEqual(grams[0], grams[2])

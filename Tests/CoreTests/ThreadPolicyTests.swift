@@ -1,4 +1,6 @@
+import CLinAlg
 import Core
+import Foundation
 import XCTest
 
 final class ThreadPolicyTests: XCTestCase {
@@ -48,12 +50,30 @@ final class ThreadPolicyTests: XCTestCase {
         XCTAssertNil(BLASThreads.cpuListCount(""))
     }
 
-    func testSetAppliesToOpenBLAS() {
-        let before = BLASThreads.current
-        BLASThreads.set(1)
-        XCTAssertEqual(BLASThreads.current, 1)
-        BLASThreads.set(max(1, before))
-        XCTAssertEqual(BLASThreads.current, max(1, before))
+    /// `BLASThreads.with` gives the scope its compute threads and OpenBLAS one thread (read back
+    /// from the library itself), hands the count on to the workers a split starts, and restores both
+    /// afterwards, even when OpenBLAS was set to something else before.
+    func testScopedThreadsApplyToOpenBLASAndAreRestored() {
+        let workersBefore = Workers.count, openBLASBefore = Int(openblas_get_num_threads())
+        openblas_set_num_threads(2)
+        defer { openblas_set_num_threads(Int32(openBLASBefore)) }
+        XCTAssertEqual(Int(openblas_get_num_threads()), 2)
+        let lock = NSLock()
+        var seen: Set<Int> = []
+        BLASThreads.with(threads: 3) {
+            XCTAssertEqual(BLASThreads.current, 3)
+            XCTAssertEqual(Int(openblas_get_num_threads()), 1)
+            XCTAssertEqual(Workers.serially { Workers.count }, 1)
+            XCTAssertEqual(Workers.with(splitsGEMM: false) { Workers.splitsGEMM }, false)
+            XCTAssertTrue(Workers.splitsGEMM)
+            Workers.split(1 << 16) { _ in
+                let count = Workers.count
+                lock.lock(); seen.insert(count); lock.unlock()
+            }
+        }
+        XCTAssertEqual(seen, [3], "workers of a split see the scope's count")
+        XCTAssertEqual(Workers.count, workersBefore)
+        XCTAssertEqual(Int(openblas_get_num_threads()), 2)
         XCTAssertTrue(BLASThreads.config.hasPrefix("OpenBLAS"), BLASThreads.config)
     }
 }

@@ -130,19 +130,19 @@ final class ThreadDeterminismTests: XCTestCase {
     /// layers' own work division is under test) and asserts bit-identical parameters and state.
     private func assertThreadIndependent(_ kind: ModelKind, side: Int, examples: Int, batch: Int, augment: Bool,
                                          epochs: Int, seed: UInt64, file: StaticString = #filePath, line: UInt = #line) throws {
-        Workers.splitsGEMM = false
-        defer { Workers.splitsGEMM = true }
         let data = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 4, channels: 3, height: side, width: side,
                                                     classCount: 4)).train
         var r = TrainingRecipe(); r.batchSize = batch; r.learningRate = 0.05; r.augment = augment
         func run(threads: Int) throws -> [Float] {
-            BLASThreads.set(threads)
-            defer { BLASThreads.set(1) }
-            let t = Trainer(network: kind.build(input: Shape(3, side, side), classes: 4), recipe: r, data: data,
-                            identity: TrainingIdentity(seed: seed))
-            t.initializeWeights()
-            try t.train(until: epochs)
-            return t.network.params.array + t.network.state.array
+            try BLASThreads.with(threads: threads) {
+                try Workers.with(splitsGEMM: false) {
+                    let t = Trainer(network: kind.build(input: Shape(3, side, side), classes: 4), recipe: r, data: data,
+                                    identity: TrainingIdentity(seed: seed))
+                    t.initializeWeights()
+                    try t.train(until: epochs)
+                    return t.network.params.array + t.network.state.array
+                }
+            }
         }
         let one = try run(threads: 1), two = try run(threads: 2)
         XCTAssertEqual(one.count, two.count, file: file, line: line)

@@ -74,12 +74,13 @@ public struct BenchResult: Encodable, Sendable {
 
 extension Benchmark {
     /// An initialised SGD trainer of `kind` on one batch of synthetic data of `input` shape.
-    public static func syntheticTrainer(_ kind: ModelKind, batch: Int, input: Shape, classes: Int) -> Trainer {
+    public static func syntheticTrainer(_ kind: ModelKind, batch: Int, input: Shape, classes: Int,
+                                        convolutions: ConvolutionChoice = .winograd) -> Trainer {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: batch, testCount: 1, channels: input.c,
                                                           height: input.h, width: input.w, classCount: classes))
         var recipe = TrainingRecipe()
         recipe.batchSize = batch; recipe.learningRate = 0.01
-        let trainer = Trainer(network: kind.build(input: input, classes: classes), recipe: recipe, data: train,
+        let trainer = Trainer(network: kind.build(input: input, classes: classes, convolutions: convolutions), recipe: recipe, data: train,
                               identity: TrainingIdentity(seed: 0))
         trainer.initializeWeights()
         return trainer
@@ -92,8 +93,8 @@ extension Benchmark {
     /// ratio are sampled over the same stretch of a shared machine's load, instead of an sgemm timed
     /// minutes away from the model.
     public static func model(_ kind: ModelKind, training: Bool, batch: Int, input: Shape, classes: Int,
-                             repeats: Int, threads: Int) -> BenchResult {
-        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes)
+                             repeats: Int, threads: Int, convolutions: ConvolutionChoice = .winograd) -> BenchResult {
+        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes, convolutions: convolutions)
         let train = trainer.data, net = trainer.network
         func step() {
             if training {

@@ -43,8 +43,8 @@ extension Benchmark {
     /// Ordinary (`Trainer`) and linearised (`LinearizedTrainer`) SGD steps of `kind` on synthetic data
     /// of `input` shape, alternating in the same process.
     public static func linearized(_ kind: ModelKind, batch: Int, input: Shape, classes: Int, repeats: Int,
-                                  sgemm: Double, threads: Int) -> LinearizedBenchResult {
-        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes)
+                                  sgemm: Double, threads: Int, convolutions: ConvolutionChoice = .winograd) -> LinearizedBenchResult {
+        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes, convolutions: convolutions)
         let train = trainer.data, recipe = trainer.recipe
         let lin = LinearizedTrainer(model: LinearizedModel(around: trainer.network), settings: LinearizedSettings(recipe: recipe),
                                     data: train, identity: TrainingIdentity(seed: 0))
@@ -60,10 +60,10 @@ extension Benchmark {
     /// mode) on `examples` synthetic examples, and exact / central / forward Hessian-vector products
     /// on them, interleaved.
     public static func hvp(_ kind: ModelKind, examples: Int, input: Shape, classes: Int, repeats: Int,
-                           sgemm: Double, threads: Int) -> HVPBenchResult {
+                           sgemm: Double, threads: Int, convolutions: ConvolutionChoice = .winograd) -> HVPBenchResult {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
                                                           height: input.h, width: input.w, classCount: classes))
-        let net = kind.build(input: input, classes: classes, as: Float.self)
+        let net = kind.build(input: input, classes: classes, as: Float.self, convolutions: convolutions)
         var init0 = RandomStream(seed: 0, role: .initialization)
         net.initialize { init0.normal() }
         let objective = TrainingLoss(network: net, data: train, loss: .crossEntropy)
@@ -115,13 +115,14 @@ extension Benchmark {
     /// Accuracy of Float finite-difference Hessian-vector products as a function of the relative step,
     /// for `kind` at initialisation on `examples` synthetic examples (cross-entropy, BN inference mode).
     public static func hvpStepScan(_ kind: ModelKind, examples: Int, input: Shape, classes: Int,
-                                   steps: [Double] = [3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5]) -> [HVPStepRow] {
+                                   steps: [Double] = [3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5],
+                                   convolutions: ConvolutionChoice = .winograd) -> [HVPStepRow] {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
                                                           height: input.h, width: input.w, classCount: classes))
-        let netF = kind.build(input: input, classes: classes, as: Float.self)
+        let netF = kind.build(input: input, classes: classes, as: Float.self, convolutions: convolutions)
         var init0 = RandomStream(seed: 0, role: .initialization)
         netF.initialize { init0.normal() }
-        let netD = kind.build(input: input, classes: classes, as: Double.self)
+        let netD = netF.rebuilt(as: Double.self)
         for i in 0..<netF.parameterCount { netD.params[i] = Double(netF.params[i]) }
         for i in 0..<netF.layout.stateCount { netD.state[i] = Double(netF.state[i]) }
         let lossF = TrainingLoss(network: netF, data: train, loss: .crossEntropy)
@@ -165,10 +166,11 @@ extension Benchmark {
     /// `λmax` by Lanczos (central differences, Float) at several relative steps, same setting as
     /// `hvpStepScan`: how much the sharpness itself depends on the step.
     public static func lambdaStepScan(_ kind: ModelKind, examples: Int, input: Shape, classes: Int,
-                                      steps: [Double] = [2e-2, 1e-2, 5e-3, 2e-3, 1e-3]) throws -> [(Double, HessianEstimate)] {
+                                      steps: [Double] = [2e-2, 1e-2, 5e-3, 2e-3, 1e-3],
+                                      convolutions: ConvolutionChoice = .winograd) throws -> [(Double, HessianEstimate)] {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: examples, testCount: 1, channels: input.c,
                                                           height: input.h, width: input.w, classCount: classes))
-        let net = kind.build(input: input, classes: classes, as: Float.self)
+        let net = kind.build(input: input, classes: classes, as: Float.self, convolutions: convolutions)
         var init0 = RandomStream(seed: 0, role: .initialization)
         net.initialize { init0.normal() }
         return try steps.map { h in

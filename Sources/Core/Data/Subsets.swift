@@ -44,6 +44,23 @@ public extension Dataset {
         return chosen.sorted()
     }
 
+    /// A kernel machine's draw (`kernel_machine`, docs/ntk.md): the class-balanced examples
+    /// `indices` (`n / C` per class) ordered fit part first, then the held-out part — the last
+    /// `max(1, round(heldOut n / C))` of each class (at most `n/C - 1`) — each part in index order.
+    /// Returns the data and the size of the fit part.
+    func fitThenHeldOut(indices: [Int], heldOut: Double) -> (data: Dataset, fitCount: Int) {
+        let perClass = indices.count / classCount
+        let held = min(perClass - 1, max(1, Int((heldOut * Double(perClass)).rounded())))
+        var fit: [Int] = [], out: [Int] = []
+        for k in 0..<classCount {
+            let members = indices.filter { label($0) == k }
+            fit += members.prefix(perClass - held)
+            out += members.suffix(held)
+        }
+        fit.sort(); out.sort()
+        return (subset(indices: fit + out), fit.count)
+    }
+
     /// A class-balanced training subset of `n` examples (stream role `.subset`).
     func classBalancedSubset(count n: Int, seed: UInt64, replicate: Int = 0) throws -> Dataset {
         subset(indices: try classBalancedIndices(

@@ -10,8 +10,11 @@ public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
     public var velocityDt = 0.4
     /// Eigenvectors (largest eigenvalues first) written per parent Gram.
     public var eigenvectors = 0
-    /// Memory per rank for Jacobian chunks and Gram blocks, GiB.
-    public var memoryGb = 4.0
+    /// Memory per rank for Jacobian chunks and Gram blocks, GiB (`ntkscape ntk --memory-gb` too).
+    public var memoryGb = NTKSection.defaultMemoryGb
+    /// The one default of the memory budget: experiments, `ntkscape ntk`, `bench ntk` and
+    /// `NTKGramOptions()`.
+    public static let defaultMemoryGb = 4.0
     /// Ranks that build one Gram together; 0 = all ranks (one group).
     public var groupSize = 0
     /// Rows per block of the block-cyclic Gram layout (a multiple of the class count); 0 = automatic.

@@ -34,7 +34,7 @@ public final class Conv2D<T: Real>: Layer {
         case automatic
     }
     /// `.automatic` for 3x3 stride-1 padding-1 layers (all of SimpleCNN's convolutions, all but two of
-    /// ResNet-20's) unless `ConvolutionSettings.winograd` is off, else `.im2col`.
+    /// ResNet-20's) unless built with `convolutions: .im2col`, else `.im2col`.
     public var algorithm: Algorithm {
         didSet { precondition(algorithm == .im2col || supportsWinograd, "Winograd needs a 3x3 stride-1 padding-1 convolution") }
     }
@@ -48,7 +48,7 @@ public final class Conv2D<T: Real>: Layer {
     }
 
     public init(_ name: String, in inShape: Shape, out cout: Int, kernel: Int, stride: Int = 1,
-                padding: Int, bias: Bool, layout: ParameterLayout) {
+                padding: Int, bias: Bool, layout: ParameterLayout, convolutions: ConvolutionChoice = .winograd) {
         self.inShape = inShape
         self.kernel = kernel; self.stride = stride; self.padding = padding
         let oh = (inShape.h + 2 * padding - kernel) / stride + 1
@@ -57,7 +57,7 @@ public final class Conv2D<T: Real>: Layer {
         outShape = Shape(cout, oh, ow)
         weightOffset = layout.addParameter("\(name).weight", [cout, inShape.c, kernel, kernel])
         biasOffset = bias ? layout.addParameter("\(name).bias", [cout]) : nil
-        algorithm = kernel == 3 && stride == 1 && padding == 1 && ConvolutionSettings.winograd ? .automatic : .im2col
+        algorithm = kernel == 3 && stride == 1 && padding == 1 && convolutions == .winograd ? .automatic : .im2col
     }
 
     var k: Int { inShape.c * kernel * kernel }
@@ -334,11 +334,15 @@ public final class Conv2D<T: Real>: Layer {
     }
 }
 
-/// Process-wide choice for newly built convolutions (`ntkscape bench --conv im2col` compares the
-/// two algorithms; results differ only by rounding).
-public enum ConvolutionSettings {
-    /// Whether new 3x3 stride-1 padding-1 convolutions use Winograd F(2x2, 3x3) (default) or im2col.
-    public static var winograd = true
+/// How a model's 3x3 stride-1 padding-1 convolutions are computed: a build option
+/// (`ModelKind.build(convolutions:)`), kept by the network so that its replicas and copies match.
+/// `ntkscape bench --conv im2col` compares the two; results differ only by rounding.
+public enum ConvolutionChoice: String, Sendable, Codable, CaseIterable {
+    /// Winograd F(2x2, 3x3) for calls of at least `winogradMinimumPixels` output pixels, im2col
+    /// below (`Conv2D.Algorithm.automatic`): the default everywhere.
+    case winograd
+    /// im2col + GEMM always.
+    case im2col
 }
 
 /// Geometry of a convolution (per example): input `Cin x H x W`, output `OH x OW`.

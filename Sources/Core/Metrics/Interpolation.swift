@@ -41,7 +41,7 @@ public final class WeightInterpolation {
     public init(from a: Network<Float>, to b: Network<Float>, batchNorm: BarrierBatchNorm,
                 recomputeFrom data: Dataset? = nil, scratch: Network<Float>? = nil) {
         precondition(a.sameArchitecture(b), "WeightInterpolation: \(a.kind) and \(b.kind) networks differ in architecture")
-        let net = scratch ?? a.kind.build(input: a.inputShape, classes: a.classes, as: Float.self)
+        let net = scratch ?? a.rebuilt(as: Float.self)
         precondition(net.sameArchitecture(a), "WeightInterpolation: the scratch network differs in architecture")
         precondition(net !== a && net !== b, "WeightInterpolation: the scratch network must not be an endpoint")
         self.a = a; self.b = b; network = net; self.batchNorm = batchNorm

@@ -38,9 +38,10 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
     public var hasBatchNorm: Bool { self == .resnet20 || self == .wrn16_4 }
 
     /// Builds the network for inputs of `input` shape and `classes` outputs (parameters zero until
-    /// `initialize`; BatchNorm at its defaults).
-    public func build<T: Real>(input: Shape, classes: Int, as: T.Type = T.self) -> Network<T> {
-        let b = ModelBuilder<T>(input: input)
+    /// `initialize`; BatchNorm at its defaults), its convolutions computed as `convolutions` says.
+    public func build<T: Real>(input: Shape, classes: Int, as: T.Type = T.self,
+                               convolutions: ConvolutionChoice = .winograd) -> Network<T> {
+        let b = ModelBuilder<T>(input: input, convolutions: convolutions)
         switch self {
         case .simplecnn, .simplecnn_w16, .simplecnn_w8:
             let w = self == .simplecnn ? 32 : self == .simplecnn_w16 ? 16 : 8
@@ -87,7 +88,7 @@ public enum ModelKind: String, CaseIterable, Codable, Sendable {
             b.linear("fc", out: classes)
         }
         return Network(kind: self, inputShape: input, classes: classes, layout: b.layout, layers: b.layers,
-                       batchNorms: b.batchNorms)
+                       batchNorms: b.batchNorms, convolutions: convolutions)
     }
 }
 
@@ -97,13 +98,17 @@ final class ModelBuilder<T: Real> {
     var layers: [any Layer<T>] = []
     var batchNorms: [BatchNorm2D<T>] = []
     var shape: Shape
+    let convolutions: ConvolutionChoice
 
-    init(input: Shape, layout: ParameterLayout = ParameterLayout()) { shape = input; self.layout = layout }
+    init(input: Shape, layout: ParameterLayout = ParameterLayout(), convolutions: ConvolutionChoice) {
+        shape = input; self.layout = layout; self.convolutions = convolutions
+    }
 
     private func add(_ l: any Layer<T>) { layers.append(l); shape = l.outShape }
 
     func conv(_ name: String, out: Int, kernel: Int = 3, stride: Int = 1, bias: Bool) {
-        add(Conv2D<T>(name, in: shape, out: out, kernel: kernel, stride: stride, padding: kernel / 2, bias: bias, layout: layout))
+        add(Conv2D<T>(name, in: shape, out: out, kernel: kernel, stride: stride, padding: kernel / 2, bias: bias, layout: layout,
+                       convolutions: convolutions))
     }
     func batchNorm(_ name: String) {
         let bn = BatchNorm2D<T>(name, shape: shape, layout: layout)
@@ -117,7 +122,7 @@ final class ModelBuilder<T: Real> {
 
     /// Runs `body` on a fresh builder sharing this one's parameter layout; returns its layers as a chain.
     private func chain(from input: Shape, _ body: (ModelBuilder<T>) -> Void) -> LayerChain<T> {
-        let sub = ModelBuilder<T>(input: input, layout: layout)
+        let sub = ModelBuilder<T>(input: input, layout: layout, convolutions: convolutions)
         body(sub)
         batchNorms += sub.batchNorms
         return LayerChain(sub.layers, inShape: input)

@@ -10,15 +10,17 @@ public final class Network<T: Real> {
     public let params: Buffer<T>, grads: Buffer<T>, state: Buffer<T>
     public let chain: LayerChain<T>
     public let batchNorms: [BatchNorm2D<T>]
+    /// The build option its convolutions were built with.
+    public let convolutions: ConvolutionChoice
     private var inputCN = Buffer<T>(count: 0), inputTangentCN = Buffer<T>(count: 0)
     private var logits = Buffer<T>(count: 0), logitGradCN = Buffer<T>(count: 0), tangentNC = Buffer<T>(count: 0)
     private var inputGradCN = Buffer<T>(count: 0), logitTangentGradCN = Buffer<T>(count: 0)
     public private(set) var capacity = 0
 
     init(kind: ModelKind, inputShape: Shape, classes: Int, layout: ParameterLayout, layers: [any Layer<T>],
-         batchNorms: [BatchNorm2D<T>]) {
+         batchNorms: [BatchNorm2D<T>], convolutions: ConvolutionChoice) {
         self.kind = kind; self.inputShape = inputShape; self.classes = classes; self.layout = layout
-        self.batchNorms = batchNorms
+        self.batchNorms = batchNorms; self.convolutions = convolutions
         chain = LayerChain(layers, inShape: inputShape)
         precondition(chain.outShape == Shape(classes), "network output \(chain.outShape) is not \(classes) logits")
         params = Buffer(count: layout.parameterCount)
@@ -28,6 +30,11 @@ public final class Network<T: Real> {
     }
 
     public var parameterCount: Int { layout.parameterCount }
+
+    /// A new network of the same architecture and build options in precision `U` (parameters zero).
+    public func rebuilt<U: Real>(as: U.Type) -> Network<U> {
+        kind.build(input: inputShape, classes: classes, as: U.self, convolutions: convolutions)
+    }
 
     /// Kaiming-normal weights (`std = sqrt(2 / fan_in)`, He et al. 2015; PyTorch's
     /// `kaiming_normal_(mode="fan_in", nonlinearity="relu")`), zero biases, BatchNorm weight 1 / bias 0,

@@ -6,7 +6,7 @@ extension Network {
     /// An independent copy (same architecture, parameters and BatchNorm state, its own buffers), so
     /// several threads can run forward/backward passes at once.
     public func replica() -> Network<T> {
-        let r = kind.build(input: inputShape, classes: classes, as: T.self)
+        let r = rebuilt(as: T.self)
         precondition(r.parameterCount == parameterCount && r.layout.stateCount == layout.stateCount,
                      "replica: \(kind.rawValue) rebuilt with a different layout")
         r.params.pointer.update(from: params.pointer, count: parameterCount)
@@ -85,14 +85,13 @@ public final class JacobianRows {
                         row: (Int) -> Int) {
         let classes = network.classes, threads = replicas.count
         let rows = examples.map(row), lowest = lowestLayer(from: parameters.lowerBound)
-        let outAddress = Int(bitPattern: out)
+        let sharedOut = SharedPointer(out)   // each thread writes the rows of its own examples
         inputs.withUnsafeBufferPointer { x in
-            let xAddress = Int(bitPattern: x.baseAddress!)
+            let sharedX = SharedPointer(x.baseAddress!)   // read only
             DispatchQueue.concurrentPerform(iterations: min(threads, max(1, examples.count))) { t in
                 Workers.serially {
                     let net = replicas[t]
-                    let out = UnsafeMutablePointer<Float>(bitPattern: outAddress)!
-                    let x = UnsafePointer<Float>(bitPattern: xAddress)!
+                    let out = sharedOut.pointer, x = sharedX.pointer
                     var dlogits = [Float](repeating: 0, count: classes)
                     for k in stride(from: t, to: examples.count, by: threads) {
                         net.forward(x + examples[k] * exampleSize, n: 1, mode: .eval)
@@ -153,8 +152,15 @@ public struct GramBuildStats: Sendable, Codable {
 public enum GramBuilder {
     public static func build(network: Network<Float>, inputs: [Float], communicator: Communicator,
                              options: NTKGramOptions = NTKGramOptions()) throws -> (gram: DistributedGram, stats: GramBuildStats) {
+        // Tiles are spread over threads here; each sgemm runs on one.
+        try BLASThreads.singleThreaded {
+            try buildSingleThreaded(network: network, inputs: inputs, communicator: communicator, options: options)
+        }
+    }
+
+    private static func buildSingleThreaded(network: Network<Float>, inputs: [Float], communicator: Communicator,
+                                            options: NTKGramOptions) throws -> (gram: DistributedGram, stats: GramBuildStats) {
         let t0 = Benchmark.now()
-        openblas_set_num_threads(1)   // tiles are spread over threads here; each sgemm runs on one
         let m = inputs.count / network.inputShape.count, classes = network.classes
         guard m >= 1 else { throw NTKError("NTK Gram: no probe examples") }
         let nb = options.blockSize ?? GramLayout.defaultBlockSize(classes: classes)
@@ -262,9 +268,9 @@ final class TileContractor {
             flops += tile.i == tile.j ? Double(mi * (mi + 1) * pc) : 2 * Double(mi * mj * pc)
         }
         gram.local.withUnsafeMutableBufferPointer { g in
-            let gAddress = Int(bitPattern: g.baseAddress!)
+            let sharedG = SharedPointer(g.baseAddress!)   // each thread adds into its own tiles
             DispatchQueue.concurrentPerform(iterations: threads) { t in
-                let g = UnsafeMutablePointer<Double>(bitPattern: gAddress)!
+                let g = sharedG.pointer
                 let s = scratch[t].pointer
                 for index in stride(from: t, to: tiles.count, by: threads) {
                     let tile = tiles[index]

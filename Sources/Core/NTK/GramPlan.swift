@@ -8,11 +8,8 @@ public struct NTKGramOptions: Sendable, Equatable {
     /// of `GramLayout.defaultBlockSize`.
     public var blockSize: Int?
 
-    /// Default budget 3.5 GiB: the SimpleCNN m = 500 Gram (5000 x 5000) then needs two passes over
-    /// the parameters and peaks below 4 GB.
-    public static let defaultMemoryGiB = 3.5
-
-    public init(memoryBudgetBytes: Int = Int(NTKGramOptions.defaultMemoryGiB * 1_073_741_824), blockSize: Int? = nil) {
+    /// Default budget: the experiment's `ntk.memory_gb` (`NTKSection.defaultMemoryGb`).
+    public init(memoryBudgetBytes: Int = Int(NTKSection.defaultMemoryGb * 1_073_741_824), blockSize: Int? = nil) {
         self.memoryBudgetBytes = memoryBudgetBytes
         self.blockSize = blockSize
     }

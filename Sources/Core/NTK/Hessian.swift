@@ -297,13 +297,13 @@ public final class TrainingLoss<T: Real> {
         other.network.state.pointer.update(from: network.state.pointer, count: network.layout.stateCount)
         perturb(network.params.pointer, 1)
         perturb(other.network.params.pointer, -1)
-        let plusAddress = Int(bitPattern: plus), minusAddress = Int(bitPattern: minus)
+        let sharedPlus = SharedPointer(plus), sharedMinus = SharedPointer(minus)   // one thread writes each
         DispatchQueue.concurrentPerform(iterations: 2) { t in
             Workers.serially {
                 if t == 0 {
-                    dataGradient(network, dlogits, into: UnsafeMutablePointer(bitPattern: plusAddress)!)
+                    dataGradient(network, dlogits, into: sharedPlus.pointer)
                 } else {
-                    dataGradient(other.network, other.dlogits, into: UnsafeMutablePointer(bitPattern: minusAddress)!)
+                    dataGradient(other.network, other.dlogits, into: sharedMinus.pointer)
                 }
             }
         }

@@ -25,10 +25,11 @@ extension TrainingLoss {
         let partials = shardProducts.pointer
         let workers = Swift.max(1, Swift.min(Workers.count, mine.count))
         let replicas = shardNetworks(workers)
-        let vAddress = Int(bitPattern: v), partialsAddress = Int(bitPattern: partials)
+        // `v` is read only; each shard's product goes to its own slot of `partials`.
+        let sharedV = SharedPointer(v), sharedPartials = SharedPointer(partials)
         DispatchQueue.concurrentPerform(iterations: workers) { t in
             Workers.serially {
-                let v = UnsafePointer<T>(bitPattern: vAddress)!, partials = UnsafeMutablePointer<T>(bitPattern: partialsAddress)!
+                let v = sharedV.pointer, partials = sharedPartials.pointer
                 for (j, shard) in mine.enumerated() where j % workers == t {
                     shardProduct(replicas[t], shard: shard, v, into: partials + shard * p)
                 }

@@ -25,7 +25,7 @@ public final class LinearizedModel<T: Real> {
     /// Linearises `network` at its current parameters and BatchNorm running statistics (copied:
     /// the caller's network is not used afterwards).
     public init(around network: Network<T>) {
-        let copy = network.kind.build(input: network.inputShape, classes: network.classes, as: T.self)
+        let copy = network.rebuilt(as: T.self)
         copy.params.pointer.update(from: network.params.pointer, count: network.parameterCount)
         copy.state.pointer.update(from: network.state.pointer, count: network.layout.stateCount)
         for (a, b) in zip(copy.batchNorms, network.batchNorms) { a.batchesTracked = b.batchesTracked }

@@ -57,17 +57,6 @@ public struct NTKSpectrum: Sendable, Codable, Equatable {
     }
 }
 
-/// Kernel–target alignment of one-hot labels `Y` (Cristianini et al. 2002, uncentred):
-/// `A = <K, T>_F / (||K||_F ||T||_F)`, on both forms.
-public struct NTKAlignment: Sendable, Codable, Equatable {
-    /// Full `mC x mC` Gram, `T = y y^T` with `y` the `mC` vector of one-hot entries
-    /// (`y[i*C + c] = 1` iff `c = label_i`): `<K, T> = sum_ij K[(i,y_i),(j,y_j)]`, `||T|| = m`.
-    public var full: Double
-    /// Traced `m x m` kernel, `T = Y Y^T` (`Y` the `m x C` one-hot matrix, `T_ij = [y_i = y_j]`),
-    /// `||T|| = sqrt(sum_c m_c^2)`.
-    public var traced: Double
-}
-
 /// Result of an NTK kernel machine (docs/metrics.md).
 public struct NTKMachineResult: Sendable {
     public var trainCount: Int
@@ -112,40 +101,6 @@ public struct NTKAnalysis {
         let trace = gram.trace(communicator)
         let e = try algebra.eigen(gram, vectors: k)
         return NTKSpectrum(form: gram.form, eigenvalues: e.values, trace: trace, topVectors: e.vectors)
-    }
-
-    /// Kernel–target alignment of the one-hot `labels` (one per probe example), both forms.
-    public func alignment(_ gram: DistributedGram, labels: [Int]) -> NTKAlignment {
-        let c = gram.layout.classes
-        precondition(labels.count == gram.layout.examples, "alignment: \(labels.count) labels for \(gram.layout.examples) examples")
-        precondition(gram.form == "full", "alignment: pass the full Gram (it traces it itself)")
-        // Full: sum of K[(i,y_i),(j,y_j)] and ||K||^2.
-        let full = gram.symmetricSums(communicator, count: 2) { i, j, a, _, s in
-            if labels[i / c] == i % c && labels[j / c] == j % c { s[0] += a }
-            s[1] += a * a
-        }
-        let traced = gram.traced()
-        let t = traced.symmetricSums(communicator, count: 2) { i, j, a, _, s in
-            if labels[i] == labels[j] { s[0] += a }
-            s[1] += a * a
-        }
-        var counts = [Int](repeating: 0, count: c)
-        for y in labels { counts[y] += 1 }
-        let targetNorm = Double(counts.reduce(0) { $0 + $1 * $1 }).squareRoot()
-        return NTKAlignment(full: full[0] / (full[1].squareRoot() * Double(labels.count)),
-                            traced: t[0] / (t[1].squareRoot() * targetNorm))
-    }
-
-    /// Kernel distance `S(K, K') = 1 - <K, K'>_F / (||K||_F ||K'||_F)` of two Grams with the same layout.
-    public func distance(_ a: DistributedGram, _ b: DistributedGram) -> Double {
-        precondition(a.layout == b.layout, "distance: Gram layouts differ (\(a.layout) vs \(b.layout))")
-        let s = b.local.withUnsafeBufferPointer { bp in
-            a.symmetricSums(communicator, count: 3) { _, _, x, o, s in
-                let y = bp[o]
-                s[0] += x * y; s[1] += x * x; s[2] += y * y
-            }
-        }
-        return 1 - s[0] / (s[1].squareRoot() * s[2].squareRoot())
     }
 
     /// NTK kernel machine at the network's current weights `w_t`:
@@ -202,10 +157,10 @@ final class BatchRunner {
         let n = data.count, size = data.exampleSize, b = Self.batch
         let batches = (n + b - 1) / b, threads = min(replicas.count, max(1, batches))
         data.images.withUnsafeBufferPointer { x in
-            let xAddress = Int(bitPattern: x.baseAddress!)
+            let sharedX = SharedPointer(x.baseAddress!)   // read only
             DispatchQueue.concurrentPerform(iterations: threads) { t in
                 Workers.serially {
-                    let x = UnsafePointer<Float>(bitPattern: xAddress)!
+                    let x = sharedX.pointer
                     for q in stride(from: t, to: batches, by: threads) {
                         let i0 = q * b
                         body(replicas[t], x + i0 * size, i0, min(b, n - i0))
@@ -221,9 +176,9 @@ final class BatchRunner {
         let c = network.classes
         var out = [Double](repeating: 0, count: data.count * c)
         out.withUnsafeMutableBufferPointer { o in
-            let oAddress = Int(bitPattern: o.baseAddress!)
+            let sharedO = SharedPointer(o.baseAddress!)   // each batch writes its own rows
             eachBatch(data) { net, x, i0, nb in
-                let o = UnsafeMutablePointer<Double>(bitPattern: oAddress)! + i0 * c
+                let o = sharedO.pointer + i0 * c
                 let y = net.forward(x, n: nb, mode: .eval)
                 for e in 0..<(nb * c) { o[e] = includeOutputs ? Double(y[e]) : 0 }
                 if let tangent {

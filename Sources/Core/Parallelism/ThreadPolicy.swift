@@ -49,18 +49,38 @@ public struct ThreadDecision: Equatable, Sendable, CustomStringConvertible {
 }
 
 /// OpenBLAS's process-wide settings.
+///
+/// The compute threads are `Workers.count`: GEMMs are split over them by `Real.gemm` (each part a
+/// single-threaded OpenBLAS call, for results independent of the thread count), so OpenBLAS itself
+/// runs single-threaded; LAPACK/ScaLAPACK routines therefore run on one thread per rank. OpenBLAS's
+/// own thread count is process-global inside the library; `setOpenBLAS` is the one place that sets
+/// it, from `configure` (once, at the start of a command) and from the scopes `with(threads:)` and
+/// `singleThreaded`, which restore the previous count when their body returns.
 public enum BLASThreads {
-    /// Sets this process's compute threads. GEMMs are split over them by `Real.gemm` (each part a
-    /// single-threaded OpenBLAS call, for results independent of the thread count), so OpenBLAS
-    /// itself runs single-threaded; LAPACK/ScaLAPACK routines therefore run on one thread per rank.
-    public static func set(_ threads: Int) {
-        precondition(threads >= 1, "BLASThreads.set: \(threads) threads")
-        openblas_set_num_threads(1)
-        Workers.count = threads
+    /// Compute threads of the calling scope (`Workers.count`).
+    public static var current: Int { Workers.count }
+
+    /// OpenBLAS's own thread count, read back from the library (`openblas_get_num_threads`).
+    public static var openBLASThreads: Int { Int(openblas_get_num_threads()) }
+
+    private static func setOpenBLAS(_ threads: Int) { openblas_set_num_threads(Int32(threads)) }
+
+    /// Runs `body` with OpenBLAS single-threaded (whatever `Workers.count` is), restoring
+    /// OpenBLAS's previous thread count afterwards.
+    public static func singleThreaded<R>(_ body: () throws -> R) rethrows -> R {
+        let saved = openBLASThreads
+        setOpenBLAS(1)
+        defer { setOpenBLAS(saved) }
+        return try body()
     }
 
-    /// Compute threads of this process.
-    public static var current: Int { Workers.count }
+    /// Runs `body` as a process configured for `threads` compute threads runs (`Workers.with(count:)`,
+    /// OpenBLAS single-threaded), then restores both: for tests and tools that compare thread
+    /// counts within one process.
+    public static func with<R>(threads: Int, _ body: () throws -> R) rethrows -> R {
+        precondition(threads >= 1, "BLASThreads.with: \(threads) threads")
+        return try singleThreaded { try Workers.with(count: threads, body) }
+    }
 
     /// OpenBLAS's build description, e.g. `OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Zen MAX_THREADS=64`.
     public static var config: String {
@@ -100,13 +120,16 @@ public enum BLASThreads {
         return total > 0 ? total : nil
     }
 
-    /// Decides and applies the thread count for a process sharing its node with `ranksOnNode` ranks.
+    /// Decides and applies the thread count for a process sharing its node with `ranksOnNode` ranks:
+    /// called once by the executable at the start of a command (tests use `with(threads:)`).
     @discardableResult
     public static func configure(option: Int?, ranksOnNode: Int) -> ThreadDecision {
         let decision = ThreadDecision.decide(
             option: option, environment: ProcessInfo.processInfo.environment["OPENBLAS_NUM_THREADS"],
             coresOnNode: onlineCores, ranksOnNode: ranksOnNode, allowedCores: allowedCores)
-        set(decision.threads)
+        // The executable's process-wide setting (for the rest of the process, like OpenBLAS's own).
+        setOpenBLAS(1)
+        Workers.configureProcess(count: decision.threads)
         return decision
     }
 }

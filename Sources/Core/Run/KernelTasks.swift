@@ -92,18 +92,8 @@ extension ExperimentRunner {
     /// first, then the held-out part — the last `max(1, round(held_out n / C))` of each class (at
     /// most `n/C - 1`). Returns the data and the fit count.
     func machineDraw(_ d: Int, examples n: Int) throws -> (data: Dataset, fitCount: Int) {
-        let c = train.classCount
         let indices = try train.classBalancedIndices(count: n, key: RandomKey(seed: config.seed, replicate: 1 + d, role: .subset))
-        let perClass = n / c
-        let held = min(perClass - 1, max(1, Int((config.kernelMachine.heldOut * Double(perClass)).rounded())))
-        var fit: [Int] = [], out: [Int] = []
-        for k in 0..<c {
-            let members = indices.filter { train.label($0) == k }
-            fit += members.prefix(perClass - held)
-            out += members.suffix(held)
-        }
-        fit.sort(); out.sort()
-        return (train.subset(indices: fit + out), fit.count)
+        return train.fitThenHeldOut(indices: indices, heldOut: config.kernelMachine.heldOut)
     }
 
     /// The NTK kernel machines of the parent at `kernel_machine.times[i]` (an NTKScape addition): per
