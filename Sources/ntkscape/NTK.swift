@@ -46,6 +46,10 @@ struct NTK: ParsableCommand {
         // Set-up, agreed over the ranks: a bad checkpoint or data set is reported once.
         let (net, train, test, probeSet) = try world.agree {
             try during("set-up", fix: "check the checkpoint and data options named above, then rerun") {
+                if root {   // the outputs, before the Gram is built
+                    if let out { try OutputPath.checkWritableFile(out, option: "--out") }
+                    if let eigenvaluesCSV { try OutputPath.checkWritableFile(eigenvaluesCSV, option: "--eigenvalues") }
+                }
                 let (net, train, test) = try data.load(checkpoint: checkpoint, seed: seed)
                 let probeSet = try train.probeSubset(count: probe, seed: seed)
                 try FaultInjection.check(.setup, rank: world.rank)
