@@ -11,8 +11,8 @@ struct Summary: ParsableCommand {
     @Argument(help: "A run directory written by ntkscape run.") var runDirectory: String
 
     func run() throws {
-        try RunPaths.checkRunDirectory(runDirectory, command: "summary")
         let data = try during("reading the run \(runDirectory)", fix: "give the directory `ntkscape run` printed") {
+            try RunPaths.checkRunDirectory(runDirectory, command: "summary")
             try ReportData.load(RunPaths(runDirectory: runDirectory))
         }
         if let p = data.progress, !p.isComplete {

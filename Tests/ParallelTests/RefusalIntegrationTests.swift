@@ -108,6 +108,11 @@ final class RefusalIntegrationTests: XCTestCase {
             try assertRefused(["run", file, "--runs", root], status: 1, contains: parts, usage: false)
             XCTAssertFalse(FileManager.default.fileExists(atPath: root), "\(what): wrote \(root) before failing")
         }
+        // A runs root under a file.
+        let file = dir + "/good.yaml"
+        try Self.experiment.write(toFile: file, atomically: true, encoding: .utf8)
+        try assertRefused(["run", file, "--runs", dataFile + "/runs"], status: 1,
+                          contains: [dataFile, "(--runs)", "is a file, but a directory is needed here"], usage: false)
     }
 
     /// `plan` prints the memory per rank (the estimate `run` checks) and asks Slurm for it.

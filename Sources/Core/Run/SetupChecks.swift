@@ -2,7 +2,8 @@ import Foundation
 
 /// What `ntkscape run` checks at set-up, on every rank alike and before any training
 /// (docs/experiment.md, "Checked before training"): the NTK units' memory against `ntk.memory_gb`
-/// (`MemoryEstimate`), and, on rank 0, the disk space the checkpoints will take.
+/// (`MemoryEstimate`), and, on rank 0, that the runs root takes new files and the disk space the
+/// checkpoints will take.
 extension ExperimentRunner {
     /// The per-rank memory estimate of this experiment on `ranks` ranks (NTK groups as `kernelGroups`).
     public func memoryEstimate(ranks: Int) -> MemoryEstimate {
@@ -29,8 +30,12 @@ extension ExperimentRunner {
         return (count, bytes)
     }
 
-    /// Set-up checks on every rank: refuses NTK units that cannot fit `ntk.memory_gb`.
+    /// Set-up checks: the runs root takes new files (rank 0), and NTK units fit `ntk.memory_gb` (every rank).
     func checkBeforeTraining() throws {
+        if comm.rank == 0 {
+            let root = (paths.runDirectory as NSString).deletingLastPathComponent
+            try OutputPath.checkWritableDirectory(root.isEmpty ? "." : root, option: "--runs", create: true)
+        }
         try memoryEstimate(ranks: comm.size).check()
     }
 

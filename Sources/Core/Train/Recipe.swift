@@ -48,7 +48,7 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
         if batchSize < 1 { try fail("batch_size", "must be at least 1, got \(batchSize)") }
         if !(epochs > 0) { try fail("epochs", "must be positive, got \(epochs)") }
         if !(epochs <= Self.maximumEpochs) {
-            try fail("epochs", "is \(epochs), more than \(Int(Self.maximumEpochs)) epochs (the step count must fit an integer); use a number of epochs such as 160")
+            try fail("epochs", "is \(epochs), more than the \(Int(Self.maximumEpochs)) epochs a run can count (its steps must fit an integer)")
         }
         if !learningRate.isFinite { try fail("learning_rate", "must be finite, got \(learningRate)") }
         if momentum < 0 || momentum >= 1 { try fail("momentum", "must lie in [0, 1), got \(momentum)") }
