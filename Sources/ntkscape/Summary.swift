@@ -13,7 +13,7 @@ struct Summary: ParsableCommand {
     func run() throws {
         let data = try during("reading the run \(runDirectory)", fix: "give the directory `ntkscape run` printed") {
             try RunPaths.checkRunDirectory(runDirectory, command: "summary")
-            try ReportData.load(RunPaths(runDirectory: runDirectory))
+            return try ReportData.load(RunPaths(runDirectory: runDirectory))
         }
         if let p = data.progress, !p.isComplete {
             print("unfinished run: \(p.description); the rows below come from the finished tasks\n")
