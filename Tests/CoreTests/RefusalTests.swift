@@ -85,7 +85,7 @@ final class RefusalTests: XCTestCase {
     func testGramRefusalNamesRealSettingsAndSmallAmounts() {
         let layout = GramLayout(examples: 10, classes: 10, blockSize: 100, processes: 1, rank: 0)
         assertMessage(try GramPlan(layout: layout, parameters: 1000, budgetBytes: 1 << 20),
-                      contains: ["probe_size", "ntk.memory_gb", "--memory-gb", "--probe", "781 KiB for the Gram", "budget is 1.0 MiB"])
+                      contains: ["probe_size", "ntk.memory_gb", "--memory-gb", "--probe", "79 KiB for the Gram", "budget is 1.0 MiB", "at least 0.3 GiB"])
         XCTAssertEqual(MemoryEstimate.format(0), "1 KiB")
         XCTAssertEqual(MemoryEstimate.format(3 << 20), "3.0 MiB")
         XCTAssertEqual(MemoryEstimate.format(3 << 30), "3.00 GiB")
