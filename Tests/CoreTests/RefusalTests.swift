@@ -194,6 +194,8 @@ final class RefusalTests: XCTestCase {
         FileManager.default.createFile(atPath: file, contents: Data())
         assertMessage(try OutputPath.checkWritableFile(file + "/model.safetensors", option: "-o/--output"),
                       contains: [file, "(-o/--output)", "is a file, but a directory is needed"])
+        assertMessage(try OutputPath.checkWritableFile(file + "/sub/model.safetensors", option: "--out"),
+                      contains: [file + "/sub", "cannot be created: \(file) is a file", "remove or rename \(file)"])
         assertMessage(try OutputPath.checkWritableFile(dir + "/missing/model.safetensors", option: "--out"),
                       contains: [dir + "/missing", "does not exist", "mkdir -p"])
         assertMessage(try OutputPath.checkWritableFile(dir, option: "--out"), contains: [dir, "is a directory, but a file is written"])

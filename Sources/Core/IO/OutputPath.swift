@@ -31,16 +31,22 @@ public enum OutputPath {
                               fix: "remove or rename the file, or choose another directory")
             }
         } else {
-            guard create else {
-                throw Problem(path: directory, option: option, problem: "does not exist",
-                              fix: "create it (mkdir -p \(directory)) or choose an existing directory")
-            }
-            // The nearest existing ancestor must take the new directory.
+            // The nearest existing ancestor: a file there means the directory can never exist.
             var ancestor = directory
             while !fm.fileExists(atPath: ancestor) && ancestor != "/" && !ancestor.isEmpty {
                 ancestor = (ancestor as NSString).deletingLastPathComponent
             }
-            try checkWritableDirectory(ancestor.isEmpty ? "." : ancestor, option: option)
+            if ancestor.isEmpty { ancestor = "." }
+            if !isDirectory(ancestor) {
+                throw Problem(path: directory, option: option, problem: "cannot be created: \(ancestor) is a file, not a directory",
+                              fix: "remove or rename \(ancestor), or choose another path")
+            }
+            guard create else {
+                throw Problem(path: directory, option: option, problem: "does not exist",
+                              fix: "create it (mkdir -p \(directory)) or choose an existing directory")
+            }
+            // The ancestor must take the new directory.
+            try checkWritableDirectory(ancestor, option: option)
             return
         }
         let probe = (directory as NSString).appendingPathComponent(".ntkscape-write-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")

@@ -34,7 +34,10 @@ extension ExperimentRunner {
     func checkBeforeTraining() throws {
         if comm.rank == 0 {
             let root = (paths.runDirectory as NSString).deletingLastPathComponent
-            try OutputPath.checkWritableDirectory(root.isEmpty ? "." : root, option: "--runs", create: true)
+            try during("creating the run directory \(paths.runDirectory)",
+                       fix: "make \(root) a writable directory with free space (or choose another with --runs), then rerun") {
+                try OutputPath.checkWritableDirectory(root.isEmpty ? "." : root, option: "--runs", create: true)
+            }
         }
         try memoryEstimate(ranks: comm.size).check()
     }
