@@ -21,17 +21,12 @@ final class RefusalTests: XCTestCase {
         }
     }
 
-    /// A small synthetic experiment (1000 training examples, 10 classes) with `extra` settings.
+    /// Tests/Fixtures/refusal-experiment.yaml (200 synthetic training examples, 10 classes, probe
+    /// 100; shared with ParallelTests/RefusalIntegrationTests) with `extra` settings.
     private func config(_ extra: String) throws -> ExperimentConfig {
-        try ExperimentConfig.parse(yaml: """
-            name: refusal
-            dataset: {kind: synthetic, train_subset: 200, test_subset: 100}
-            model: simplecnn_w8
-            recipe: {optimizer: adam, learning_rate: 0.003, batch_size: 50, epochs: 5}
-            spawn_times: [0.5]
-            probe_size: 100
-            threads: 1
-            """ + "\n" + extra)
+        let fixture = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/refusal-experiment.yaml")
+        return try ExperimentConfig.parse(yaml: try String(contentsOf: fixture, encoding: .utf8) + extra)
     }
 
     // MARK: Memory

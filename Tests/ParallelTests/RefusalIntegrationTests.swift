@@ -29,16 +29,9 @@ final class RefusalIntegrationTests: XCTestCase {
         return output
     }
 
-    private static let experiment = """
-        name: refuse
-        dataset: {kind: synthetic, train_subset: 200, test_subset: 100}
-        model: simplecnn_w8
-        recipe: {optimizer: adam, learning_rate: 0.003, batch_size: 50, epochs: 5}
-        spawn_times: [0.5]
-        probe_size: 100
-        threads: 1
-
-        """
+    /// Tests/Fixtures/refusal-experiment.yaml, shared with CoreTests/RefusalTests.
+    private static let experiment = try! String(contentsOfFile: URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/refusal-experiment.yaml").path, encoding: .utf8)
 
     func testCommandLineValues() throws {
         try assertRefused(["plan", "--ranks", "0"], status: 64, contains: ["--ranks must be at least 1", "got 0", "--ranks 2"])
@@ -112,7 +105,7 @@ final class RefusalIntegrationTests: XCTestCase {
         let file = dir + "/good.yaml"
         try Self.experiment.write(toFile: file, atomically: true, encoding: .utf8)
         try assertRefused(["run", file, "--runs", dataFile + "/runs"], status: 1,
-                          contains: [dataFile, "(--runs)", "is a file, but a directory is needed here"], usage: false)
+                          contains: [dataFile + "/runs (--runs)", "cannot be created: \(dataFile) is a file"], usage: false)
     }
 
     /// `plan` prints the memory per rank (the estimate `run` checks) and asks Slurm for it.
