@@ -33,6 +33,8 @@ struct Bench: ParsableCommand {
             throw ValidationError("unknown model \(m); choose from \(ModelKind.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         if repeats < 1 { throw ValidationError("--repeats must be at least 1") }
+        try OptionChecks.threads(threads)
+        if let batch { try OptionChecks.positive(batch, option: "--batch", what: "examples per step", example: 128) }
     }
 
     func run() throws {

@@ -54,6 +54,14 @@ struct NTK: ParsableCommand {
         // Set-up, agreed over the ranks: a bad checkpoint or data set is reported once.
         let (net, train, test, probeSet) = try world.agree {
             try during("set-up", fix: "check the checkpoint and data options named above, then rerun") {
+                if root {   // the outputs, before the Gram is built
+                    for (path, option) in [(out, "--out"), (eigenvaluesCSV, "--eigenvalues")] {
+                        guard let path else { continue }
+                        try during("writing \(path)", fix: "give \(option) a path in a writable directory, then rerun") {
+                            try OutputPath.checkWritableFile(path, option: option)
+                        }
+                    }
+                }
                 let (net, train, test) = try data.load(checkpoint: checkpoint, seed: seed)
                 let probeSet = try train.probeSubset(count: probe, seed: seed)
                 try FaultInjection.check(.setup, rank: world.rank)

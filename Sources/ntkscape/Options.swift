@@ -83,10 +83,7 @@ struct DataOptions: ParsableArguments {
     func load(checkpoint: String, seed: UInt64) throws -> (network: Network<Float>, train: Dataset, test: Dataset) {
         let net = try Checkpoint.read(checkpoint).makeNetwork()
         let (train, test) = try load(seed: seed)
-        guard net.inputShape == Shape(train.channels, train.height, train.width), net.classes == train.classCount else {
-            throw ValidationError("\(checkpoint) expects \(net.inputShape) inputs and \(net.classes) classes; \(train.name) has "
-                                  + "\(Shape(train.channels, train.height, train.width)) and \(train.classCount). Fix: pass the data set it was trained on.")
-        }
+        try Checkpoint.checkData(network: net, checkpoint: checkpoint, data: train)
         return (net, train, test)
     }
 }

@@ -13,10 +13,17 @@ struct Plan: ParsableCommand {
     @Option(help: "Threads per rank (as for run).") var threads: Int?
     @Option(name: .customLong("calibration-steps"), help: "Training steps timed for the calibration.") var calibrationSteps = 5
 
+    func validate() throws {
+        try OptionChecks.positive(ranks, option: "--ranks", what: "MPI ranks to plan for", example: 2)
+        try OptionChecks.positive(calibrationSteps, option: "--calibration-steps", what: "training steps timed to calibrate the costs", example: 5)
+        try OptionChecks.threads(threads)
+    }
+
     func run() throws {
         let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
         let t = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1).threads
-        let runner = try ExperimentRunner(config: config, runsRoot: "runs", comm: SerialCommunicator()) { _ in }
+        // Set-up checks are made below for --ranks ranks, not for this one process.
+        let runner = try ExperimentRunner(config: config, runsRoot: "runs", comm: SerialCommunicator(), log: { _ in }, checks: false)
         // Seconds per cost unit (one training-example pass) from timed steps of the real recipe.
         let trainer = Trainer(network: config.model.build(input: Shape(runner.train.channels, runner.train.height, runner.train.width),
                                                           classes: runner.train.classCount),
@@ -48,8 +55,25 @@ struct Plan: ParsableCommand {
             print(String(format: "%5d  ", n) + formatDuration(makespan * perUnit).leftPadded(9)
                   + String(format: "  %5.0f%%", 100 * (p.totalCost + kernelTotal) / (Double(n) * makespan)))
         }
+        // Memory per rank (MemoryEstimate, the estimate `run` checks at set-up) and disk.
+        let memory = runner.memoryEstimate(ranks: ranks)
+        print("memory per rank on \(ranks) rank(s) (NTK groups of \(memory.groupRanks)): peak \(MemoryEstimate.format(memory.peak.bytes)) "
+              + "in \(memory.peak.name)")
+        memory.lines.forEach { print($0) }
+        do { try memory.check() } catch { print("refused at set-up on \(ranks) rank(s): \(error)") }
+        let disk = runner.checkpointBytes()
+        print("disk: \(disk.count) checkpoints, about \(MemoryEstimate.format(disk.bytes)) in the run directory")
         let wall = (plan.makespan + kernelPhase(ranks)) * perUnit * 1.3 + 300
-        print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment ?? "")")
+        print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --mem-per-cpu=\(memoryPerCPU(memory.peak.bytes, threads: t)) "
+              + "--time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment ?? "")")
+    }
+
+    /// Slurm's `--mem-per-cpu` for `bytes` per rank over `threads` CPUs: 25% headroom, whole GiB
+    /// (at least 1), or MiB below 4 GiB.
+    func memoryPerCPU(_ bytes: Int, threads: Int) -> String {
+        let perCPU = Double(bytes) * 1.25 / Double(max(1, threads))
+        if perCPU < 4 * 1_073_741_824 { return "\(max(256, Int((perCPU / 1_048_576).rounded(.up))))M" }
+        return "\(Int((perCPU / 1_073_741_824).rounded(.up)))G"
     }
 
     func slurmTime(_ s: Double) -> String {

@@ -20,6 +20,9 @@ struct ReportCommand: ParsableCommand {
     @Argument(help: "A run directory written by ntkscape run.") var runDirectory: String
 
     func run() throws {
+        try during("reading the run \(runDirectory)", fix: "give the directory `ntkscape run` printed") {
+            try RunPaths.checkRunDirectory(runDirectory, command: "report")
+        }
         let paths = RunPaths(runDirectory: runDirectory)
         let result = try during("writing the report of \(runDirectory)",
                                 fix: "check that \(runDirectory) is a run directory and is writable, then rerun ntkscape report") {

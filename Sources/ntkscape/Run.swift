@@ -30,6 +30,7 @@ struct Run: ParsableCommand {
     var waitTimeout: Double?
 
     func validate() throws {
+        try OptionChecks.threads(threads)
         if let waitTimeout, !(waitTimeout > 0) { throw ValidationError("--wait-timeout must be positive, got \(waitTimeout)") }
     }
 

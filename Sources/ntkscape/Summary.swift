@@ -12,7 +12,8 @@ struct Summary: ParsableCommand {
 
     func run() throws {
         let data = try during("reading the run \(runDirectory)", fix: "give the directory `ntkscape run` printed") {
-            try ReportData.load(RunPaths(runDirectory: runDirectory))
+            try RunPaths.checkRunDirectory(runDirectory, command: "summary")
+            return try ReportData.load(RunPaths(runDirectory: runDirectory))
         }
         if let p = data.progress, !p.isComplete {
             print("unfinished run: \(p.description); the rows below come from the finished tasks\n")

@@ -27,6 +27,7 @@ struct Train: ParsableCommand {
     @Option(help: "Resume from this checkpoint (same settings).") var resume: String?
 
     func validate() throws {
+        try OptionChecks.threads(threads)
         guard ["auto", "on", "off"].contains(augment) else { throw ValidationError("--augment must be auto, on or off") }
         if milestones.split(separator: ",").contains(where: { Double($0) == nil }) {
             throw ValidationError("--milestones must be comma-separated numbers, got \(milestones)")
@@ -65,6 +66,7 @@ struct Train: ParsableCommand {
     func run() throws {
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         try recipe.validate()
+        try OutputPath.checkWritableFile(output, option: "-o/--output")   // before training, not after
         let (train, test) = try data.load(seed: seed)
         let net = model.build(input: Shape(train.channels, train.height, train.width), classes: train.classCount, as: Float.self)
         let trainer = Trainer(network: net, recipe: recipe, data: train, identity: TrainingIdentity(seed: seed))
@@ -107,6 +109,11 @@ struct Evaluate: ParsableCommand {
     @Option(help: "Seed for --balanced-subset.") var seed: UInt64 = 0
     @Option(help: "Evaluation batch size.") var batch: Int = 500
     @Option(help: "OpenBLAS threads.") var threads: Int?
+
+    func validate() throws {
+        try OptionChecks.threads(threads)
+        try OptionChecks.positive(batch, option: "--batch", what: "examples per evaluation batch", example: 500)
+    }
 
     func run() throws {
         _ = BLASThreads.configure(option: threads, ranksOnNode: 1)

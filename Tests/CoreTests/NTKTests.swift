@@ -309,7 +309,7 @@ final class NTKTests: XCTestCase {
             XCTAssertTrue(message.contains("50000 x 50000"), message)
             XCTAssertTrue(message.contains("18.63 GiB for the Gram"), message)
             XCTAssertTrue(message.contains("budget is 4.00 GiB"), message)
-            XCTAssertTrue(message.contains("ntk.memory_gb") && message.contains("ntk.probe"), message)
+            XCTAssertTrue(message.contains("ntk.memory_gb") && message.contains("probe_size") && !message.contains("ntk.probe"), message)
         }
         // SimpleCNN at m = 500 fits the default budget in two parameter chunks.
         let plan = try? GramPlan(layout: GramLayout(examples: 500, classes: 10, blockSize: 500, processes: 1, rank: 0),

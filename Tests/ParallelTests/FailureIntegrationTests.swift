@@ -226,7 +226,8 @@ final class FailureIntegrationTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: blocker.path, contents: Data())
         for ranks in [2, 3] {
             let outcome = try run(root: "not-a-directory", ranks: ranks)
-            assertFailed(outcome, rank: 0, ranks: ranks, task: "creating the run directory", mentions: "Not a directory",
+            assertFailed(outcome, rank: 0, ranks: ranks, task: "creating the run directory",
+                         mentions: "(--runs): is a file, but a directory is needed here",
                          "unwritable runs directory, \(ranks) ranks")
             XCTAssertTrue(outcome.output.contains("fix: make \(blocker.path) a writable directory"), outcome.output)
         }
@@ -243,7 +244,8 @@ final class FailureIntegrationTests: XCTestCase {
         let out = Self.workspace.appendingPathComponent("no-such-dir/sub")
         _ = FileManager.default.createFile(atPath: Self.workspace.appendingPathComponent("no-such-dir").path, contents: Data())
         assertFailed(try launch(ntk + ["--out", out.path + "/gram.npy"], ranks: 3), rank: 0, ranks: 3,
-                     task: "writing \(out.path)/gram.npy", mentions: "Not a directory", "ntk --out unwritable")
+                     task: "writing \(out.path)/gram.npy", mentions: "(--out): cannot be created: \(Self.workspace.path)/no-such-dir is a file",
+                     "ntk --out unwritable")
         assertFailed(try launch(["selftest", "--threads", "1", "--n", "40", "--block", "8"], ranks: 3, fault: "setup:2"),
                      rank: 2, ranks: 3, task: "selftest set-up", mentions: "injected fault", "selftest")
         assertFailed(try launch(["bench", "eval", "--model", "simplecnn", "--repeats", "1"], ranks: 0, fault: "setup:0"),

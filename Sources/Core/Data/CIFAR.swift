@@ -56,6 +56,9 @@ public enum CIFARReader {
                 < required.filter { FileBytes.isRegularFile((b as NSString).appendingPathComponent($0)) }.count
         }!
         let missing = required.filter { !FileBytes.isRegularFile((best as NSString).appendingPathComponent($0)) }
+        if let dir = missing.map({ (best as NSString).appendingPathComponent($0) }).first(where: FileBytes.isDirectory) {
+            throw DatasetError.isADirectory(file: dir, kind: kind)
+        }
         throw DatasetError.missingFiles(directory: best, missing: missing, expected: required, kind: kind)
     }
 

@@ -79,6 +79,16 @@ public enum DatasetKind: String, CaseIterable, Codable, Sendable {
     /// Whether the standard pad-4 random crop + horizontal flip applies (the CIFAR recipe).
     public var usesCIFARAugmentation: Bool { self == .cifar10 || self == .cifar100 }
 
+    /// The files a data directory of this kind holds, for messages.
+    public var expectedFiles: String {
+        switch self {
+        case .cifar10: return "data_batch_1.bin ... data_batch_5.bin, test_batch.bin"
+        case .cifar100: return "train.bin, test.bin"
+        case .mnist, .fashionMNIST: return "train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, each optionally .gz"
+        case .synthetic: return "none: synthetic data are generated"
+        }
+    }
+
     /// How to obtain the files.
     public var downloadHint: String {
         switch self {

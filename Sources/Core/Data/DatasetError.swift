@@ -7,6 +7,14 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
     case missingFiles(directory: String, missing: [String], expected: [String], kind: DatasetKind)
     /// No data directory was given and the kind has no default location.
     case noDataPath(kind: DatasetKind)
+    /// The data path names nothing.
+    case noSuchDirectory(path: String, kind: DatasetKind)
+    /// The data path is a file where a directory holding the data set's files is expected.
+    case notADirectory(path: String, kind: DatasetKind)
+    /// A data file's path names a directory where a file is expected.
+    case isADirectory(file: String, kind: DatasetKind)
+    /// An IDX file whose header counts no examples.
+    case noExamples(file: String)
     /// The file exists but could not be opened or read (permissions, I/O error, a directory, ...).
     case unreadable(file: String, reason: String)
     /// The gzip stream is corrupt or ends early.
@@ -42,6 +50,19 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
         case let .noDataPath(kind):
             return "(no data directory): \(kind.displayName) has no default location. "
                 + "Fix: pass the directory holding the files. \(kind.downloadHint)"
+        case let .noSuchDirectory(path, kind):
+            return "\(path): no such directory (the \(kind.displayName) data path). Fix: pass the directory holding "
+                + "the files (dataset.path, --data-path). \(kind.downloadHint)"
+        case let .notADirectory(path, kind):
+            return "\(path): is a file, but the \(kind.displayName) data path must be the directory holding the files "
+                + "(\(kind.expectedFiles)). Fix: pass its directory, \((path as NSString).deletingLastPathComponent.isEmpty ? "." : (path as NSString).deletingLastPathComponent)"
+                + (kind == .cifar10 || kind == .cifar100 ? ", or single batch files with --train-file/--test-file (ntkscape train, evaluate)." : ".")
+        case let .isADirectory(file, kind):
+            return "\(file): is a directory, but a \(kind.displayName) data file is expected here. Fix: pass the file itself "
+                + "(one of \(kind.expectedFiles)), or give the directory as the data path (dataset.path, --data-path)."
+        case let .noExamples(file):
+            return "\(file): the IDX header counts 0 examples, so there is nothing to train or test on. Fix: the file is "
+                + "truncated or a placeholder; download it again."
         case let .unreadable(file, reason):
             return "\(file): cannot be read (\(reason)). Fix: check that it is a regular file and "
                 + "readable by this user."

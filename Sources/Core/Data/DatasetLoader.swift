@@ -22,6 +22,8 @@ public enum DatasetLoader {
         if kind == .synthetic { return SyntheticData.make(synthetic) }
         guard let dir = path ?? kind.defaultPath else { throw DatasetError.noDataPath(kind: kind) }
         let join = { (d: String, f: String) in (d as NSString).appendingPathComponent(f) }
+        if FileBytes.isRegularFile(dir) { throw DatasetError.notADirectory(path: dir, kind: kind) }
+        if !FileBytes.isDirectory(dir) { throw DatasetError.noSuchDirectory(path: dir, kind: kind) }
         switch kind {
         case .cifar10:
             let required = CIFARReader.cifar10TrainFiles + CIFARReader.cifar10TestFiles
@@ -66,6 +68,7 @@ public enum DatasetLoader {
             let plain = (directory as NSString).appendingPathComponent(name)
             if FileBytes.isRegularFile(plain) { found.append(plain) }
             else if FileBytes.isRegularFile(plain + ".gz") { found.append(plain + ".gz") }
+            else if FileBytes.isDirectory(plain) { throw DatasetError.isADirectory(file: plain, kind: kind) }
             else { missing.append(name + "[.gz]") }
         }
         guard missing.isEmpty else {

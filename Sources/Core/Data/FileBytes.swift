@@ -28,7 +28,7 @@ enum FileBytes {
             throw DatasetError.unreadable(file: path, reason: String(cString: strerror(err)))
         }
         defer { fclose(f) }
-        if isDirectory(path) { throw DatasetError.unreadable(file: path, reason: "it is a directory") }
+        if isDirectory(path) { throw DatasetError.isADirectory(file: path, kind: kind) }
         guard fseeko(f, 0, SEEK_END) == 0 else {
             throw DatasetError.unreadable(file: path, reason: String(cString: strerror(errno)))
         }

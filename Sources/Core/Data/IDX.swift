@@ -32,6 +32,7 @@ public enum IDXReader {
                                    name: String? = nil, classNames: [String]? = nil) throws -> Dataset {
         let (dims, imageBytes, offset) = try readTensor(imagesFile, magic: imagesMagic, kind: kind)
         let (n, rows, cols) = (dims[0], dims[1], dims[2])
+        guard n > 0 else { throw DatasetError.noExamples(file: imagesFile) }
         if let e = expectedShape, e.rows != rows || e.cols != cols {
             throw DatasetError.shapeMismatch(file: imagesFile, found: [rows, cols], expected: [e.rows, e.cols])
         }
@@ -79,7 +80,11 @@ public enum IDXReader {
             throw DatasetError.truncated(file: file, expectedBytes: header, actualBytes: bytes.count)
         }
         let dims = (0..<rank).map { Int(be32(4 + 4 * $0)) }
-        let expectedBytes = header + dims.reduce(1, *)
+        // A corrupt header can promise more bytes than an Int counts: report it as truncated.
+        let product = dims.reduce((1, false)) { acc, d in
+            let r = acc.0.multipliedReportingOverflow(by: d); return (r.partialValue, acc.1 || r.overflow)
+        }
+        let expectedBytes = product.1 || product.0 > Int.max - header ? Int.max : header + product.0
         if bytes.count < expectedBytes {
             throw DatasetError.truncated(file: file, expectedBytes: expectedBytes, actualBytes: bytes.count)
         }

@@ -414,6 +414,14 @@ public extension ExperimentConfig {
             throw ExperimentConfigError(kind: .unreadable, file: path, keyPath: "", problem: "is not UTF-8 text.",
                                         fix: "save the experiment file as UTF-8 YAML.")
         }
+        if Self.isEmptyDocument(text) {
+            throw ExperimentConfigError(kind: .invalidValue, file: path, keyPath: "",
+                                        problem: "holds no settings (only blanks or comments), so it would run every default: "
+                                            + "a \(canonicalNumber(ExperimentConfig().recipe.epochs))-epoch \(ExperimentConfig().model.rawValue) "
+                                            + "on the whole \(ExperimentConfig().dataset.kind.rawValue) training split, not the built-in quick experiment.",
+                                        fix: "list the settings that differ from the defaults (`ntkscape run --explain`); to run the defaults "
+                                            + "deliberately write `name: experiment`; to run the built-in quick experiment give no file.")
+        }
         let config = try parse(yaml: text, file: path)
         do {
             try config.validate(trainExamples: nil)
@@ -421,6 +429,14 @@ public extension ExperimentConfig {
             throw ExperimentConfigError(kind: e.kind, file: path, keyPath: e.keyPath, problem: e.problem, fix: e.fix)
         }
         return config
+    }
+
+    /// Whether `text` holds no YAML content: only blanks, comments and document markers.
+    static func isEmptyDocument(_ text: String) -> Bool {
+        text.split(whereSeparator: \.isNewline).allSatisfy { line in
+            let t = line.trimmingCharacters(in: .whitespaces)
+            return t.isEmpty || t.hasPrefix("#") || t == "---" || t == "..."
+        }
     }
 
     /// The built-in experiment (`configs/quick.yaml`, embedded): a few minutes on two cores.

@@ -197,6 +197,11 @@ public extension ExperimentConfig {
         }
         if !linearized.times.isEmpty {
             let lin = linearized, child = linearized.child
+            for (key, value) in [("linearized.epochs", lin.epochs), ("linearized.child.epochs", child.epochs),
+                                 ("linearized.grid_epochs", lin.gridEpochs ?? 1)] where !(value <= TrainingRecipe.maximumEpochs) {
+                try fail(key, "is \(canonicalNumber(value)), more than \(Int(TrainingRecipe.maximumEpochs)) epochs.",
+                         fix: "use a number of epochs such as 1.")
+            }
             if !(lin.epochs > 0) {
                 try fail("linearized.epochs", "is \(canonicalNumber(lin.epochs)).", fix: "use a positive number of epochs, e.g. 1.")
             }
@@ -255,6 +260,11 @@ public extension ExperimentConfig {
         if !hessian.times.isEmpty {
             if hessian.examples < 1 {
                 try fail("hessian.examples", "is \(hessian.examples).", fix: "use a positive count, e.g. 1000.")
+            }
+            if let n = used, hessian.examples > n {
+                try fail("hessian.examples", "is \(hessian.examples), more than the \(n) training examples used; the Hessian "
+                            + "would silently be measured on \(n).",
+                         fix: "use at most \(n), or train on more examples (dataset.train_subset).")
             }
             if hessian.iterations < 2 {
                 try fail("hessian.iterations", "is \(hessian.iterations).", fix: "use at least 2 (30 is the default).")

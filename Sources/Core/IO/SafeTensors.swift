@@ -240,6 +240,13 @@ public struct SafeTensorsFile: Equatable, Sendable {
             throw SafeTensorsError(.io, file: path, problem: "file does not exist",
                                    fix: "check the path; a run writes its checkpoints under its run directory")
         }
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            let inside = ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).filter { $0.hasSuffix(".safetensors") }.sorted()
+            throw SafeTensorsError(.io, file: path, problem: "is a directory, not a checkpoint file",
+                                   fix: inside.isEmpty ? "pass a .safetensors file (a run keeps them under replicate-<r>/parent/)"
+                                       : "pass one of the checkpoints in it, e.g. \((path as NSString).appendingPathComponent(inside[0]))")
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)

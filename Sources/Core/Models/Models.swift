@@ -165,3 +165,23 @@ final class ModelBuilder<T: Real> {
         add(ResidualBlock(pre: pre, main: main, projection: projection, shortcutFromPre: projects, postReLU: false))
     }
 }
+
+public extension ModelKind {
+    /// Why `build(input:classes:)` cannot make this architecture for `input` and `classes` (nil: it
+    /// can): every size positive and at most 4096 (a network of more inputs is no CIFAR/MNIST
+    /// model), 1 to 100000 classes, and images large enough for every pooling window.
+    func inputProblem(_ input: Shape, classes: Int) -> String? {
+        if !(1...4096).contains(input.c) || !(1...4096).contains(input.h) || !(1...4096).contains(input.w) {
+            return "the input shape \(input.c),\(input.h),\(input.w) (channels, height, width) needs every size in 1...4096"
+        }
+        if !(1...100_000).contains(classes) { return "the class count \(classes) must lie in 1...100000" }
+        switch self {
+        case .simplecnn, .simplecnn_w16, .simplecnn_w8:
+            if input.h < 8 || input.w < 8 {
+                return "SimpleCNN pools three times by 2, so images must be at least 8 x 8, not \(input.h) x \(input.w)"
+            }
+        default: break
+        }
+        return nil
+    }
+}

@@ -63,23 +63,18 @@ public struct GramPlan: Sendable, Equatable {
         let n = layout.order
         gramBytes = n * n * 8
         reserveBytes = 256 << 20 + 64 * parameters
-        // Rows a rank holds at once: its own blocks plus, with p > 1, two travelling blocks.
-        let blocks = layout.blockCount
-        var maxBlocks = blocks
-        if blocks > 1 {
-            for p in 2...blocks { maxBlocks = max(maxBlocks, (blocks + p - 1) / p + 2) }
-        }
-        let rowsFactor = maxBlocks * layout.blockSize
-        let gb = { (b: Int) in String(format: "%.2f GiB", Double(b) / 1_073_741_824) }
-        let fix = "Fix: raise ntk.memory_gb (--memory-gb) or lower ntk.probe (--probe)."
+        let rowsFactor = Self.rowsFactor(layout)
         let minChunk = min(parameters, 4096)
         let jacobianRoom = budgetBytes - gramBytes - reserveBytes
-        if 3 * gramBytes + reserveBytes > budgetBytes || jacobianRoom < rowsFactor * minChunk * 4 {
-            let needed = max(3 * gramBytes + reserveBytes, gramBytes + reserveBytes + rowsFactor * minChunk * 4)
-            throw NTKError("NTK Gram of \(layout.examples) probe examples x \(layout.classes) classes (\(n) x \(n)) "
-                           + "needs \(gb(needed)) per rank — \(gb(gramBytes)) for the Gram (x3 for its eigen-decomposition), "
-                           + "\(gb(reserveBytes)) working memory, at least \(gb(rowsFactor * minChunk * 4)) for Jacobian rows — "
-                           + "but the memory budget is \(gb(budgetBytes)). \(fix)")
+        let needed = Self.minimumBytes(layout: layout, parameters: parameters)
+        if needed > budgetBytes {
+            let format = MemoryEstimate.format
+            throw NTKError("NTK Gram of \(layout.examples) examples x \(layout.classes) classes (\(n) x \(n)) "
+                           + "needs at least \(format(needed)) per rank — \(format(gramBytes)) for the Gram (x3 for its eigen-decomposition), "
+                           + "\(format(reserveBytes)) working memory, at least \(format(rowsFactor * minChunk * 4)) for Jacobian rows — "
+                           + "but the memory budget is \(format(budgetBytes)). Fix: raise the memory per rank to at least "
+                           + "\(MemoryEstimate.gibCeiling(needed)) GiB (ntk.memory_gb in an experiment, --memory-gb for `ntkscape ntk`) "
+                           + "or use fewer examples (probe_size or kernel_machine.train_examples in an experiment, --probe or --machine for `ntkscape ntk`).")
         }
         var size = min(parameters, jacobianRoom / (rowsFactor * 4))
         let count = (parameters + size - 1) / size
@@ -88,6 +83,25 @@ public struct GramPlan: Sendable, Equatable {
         chunkSize = size
         chunks = stride(from: 0, to: parameters, by: size).map { $0..<min(parameters, $0 + size) }
         jacobianBytes = rowsFactor * size * 4
+    }
+
+    /// Rows a rank holds at once, worst case over rank counts: its own blocks plus, with p > 1, two
+    /// travelling blocks.
+    static func rowsFactor(_ layout: GramLayout) -> Int {
+        let blocks = layout.blockCount
+        var maxBlocks = blocks
+        if blocks > 1 {
+            for p in 2...blocks { maxBlocks = max(maxBlocks, (blocks + p - 1) / p + 2) }
+        }
+        return maxBlocks * layout.blockSize
+    }
+
+    /// The least budget with which a Gram of `layout` can be built and eigen-decomposed: the larger of
+    /// the eigen-decomposition (3 Grams) and the Gram with Jacobian rows of the smallest chunk, plus
+    /// the reserve.
+    public static func minimumBytes(layout: GramLayout, parameters: Int) -> Int {
+        let gram = layout.order * layout.order * 8, reserve = 256 << 20 + 64 * parameters
+        return max(3 * gram + reserve, gram + reserve + rowsFactor(layout) * min(parameters, 4096) * 4)
     }
 
     /// Total planned bytes per rank (worst case over rank counts).

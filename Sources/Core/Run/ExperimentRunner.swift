@@ -29,10 +29,11 @@ public final class ExperimentRunner {
     public var shouldStop: () -> Bool = { false }
 
     /// `algebra` makes the eigen/Cholesky solver for a group's Grams; the default (LAPACK) only
-    /// serves one-rank groups.
+    /// serves one-rank groups. `checks: false` skips the set-up checks for `comm`'s size (`plan`
+    /// checks for the ranks it plans).
     public init(config: ExperimentConfig, runsRoot: String, comm: Communicator,
                 algebra: @escaping (Communicator) throws -> GramLinearAlgebra = { _ in LAPACKGramAlgebra() },
-                log: @escaping (String) -> Void) throws {
+                log: @escaping (String) -> Void, checks: Bool = true) throws {
         self.config = config.resolved()
         self.comm = comm
         self.algebra = algebra
@@ -46,6 +47,10 @@ public final class ExperimentRunner {
         probe = try train.probeSubset(count: self.config.probeSize, seed: self.config.seed)
         barrierTrain = try train.prefix(count: min(self.config.barrier.trainSubset, train.count))
         graph = TaskGraph(self.config)
+        if checks {   // SetupChecks.swift: NTK memory against ntk.memory_gb, disk space; before any training
+            try checkBeforeTraining()
+            warnAboutDiskSpace()
+        }
     }
 
     /// Loads, subsets and normalises the data exactly as every rank must see it.

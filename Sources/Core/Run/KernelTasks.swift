@@ -84,7 +84,16 @@ extension ExperimentRunner {
         if config.kernelMachine.trainExamples > 0 { return config.kernelMachine.trainExamples }
         let budget = 0.5 * config.ntk.memoryGb * 1_073_741_824 * Double(max(1, ranks))
         let rows = (budget / 40).squareRoot()
-        return min(available, max(2, Int(rows) / (c * c)) * c)
+        var n = min(available, max(2, Int(rows) / (c * c)) * c)
+        // The Gram is built under the serial rule of GramPlan (3 Grams per rank whatever the group's
+        // size): fewer examples until it fits, so a large group is not refused after training.
+        let parameters = config.model.build(input: inputShape, classes: c, as: Float.self).parameterCount
+        let nb = config.ntk.blockSize > 0 ? config.ntk.blockSize : GramLayout.defaultBlockSize(classes: c)
+        while n > 2 * c && GramPlan.minimumBytes(layout: GramLayout(examples: n, classes: c, blockSize: nb, processes: 1, rank: 0),
+                                                 parameters: parameters) > ntkOptions.memoryBudgetBytes {
+            n -= c
+        }
+        return n
     }
 
     /// The examples of kernel-machine draw `d` (the same for every replicate and time): `n`

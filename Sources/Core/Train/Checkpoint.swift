@@ -182,6 +182,11 @@ public struct Checkpoint {
             throw CheckpointError(path: file.origin ?? "checkpoint", problem: "metadata lacks model/input_shape/classes",
                                   fix: "pass a checkpoint written by ntkscape")
         }
+        if let problem = model.inputProblem(inputShape, classes: classes) {
+            throw CheckpointError(path: file.origin ?? "checkpoint",
+                                  problem: "metadata input_shape \(file.metadata["input_shape"] ?? "?") and classes \(classes) cannot make a \(model.rawValue) network: \(problem)",
+                                  fix: "the metadata is corrupt or was edited; pass a checkpoint written by ntkscape train or run")
+        }
         let net = model.build(input: inputShape, classes: classes, as: Float.self)
         try restore(into: net)
         return net
@@ -245,5 +250,25 @@ extension JSONEncoder {
         e.outputFormatting = [.sortedKeys]
         e.nonConformingFloatEncodingStrategy = NonFinite.encoding   // NaN/inf as strings (docs/experiment.md)
         return e
+    }
+}
+
+public extension Checkpoint {
+    /// Refuses data the network of `checkpoint` cannot take: another input shape or class count.
+    /// The message gives both sides and the data set to pass.
+    static func checkData(network net: Network<Float>, checkpoint: String, data: Dataset) throws {
+        let shape = Shape(data.channels, data.height, data.width)
+        guard net.inputShape != shape || net.classes != data.classCount else { return }
+        let likely = DatasetKind.allCases.filter { kind in
+            (kind.imageShape.map { Shape($0.channels, $0.height, $0.width) == net.inputShape } ?? false) && kind.classCount == net.classes
+        }.map(\.rawValue)
+        throw CheckpointError(
+            path: checkpoint,
+            problem: "the \(net.kind.rawValue) network takes inputs of \(net.inputShape.c)x\(net.inputShape.h)x\(net.inputShape.w) "
+                + "(channels x height x width) with \(net.classes) classes, but \(data.name) has \(shape.c)x\(shape.h)x\(shape.w) "
+                + "with \(data.classCount) classes",
+            fix: "pass the data set it was trained on"
+                + (likely.isEmpty ? "" : " (--dataset \(likely.joined(separator: " or ")) with its --data-path)")
+                + ", or a checkpoint trained on \(data.name)")
     }
 }

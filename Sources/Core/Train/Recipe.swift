@@ -37,12 +37,20 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
         Int((epoch * Double(stepsPerEpoch(examples: examples))).rounded())
     }
 
+    /// Longest training, in epochs, that any setting may ask for: a million epochs of a million
+    /// steps still count in an `Int`; `1e300` would not (and would trap).
+    public static let maximumEpochs = 1e6
+
     /// Cross-field rules; the message names the field and the fix.
     public func validate() throws {
         func fail(_ field: String, _ message: String) throws { throw ConfigurationError(field: field, message: message) }
         if !(learningRate > 0) { try fail("learning_rate", "must be positive, got \(learningRate)") }
         if batchSize < 1 { try fail("batch_size", "must be at least 1, got \(batchSize)") }
         if !(epochs > 0) { try fail("epochs", "must be positive, got \(epochs)") }
+        if !(epochs <= Self.maximumEpochs) {
+            try fail("epochs", "is \(epochs), more than the \(Int(Self.maximumEpochs)) epochs a run can count (its steps must fit an integer)")
+        }
+        if !learningRate.isFinite { try fail("learning_rate", "must be finite, got \(learningRate)") }
         if momentum < 0 || momentum >= 1 { try fail("momentum", "must lie in [0, 1), got \(momentum)") }
         if weightDecay < 0 { try fail("weight_decay", "must be >= 0, got \(weightDecay)") }
         if case .step(let milestones, let gamma) = schedule {
