@@ -8,13 +8,14 @@ struct Plan: ParsableCommand {
         abstract: "Estimate tasks, core-hours and makespan of an experiment on N ranks, and suggest sbatch resources.",
         discussion: "Costs come from a short calibration: a few training steps of the experiment's model on its data, timed here.")
 
-    @Argument(help: "Experiment file (YAML); omitted = the built-in quick experiment.") var experiment: String?
+    @OptionGroup var experiment: ExperimentOptions
     @Option(help: "Ranks to plan for.") var ranks: Int = 2
     @Option(help: "Threads per rank (as for run).") var threads: Int?
     @Option(name: .customLong("calibration-steps"), help: "Training steps timed for the calibration.") var calibrationSteps = 5
 
     func run() throws {
-        let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
+        if try experiment.printConfigIfAsked() { return }
+        let config = try experiment.load()
         let t = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1).threads
         let runner = try ExperimentRunner(config: config, runsRoot: "runs", comm: SerialCommunicator()) { _ in }
         // Seconds per cost unit (one training-example pass) from timed steps of the real recipe.
@@ -49,7 +50,7 @@ struct Plan: ParsableCommand {
                   + String(format: "  %5.0f%%", 100 * (p.totalCost + kernelTotal) / (Double(n) * makespan)))
         }
         let wall = (plan.makespan + kernelPhase(ranks)) * perUnit * 1.3 + 300
-        print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment ?? "")")
+        print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment.experiment ?? "")")
     }
 
     func slurmTime(_ s: Double) -> String {
