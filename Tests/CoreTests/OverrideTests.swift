@@ -20,10 +20,17 @@ final class OverrideTests: XCTestCase {
         try ExperimentConfig.parse(yaml: yaml ?? file, file: "exp.yaml", overrides: sets.map { try ConfigOverride(argument: $0) })
     }
 
+    /// The error of loading the experiment file `yaml` (default `file`) with `sets`, as `run` does.
     private func error(_ sets: [String], yaml: String? = nil, line: UInt = #line) -> ExperimentConfigError? {
         do {
-            let c = try parse(sets, yaml: yaml)
-            try c.validate(trainExamples: nil)
+            let path = NSTemporaryDirectory() + "override-\(UUID().uuidString).yaml"
+            try (yaml ?? file).write(toFile: path, atomically: true, encoding: .utf8)
+            defer { try? FileManager.default.removeItem(atPath: path) }
+            do {
+                _ = try ExperimentConfig.load(path: path, overrides: sets.map { try ConfigOverride(argument: $0) })
+            } catch let e as ExperimentConfigError where e.file == path {
+                throw ExperimentConfigError(kind: e.kind, file: "exp.yaml", keyPath: e.keyPath, problem: e.problem, fix: e.fix)
+            }
             XCTFail("expected an error for \(sets)", line: line)
         } catch let e as ExperimentConfigError {
             return e

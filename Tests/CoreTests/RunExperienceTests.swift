@@ -159,7 +159,13 @@ final class RunExperienceTests: XCTestCase {
         assertClose(out.logits, reference.map(Double.init), Tolerance.float)
         // numpy.argmax: the first largest logit.
         func argmax(_ f: [Float]) -> [Int64] {
-            (0..<train.count).map { i in Int64((0..<10).reduce(0) { f[i * 10 + $1] > f[i * 10 + $0] ? $1 : $0 }) }
+            var out: [Int64] = []
+            for i in 0..<train.count {
+                var best = 0
+                for c in 1..<10 where f[i * 10 + c] > f[i * 10 + best] { best = c }
+                out.append(Int64(best))
+            }
+            return out
         }
         XCTAssertEqual(out.predicted, argmax(out.logits))
         XCTAssertGreaterThanOrEqual(zip(argmax(reference), out.predicted).filter { $0 == $1 }.count, 69)
@@ -176,7 +182,7 @@ final class RunExperienceTests: XCTestCase {
                                                  as: Int64.self))
         XCTAssertEqual(predicted.shape, [70])
         XCTAssertEqual(predicted.values, expected)
-        XCTAssertNil(NPY.decode(XCTUnwrap(FileManager.default.contents(atPath: dir + "/logits.npy")), as: Double.self))
+        XCTAssertNil(NPY.decode(try XCTUnwrap(FileManager.default.contents(atPath: dir + "/logits.npy")), as: Double.self))
 
         // numpy reads them as float32 [70, 10] and int64 [70], argmax agreeing.
         guard let python = ["/usr/bin/python3", "/usr/local/bin/python3"].first(where: FileManager.default.isExecutableFile) else {

@@ -78,8 +78,9 @@ public struct ConfigOverride: Equatable, Sendable, CustomStringConvertible {
     static func attribute(_ error: ExperimentConfigError, to overrides: [ConfigOverride]) -> ExperimentConfigError {
         func covers(_ o: ConfigOverride) -> Bool {
             let k = error.keyPath
+            // The override's key, inside its value, or a section on its path.
             return k == o.keyPath || k.hasPrefix(o.keyPath + ".") || k.hasPrefix(o.keyPath + "[")
-                || (error.kind == .unknownKey && o.keyPath.hasPrefix(k + "."))
+                || (!k.isEmpty && o.keyPath.hasPrefix(k + "."))
         }
         guard let o = overrides.last(where: covers) else { return error }
         var e = ExperimentConfigError(kind: error.kind, file: o.source, keyPath: error.keyPath,
