@@ -52,9 +52,12 @@ let package = Package(
             "Core", "Parallel", "Report",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "CoreTests", dependencies: ["Core"]),
-        .testTarget(name: "PlotTests", dependencies: ["Plot"]),
-        .testTarget(name: "ReportTests", dependencies: ["Report", "Core", "Plot", "CZlib"]),
-        .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Core", "ntkscape"]),
+        // Helpers every test target shares: tolerances and the per-entry closeness assertion,
+        // deterministic test inputs, naive reference solvers (XCTest and Foundation only).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "CoreTests", dependencies: ["Core", "TestSupport"]),
+        .testTarget(name: "PlotTests", dependencies: ["Plot", "TestSupport"]),
+        .testTarget(name: "ReportTests", dependencies: ["Report", "Core", "Plot", "CZlib", "TestSupport"]),
+        .testTarget(name: "ParallelTests", dependencies: ["Parallel", "Core", "ntkscape", "TestSupport"]),
     ]
 )

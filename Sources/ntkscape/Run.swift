@@ -52,6 +52,8 @@ struct Run: ParsableCommand {
         // Rank 0 decides how progress is shown (it has the terminal), so every rank shows it alike.
         let mode = world.broadcast(bytes: world.rank == 0 ? Array(progress.resolved().rawValue.utf8) : [], root: 0)
         let runLog = RunLog(rank: world.rank, mode: ProgressMode(rawValue: String(decoding: mode, as: UTF8.self)) ?? .lines)
+        // SIGUSR1/SIGTERM: training saves its state and the job ends with status 75 (StopSignal).
+        let stop = StopSignal.install(world: world)
         let log: (String) -> Void = { runLog.line($0) }
         // Set-up: the same on every rank, and agreed, so a bad experiment file or data set is reported
         // once. Data are loaded and every setting checked before anything is written.
@@ -61,6 +63,7 @@ struct Run: ParsableCommand {
                 let decision = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1)
                 let runner = try ExperimentRunner(config: config, runsRoot: runs, comm: world, algebra: gramAlgebra, log: log)
                 runner.waitTimeout = waitTimeout
+                runner.shouldStop = { StopSignal.shouldStop() }
                 try FaultInjection.check(.setup, rank: world.rank)
                 let lock = world.rank == 0 ? try createRunDirectory(runner, config: config, log: log) : nil
                 return (config, runner, decision.threads, lock)
@@ -69,6 +72,7 @@ struct Run: ParsableCommand {
         // Rank 0 holds the run directory's lock until the job ends (a killed job leaves a stale lock
         // that the next run on this host removes; RunLock).
         defer { lock?.release() }
+        stop.beforeForcedExit = { lock?.release() }
         let paths = runner.paths
         try during("opening the log \(paths.log(rank: world.rank))", fix: "make \(paths.runDirectory) writable, then rerun") {
             try runLog.open(paths.log(rank: world.rank))
@@ -88,10 +92,18 @@ struct Run: ParsableCommand {
         // When several ranks fail at once, the first reports (docs/failures.md); runner.run() clears
         // a previous job's lock with its failure markers before any rank can fail.
         JobFailure.reportLock = ProducedFile.failureMarker(record: paths.tasksDirectory + "/job")
-        // Errors here end the job through the entry point's abort path (NTKScape.main).
-        let outcome = try runner.run()
+        // Errors here end the job through the entry point's abort path (NTKScape.main); a stop on
+        // request (SIGUSR1/SIGTERM) ends it with status 75 once the ranks saved their state.
+        let gathered: ExperimentRunner.Outcome?
+        do {
+            gathered = try runner.run()
+        } catch let request as StopRequested {
+            runLog.stopStatus()
+            lock?.release()
+            stop.finish(request)
+        }
         runLog.stopStatus()
-        guard let outcome else {
+        guard let outcome = gathered else {
             // The other ranks wait here while rank 0 writes the tables.
             try during("waiting for rank 0 to write the tables", fix: rerunFix) {
                 try FaultInjection.check(.tables, rank: world.rank)

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// BatchNorm statistics when a checkpoint is analysed (issue 11 §2): `BatchNormRecomputer`, the one

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// The spectral measurements built on Hessian-vector products (top-k Lanczos, Hutchinson's trace,
@@ -17,11 +18,11 @@ final class HessianSpectrumTests: XCTestCase {
         d[17] = 40; d[90] = 35; d[3] = 30; d[120] = -500
         let (estimate, vectors) = lanczosTopEigenpairs(dimension: d.count, maxIterations: 120, tolerance: 1e-12, topK: 3,
                                                        start: RandomKey(seed: 7, role: .hessian), vectors: true, apply: diagonal(d))
-        assertClose(estimate.topEigenvalues, [40, 35, 30], (rel: 1e-9, abs: 0), "top-3 eigenvalues")
+        assertClose(estimate.topEigenvalues, [40, 35, 30], Tol(rel: 1e-9, abs: 0), "top-3 eigenvalues")
         XCTAssertEqual(vectors.count, 3)
         for (vector, index) in zip(vectors, [17, 90, 3]) {
             let norm = vector.reduce(0) { $0 + $1 * $1 }.squareRoot()
-            assertClose(abs(vector[index]) / norm, 1, (rel: 0, abs: 1e-6), "Ritz vector \(index) is e_\(index)")
+            assertClose(abs(vector[index]) / norm, 1, Tol(rel: 0, abs: 1e-6), "Ritz vector \(index) is e_\(index)")
         }
         for r in estimate.topResiduals { XCTAssertLessThan(r, 1e-6 * 40) }
     }
@@ -31,7 +32,7 @@ final class HessianSpectrumTests: XCTestCase {
     func testHutchinsonTraceIsExactOnDiagonalOperator() {
         let d = (0..<40).map { sin(Double($0)) * 3 + 0.5 }
         let t = hutchinsonTrace(dimension: d.count, samples: 4, key: RandomKey(seed: 3, role: .hessian), apply: diagonal(d))
-        assertClose(t.mean, d.reduce(0, +), (rel: 1e-12, abs: 1e-12), "trace")
+        assertClose(t.mean, d.reduce(0, +), Tol(rel: 1e-12, abs: 1e-12), "trace")
         XCTAssertEqual(t.samples, 4)
         XCTAssertLessThan(t.standardError, 1e-12)
     }
@@ -54,7 +55,7 @@ final class HessianSpectrumTests: XCTestCase {
             for i in 0..<n { out[i] = (0..<n).reduce(0.0) { $0 + a[i * n + $1] * v[$1] } }
         }
         XCTAssertLessThan(abs(t.mean - trace), 4 * closedFormSE, "mean \(t.mean) vs trace \(trace)")
-        assertClose(t.standardError, closedFormSE, (rel: 0.1, abs: 0), "standard error")
+        assertClose(t.standardError, closedFormSE, Tol(rel: 0.1, abs: 0), "standard error")
     }
 
     /// SLQ on an operator with three distinct eigenvalues, each on a third of the coordinates: the
@@ -66,14 +67,14 @@ final class HessianSpectrumTests: XCTestCase {
                                                   as: Double.self, apply: diagonal(d))
         XCTAssertEqual(density.nodes.count, 2)
         for (nodes, weights) in zip(density.nodes, density.weights) {
-            assertClose(nodes, [-1, 2, 7], (rel: 1e-10, abs: 1e-10), "nodes")
-            assertClose(weights, [1.0 / 3, 1.0 / 3, 1.0 / 3], (rel: 1e-10, abs: 0), "weights")
+            assertClose(nodes, [-1, 2, 7], Tol(rel: 1e-10, abs: 1e-10), "nodes")
+            assertClose(weights, [1.0 / 3, 1.0 / 3, 1.0 / 3], Tol(rel: 1e-10, abs: 0), "weights")
         }
         let sigma = 0.2, curve = density.smoothed(points: 400, sigma: sigma)
         let h = curve[1].lambda - curve[0].lambda
         let integral = curve.reduce(0) { $0 + $1.density } * h
         // The grid spans every node ± 3 sigma, so ~0.27% of each Gaussian's mass lies outside it.
-        assertClose(integral, 0.9973, (rel: 0.002, abs: 0), "∫ρ")
+        assertClose(integral, 0.9973, Tol(rel: 0.002, abs: 0), "∫ρ")
     }
 
     /// Span fractions against the closed form: with basis {e1, e1 + e2, 2 e1} (the third dependent,
@@ -81,7 +82,7 @@ final class HessianSpectrumTests: XCTestCase {
     func testSpanFractionsClosedForm() {
         let basis: [[Double]] = [[1, 0, 0, 0], [1, 1, 0, 0], [2, 0, 0, 0]]
         let f = spanFractions(of: [[1, 1, 1, 0], [0, 0, 1, 0], [0, 3, 0, 0], [0.5, -2, 0, 1]], in: basis)
-        assertClose(f, [2.0 / 3, 0, 1, (0.25 + 4) / (0.25 + 4 + 1)], (rel: 1e-12, abs: 1e-15), "span fractions")
+        assertClose(f, [2.0 / 3, 0, 1, (0.25 + 4) / (0.25 + 4 + 1)], Tol(rel: 1e-12, abs: 1e-15), "span fractions")
     }
 
     /// The optimiser's next update direction against PyTorch's update rules written out by hand:
@@ -96,10 +97,10 @@ final class HessianSpectrumTests: XCTestCase {
         func l2(_ i: Int) -> Double { Double(g[i]) + Double(Float(wd) * w[i]) }
 
         var sgd = SGD(lr: 0.1, momentum: mu, weightDecay: wd)
-        assertClose(sgd.nextUpdateDirection(weights: w, gradient: g), (0..<p).map(l2), (rel: 1e-6, abs: 0), "SGD first step")
+        assertClose(sgd.nextUpdateDirection(weights: w, gradient: g), (0..<p).map(l2), Tol(rel: 1e-6, abs: 0), "SGD first step")
         try sgd.importState(OptimizerState(kind: "sgd", stepCount: 7, buffers: ["momentum_buffer": b]))
         let u = sgd.nextUpdateDirection(weights: w, gradient: g)
-        assertClose(u, (0..<p).map { mu * Double(b[$0]) + l2($0) }, (rel: 1e-6, abs: 0), "SGD with momentum")
+        assertClose(u, (0..<p).map { mu * Double(b[$0]) + l2($0) }, Tol(rel: 1e-6, abs: 0), "SGD with momentum")
         XCTAssertEqual(sgd.exportState().buffers["momentum_buffer"], b, "state unchanged")
         XCTAssertEqual(sgd.stepCount, 7)
 
@@ -112,7 +113,7 @@ final class HessianSpectrumTests: XCTestCase {
             let m1 = b1 * Double(m[i]) + (1 - b1) * gi, v1 = b2 * Double(v[i]) + (1 - b2) * gi * gi
             return (m1 / (1 - pow(b1, t))) / ((v1 / (1 - pow(b2, t))).squareRoot() + 1e-8)
         }
-        assertClose(adam.nextUpdateDirection(weights: w, gradient: g), want, (rel: 1e-5, abs: 0), "Adam")
+        assertClose(adam.nextUpdateDirection(weights: w, gradient: g), want, Tol(rel: 1e-5, abs: 0), "Adam")
         XCTAssertEqual(adam.stepCount, 4, "state unchanged")
     }
 }

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 final class HessianTests: XCTestCase {
@@ -13,9 +14,9 @@ final class HessianTests: XCTestCase {
             for i in 0..<d.count { out[i] = d[i] * v[i] }
         }
         XCTAssertTrue(est.converged)
-        assertClose(est.lambdaMax, 250, (rel: 1e-10, abs: 0), "top eigenvalue")
+        assertClose(est.lambdaMax, 250, Tol(rel: 1e-10, abs: 0), "top eigenvalue")
         XCTAssertLessThan(est.iterations, 80)
-        assertClose(est.ritzValues.first!, -500, (rel: 1e-8, abs: 0), "bottom Ritz value")
+        assertClose(est.ritzValues.first!, -500, Tol(rel: 1e-8, abs: 0), "bottom Ritz value")
         XCTAssertLessThan(est.ritzResidual, 1e-4 * 250)
     }
 
@@ -29,7 +30,7 @@ final class HessianTests: XCTestCase {
         }
         XCTAssertEqual(est.iterations, 3)
         XCTAssertTrue(est.converged)
-        assertClose(est.ritzValues, [-1, 2, 7], (rel: 1e-12, abs: 0), "Ritz values")
+        assertClose(est.ritzValues, [-1, 2, 7], Tol(rel: 1e-12, abs: 0), "Ritz values")
     }
 
     /// Linear least squares: for `z = W x + b` and `L = (1/n) sum_i (1/2) ||z_i - y_i||²` (our `mse`,
@@ -58,7 +59,7 @@ final class HessianTests: XCTestCase {
                 let w0 = netD.params.array
                 let lossD = TrainingLoss(network: netD, images: x, labels: labels, loss: .mse, batchSize: 7, weightDecay: wd)
                 let d = try topHessianEigenvalue(of: lossD, settings: s, start: RandomKey(seed: 5, role: .hessian))
-                assertClose(d.lambdaMax, want + wd, (rel: 1e-9, abs: 0), "Double \(scheme) wd \(wd)")
+                assertClose(d.lambdaMax, want + wd, Tol(rel: 1e-9, abs: 0), "Double \(scheme) wd \(wd)")
                 XCTAssertTrue(d.converged)
                 XCTAssertEqual(netD.params.array, w0, "parameters restored")
 
@@ -68,7 +69,7 @@ final class HessianTests: XCTestCase {
                 let lossF = TrainingLoss(network: netF, images: x.map { Float($0) }, labels: labels, loss: .mse, batchSize: 7,
                                          weightDecay: wd)
                 let e = try topHessianEigenvalue(of: lossF, settings: s, start: RandomKey(seed: 5, role: .hessian))
-                assertClose(e.lambdaMax, want + wd, (rel: 1e-4, abs: 0), "Float \(scheme) wd \(wd)")
+                assertClose(e.lambdaMax, want + wd, Tol(rel: 1e-4, abs: 0), "Float \(scheme) wd \(wd)")
             }
         }
         let ratios = EscapeRatios(lambdaMax: 40, learningRate: 0.1, momentum: 0.9)
@@ -141,9 +142,9 @@ final class HessianTests: XCTestCase {
         let uHv = (at(h, u, h, v) - at(h, u, -h, v) - at(-h, u, h, v) + at(-h, u, -h, v)) / (4 * h * h)
         let central = hvp(v, .central, 1e-7), forward = hvp(v, .forward, 1e-8)
         XCTAssertEqual(net.params.array, w0, "parameters restored")
-        assertClose([dot(v, central), dot(u, central)], [vHv, uHv], (rel: 1e-5, abs: 1e-6), "central v^T H v, u^T H v")
-        assertClose([dot(v, forward), dot(u, forward)], [vHv, uHv], (rel: 1e-4, abs: 1e-5), "forward v^T H v, u^T H v")
+        assertClose([dot(v, central), dot(u, central)], [vHv, uHv], Tol(rel: 1e-5, abs: 1e-6), "central v^T H v, u^T H v")
+        assertClose([dot(v, forward), dot(u, forward)], [vHv, uHv], Tol(rel: 1e-4, abs: 1e-5), "forward v^T H v, u^T H v")
         // Symmetry of the finite-difference operator.
-        assertClose(dot(v, hvp(u, .central, 1e-7)), dot(u, central), (rel: 1e-6, abs: 1e-8), "u^T H v = v^T H u")
+        assertClose(dot(v, hvp(u, .central, 1e-7)), dot(u, central), Tol(rel: 1e-6, abs: 1e-8), "u^T H v = v^T H u")
     }
 }

@@ -1,4 +1,5 @@
 import Core
+import TestSupport
 import XCTest
 
 extension LayerHarness {
@@ -156,8 +157,8 @@ final class HessianVectorProductTests: XCTestCase {
             })?.0 else { XCTFail("\(kind): no step without a gate flip"); continue }
             let hv = exact(v)
             let scale = hv.map(abs).max()!
-            assertClose(hv, fd, (rel: 1e-5, abs: 1e-6 * scale), "\(kind) exact Hv vs gradient differences")
-            assertClose(dot(u, hv), dot(v, exact(u)), (rel: 1e-10, abs: 0), "\(kind) symmetry u·Hv = v·Hu")
+            assertClose(hv, fd, Tol(rel: 1e-5, abs: 1e-6 * scale), "\(kind) exact Hv vs gradient differences")
+            assertClose(dot(u, hv), dot(v, exact(u)), Tol(rel: 1e-10, abs: 0), "\(kind) symmetry u·Hv = v·Hu")
             XCTAssertEqual(net.params.array, w0, "\(kind): the product leaves the weights as they were")
         }
     }

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 final class IOTests: XCTestCase {
@@ -261,7 +262,8 @@ final class IOTests: XCTestCase {
 
     // MARK: safetensors — interoperability with the reference implementation (Python)
 
-    /// Runs `python3 -c script args...`; skips the test when numpy or safetensors is missing.
+    /// Runs `python3 -c script args...`; when numpy or safetensors is missing the test is skipped,
+    /// or fails under `CI=true` (CI installs them: the reference implementation must be checked).
     private func python(_ script: String, _ args: [String]) throws -> String {
         func run(_ arguments: [String]) throws -> (Int32, String, String) {
             let p = Process()
@@ -277,7 +279,8 @@ final class IOTests: XCTestCase {
         }
         let probe = try? run(["-c", "import numpy, safetensors.numpy"])
         guard let probe, probe.0 == 0 else {
-            throw XCTSkip("python3 with numpy and safetensors is not available (pip install numpy safetensors); interoperability with the reference implementation not checked")
+            try referenceMissing("python3 with numpy and safetensors is not available (pip install numpy safetensors); "
+                                 + "interoperability with the reference implementation not checked")
         }
         let (status, out, err) = try run(["-c", script] + args)
         XCTAssertEqual(status, 0, "python failed: \(err)")

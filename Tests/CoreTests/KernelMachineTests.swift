@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// The kernel machine with a held-out ridge grid (issue 11 §4) against independent references:
@@ -44,7 +45,7 @@ final class KernelMachineTests: XCTestCase {
             // Forward error bound ~ cond * eps: cond = (lambda_max + lambda) / lambda.
             let scale = direct.reduce(0) { max($0, abs($1)) }
             let tolerance = 1e-13 * (1 + 100 / (lambda / mean)) * scale
-            assertClose(grid[q], direct, (rel: 0, abs: tolerance), "ridge \(lambda)")
+            assertClose(grid[q], direct, Tol(rel: 0, abs: tolerance), "ridge \(lambda)")
         }
     }
 
@@ -128,8 +129,8 @@ final class KernelMachineTests: XCTestCase {
                     if argmax(p) != labels[i] { wrong += 1 }
                 }
                 losses.append(loss / Double(n - nf))
-                assertClose(m.ridges[q].absolute, rel * mean, (rel: 1e-6, abs: 0), "absolute ridge")
-                assertClose(m.ridges[q].heldOutLoss, losses[q], (rel: 1e-5, abs: 1e-6), "\(m.form) held-out loss at \(rel)")
+                assertClose(m.ridges[q].absolute, rel * mean, Tol(rel: 1e-6, abs: 0), "absolute ridge")
+                assertClose(m.ridges[q].heldOutLoss, losses[q], Tol(rel: 1e-5, abs: 1e-6), "\(m.form) held-out loss at \(rel)")
                 XCTAssertEqual(m.ridges[q].heldOutError, Double(wrong) / Double(n - nf), "\(m.form) held-out error at \(rel)")
             }
             let best = losses.indices.min { losses[$0] < losses[$1] }!
@@ -142,7 +143,7 @@ final class KernelMachineTests: XCTestCase {
                 if argmax(p) != labels[i] { wrong += 1 }
             }
             XCTAssertEqual(m.trainError, Double(wrong) / Double(n), "\(m.form) train error")
-            assertClose(m.trainResidual, (squares / Double(n * c)).squareRoot(), (rel: 1e-4, abs: 1e-6), "\(m.form) residual")
+            assertClose(m.trainResidual, (squares / Double(n * c)).squareRoot(), Tol(rel: 1e-4, abs: 1e-6), "\(m.form) residual")
             let testWrong = (0..<nt).filter { argmax(predict(x(xt, $0), alpha, offset)) != testLabels[$0] }.count
             XCTAssertEqual(m.testError, Double(testWrong) / Double(nt), "\(m.form) test error")
             XCTAssertEqual(m.trainCount, n); XCTAssertEqual(m.fitCount, nf)

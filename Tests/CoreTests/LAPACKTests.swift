@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// Serial LAPACK wrappers against closed forms.

@@ -1,4 +1,5 @@
 import Core
+import TestSupport
 import XCTest
 
 /// Runs one layer in Double on CNHW buffers so its derivatives can be checked numerically.
@@ -72,7 +73,7 @@ final class LayerHarness {
         assertClose(inputGradient(x, u, into: stale, overwrite: true), reference, Tolerance.double,
                     "\(what) overwritten input gradient", file: file, line: line)
         let added = zip(inputGradient(x, u, into: stale, overwrite: false), stale).map { $0 - $1 }
-        assertClose(added, reference, (rel: 1e-11, abs: 1e-11), "\(what) accumulated input gradient", file: file, line: line)
+        assertClose(added, reference, Tol(rel: 1e-11, abs: 1e-11), "\(what) accumulated input gradient", file: file, line: line)
     }
 
     func jvp(_ x: [Double], _ w: [Double], tx: [Double], tw: [Double]) -> [Double] {
@@ -284,8 +285,12 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(big.winogradChunk(3), 1, "the last case runs in three Winograd chunks")
     }
 
-    /// Winograd's backward (weight and input gradients, accumulating and overwriting) equals the
-    /// im2col path's, in one chunk and in several.
+    /// Both backward paths (weight and input gradients, accumulating and overwriting) against the
+    /// adjoint identities of the forward (itself checked against the direct-loop oracle above): the
+    /// layer is linear in `x` and, jointly, in (weight, bias), so for random probes `x'`, `θ'`
+    /// computed with forward passes only:
+    /// `<dx - dx0, x'> = <dy, y(x'; θ) - y(0; θ)>` and `<g - g0, θ'> = <dy, y(x; θ')>`, in Double.
+    /// Winograd's also equals the im2col path's, in one chunk and in several.
     func testWinogradBackwardMatchesIm2col() {
         for (shape, cout, n) in [(Shape(3, 7, 5), 4, 2), (Shape(32, 32, 32), 32, 3)] {
             for overwrite in [false, true] {
@@ -298,6 +303,7 @@ final class LayerTests: XCTestCase {
                     let params = Buffer<Double>(r.array(layout.parameterCount)), grads = Buffer<Double>(r.array(layout.parameterCount))
                     let x = r.array(n * shape.count), dy = r.array(n * conv.outShape.count)
                     var dx = r.array(n * shape.count), y = [Double](repeating: 0, count: dy.count)
+                    let dx0 = overwrite ? [Double](repeating: 0, count: dx.count) : dx, g0 = grads.array
                     var ctx = LayerContext(params: params.pointer, grads: grads.pointer, state: grads.pointer, mode: .train)
                     ctx.overwriteInputGradient = overwrite
                     x.withUnsafeBufferPointer { xp in
@@ -307,6 +313,29 @@ final class LayerTests: XCTestCase {
                         }
                     }
                     results.append(dx + grads.array)
+                    // Adjoint identities against forward passes of the same layer.
+                    func forward(_ input: [Double], _ theta: [Double]) -> [Double] {
+                        let p = Buffer<Double>(theta)
+                        var out = [Double](repeating: 0, count: dy.count)
+                        let c = LayerContext(params: p.pointer, grads: p.pointer, state: p.pointer, mode: .train)
+                        input.withUnsafeBufferPointer { xp in
+                            out.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, c) }
+                        }
+                        return out
+                    }
+                    var probe = TestRandom(8)
+                    let theta = params.array, zero = [Double](repeating: 0, count: x.count)
+                    let yZero = forward(zero, theta)
+                    for _ in 0..<2 {
+                        let xp = probe.array(x.count), tp = probe.array(layout.parameterCount)
+                        let yx = forward(xp, theta), yt = forward(x, tp)
+                        let lhsX = dot((0..<x.count).map { dx[$0] - dx0[$0] }, xp)
+                        let rhsX = dot(dy, (0..<dy.count).map { yx[$0] - yZero[$0] })
+                        let lhsT = dot((0..<tp.count).map { grads[$0] - g0[$0] }, tp), rhsT = dot(dy, yt)
+                        let scale = (0..<dy.count).reduce(0.0) { $0 + abs(dy[$1]) * (abs(yx[$1]) + abs(yZero[$1]) + abs(yt[$1])) }
+                        assertClose([lhsX, lhsT], [rhsX, rhsT], Tolerance.absolute(1e-12 * scale),
+                                    "\(algorithm) adjoint identities \(shape) overwrite \(overwrite)")
+                    }
                 }
                 assertClose(results[1], results[0], Tolerance.double, "Winograd vs im2col backward \(shape) overwrite \(overwrite)")
             }

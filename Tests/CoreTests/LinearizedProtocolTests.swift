@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// The linearised-training protocol of docs/linearized.md (Fort et al. 2020 appendix D.3/D.4): the
@@ -67,7 +68,7 @@ final class LinearizedProtocolTests: XCTestCase {
         XCTAssertEqual(points[3].stop, .diverged)
         XCTAssertNil(points[3].heldOutLoss)
         for k in 0..<3 {
-            assertClose(points[k].heldOutLoss!, reference[k]!, (rel: 1e-4, abs: 1e-6), "held-out loss at \(rates[k])")
+            assertClose(points[k].heldOutLoss!, reference[k]!, Tol(rel: 1e-4, abs: 1e-6), "held-out loss at \(rates[k])")
             XCTAssertEqual(points[k].stop, .maxEpochs)
         }
         let want = (0..<3).min { reference[$0]! < reference[$1]! }!
@@ -202,7 +203,7 @@ final class LinearizedProtocolTests: XCTestCase {
         let defined = g.indices.filter { abs(g[$0]) > 1e-5 }
         XCTAssertGreaterThan(defined.count, g.count / 2)
         let got = trainer.network.params.array.map(Double.init)
-        assertClose(defined.map { got[$0] }, defined.map { adam[$0] }, (rel: 0, abs: 2e-6 * scale), "child Adam step")
+        assertClose(defined.map { got[$0] }, defined.map { adam[$0] }, Tol(rel: 0, abs: 2e-6 * scale), "child Adam step")
         XCTAssertGreaterThan(defined.map { abs(got[$0] - sgd[$0]) }.max()!, 1e-3, "the child must not take an SGD step")
 
         var settings = section.modelSettings(recipe: parent, learningRate: lr, epochs: 1)
@@ -211,7 +212,7 @@ final class LinearizedProtocolTests: XCTestCase {
         try lin.trainStep()
         XCTAssertEqual(lin.optimizer.exportState().kind, "adam")
         let linGot = lin.model.weights.array.map(Double.init)
-        assertClose(defined.map { linGot[$0] }, defined.map { adam[$0] }, (rel: 0, abs: 2e-6 * scale), "linearised Adam step")
+        assertClose(defined.map { linGot[$0] }, defined.map { adam[$0] }, Tol(rel: 0, abs: 2e-6 * scale), "linearised Adam step")
     }
 
     /// `linearized.loss: mse` on a cross-entropy recipe trains the linearised model on MSE (null keeps

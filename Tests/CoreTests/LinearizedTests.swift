@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 final class LinearizedTests: XCTestCase {
@@ -115,10 +116,10 @@ final class LinearizedTests: XCTestCase {
             for k in 1...10 {
                 let a = try trainer.trainStep(), b = try lin.trainStep()
                 try own.trainStep()
-                assertClose(b.meanLoss, a.meanLoss, (rel: 1e-5, abs: 0), "\(loss) step \(k) loss")
+                assertClose(b.meanLoss, a.meanLoss, Tol(rel: 1e-5, abs: 0), "\(loss) step \(k) loss")
                 let want = trainer.network.params.array.map(Double.init)
                 let scale = want.map(abs).max()!
-                assertClose(lin.model.weights.array, want, (rel: 0, abs: 1e-6 * scale), "\(loss) step \(k) weights")
+                assertClose(lin.model.weights.array, want, Tol(rel: 0, abs: 1e-6 * scale), "\(loss) step \(k) weights")
             }
             let diff = zip(own.model.weights.array, lin.model.weights.array).map { abs($0 - $1) }.max()!
             XCTAssertGreaterThan(diff, 1e-3, "\(loss): the linearised streams should order the data differently")

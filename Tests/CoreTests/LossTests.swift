@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// Calls a loss on arrays; returns (summary, dlogits).

@@ -1,8 +1,9 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
-/// Metrics (DESIGN §4) against hand-computed values and naive per-example loops.
+/// Metrics (docs/metrics.md) against hand-computed values and naive per-example loops.
 final class MetricsTests: XCTestCase {
     // MARK: helpers
 
@@ -291,7 +292,7 @@ final class MetricsTests: XCTestCase {
                 for j in 0..<P { mean[j] += ref.grads[j] / 7 }
             }
             let scale = mean.map(abs).max()!
-            assertClose(Array(g.centroid(c)), mean, (rel: Tolerance.float.rel, abs: Tolerance.float.abs * scale), "g_\(c)")
+            assertClose(Array(g.centroid(c)), mean, Tol(rel: Tolerance.float.rel, abs: Tolerance.float.abs * scale), "g_\(c)")
         }
     }
 
@@ -319,10 +320,19 @@ final class MetricsTests: XCTestCase {
         assertClose(a.classCosines, [1, 1, 1], Tolerance.absolute(1e-6), "cosines")
         assertClose(a.alignment, 1, Tolerance.absolute(1e-6), "A")
         assertClose(a.distance, 0, Tolerance.absolute(1e-6), "1 - A")
-        // A different network is measurably less aligned.
+        // A different network: the cosines of the centroid rows (class c: values[c*P ..< (c+1)*P])
+        // computed here in Double, and their mean.
         let other = LogitGradientCentroids(randomNetwork(.resnet20, input: Shape(3, 5, 5), classes: 3, seed: 43),
                                            probe: probe, batchSize: 9)
-        XCTAssertLessThan(LogitGradientCentroids.alignment(g, other).alignment, 0.99)
+        let p = g.parameterCount
+        let cosines = (0..<3).map { c -> Double in
+            let x = g.values[(c * p)..<((c + 1) * p)].map(Double.init), y = other.values[(c * p)..<((c + 1) * p)].map(Double.init)
+            return dot(x, y) / (dot(x, x) * dot(y, y)).squareRoot()
+        }
+        let b = LogitGradientCentroids.alignment(g, other)
+        assertClose(b.classCosines, cosines, Tolerance.float, "cosines with another network")
+        assertClose(b.alignment, cosines.reduce(0, +) / 3, Tolerance.float, "A with another network")
+        XCTAssertLessThan(b.alignment, 0.99)
     }
 
     /// C = 2, P = 2: g_0 = (1, 0) vs (1, 1) -> cos 1/sqrt 2; g_1 = (0, 1) vs (0, -1) -> cos -1.
@@ -448,34 +458,55 @@ final class MetricsTests: XCTestCase {
         }
     }
 
-    /// `.recompute(K batches)` equals a hand loop at every alpha: weights on the line, every BN reset
-    /// with `momentum = nil`, the K batches of the `.batchNormRecompute` permutation forwarded in train
-    /// mode, momentum back to 0.1, then `evaluate` in eval mode.
-    func testRecomputePolicyEqualsHandLoop() {
-        let shape = Shape(3, 5, 5)
-        let a = randomNetwork(.resnet20, input: shape, classes: 3, seed: 71)
-        let b = randomNetwork(.resnet20, input: shape, classes: 3, seed: 72)
-        let test = randomData(20, shape, classes: 3, seed: 73), train = randomData(30, shape, classes: 3, seed: 74)
+    /// `.recompute(K batches)` against a reference computed in Double by the test: the weights on
+    /// the line in Double, each BatchNorm's statistics the mean over the K batches (of the
+    /// `.batchNormRecompute` permutation) of that batch's mean and unbiased variance, then an
+    /// eval-mode forward of the Double network with softmax cross-entropy and arg-max error computed
+    /// here from the logits. (The recompute under test is a Float cumulative average with
+    /// `momentum = nil`; nothing of it is reused.)
+    func testRecomputePolicyMatchesDoubleReference() {
+        let shape = Shape(3, 5, 5), classes = 3
+        let a = randomNetwork(.resnet20, input: shape, classes: classes, seed: 71)
+        let b = randomNetwork(.resnet20, input: shape, classes: classes, seed: 72)
+        let test = randomData(20, shape, classes: classes, seed: 73), train = randomData(30, shape, classes: classes, seed: 74)
         let policy = BarrierBatchNorm.recompute(batches: 3, batchSize: 8, seed: 11)
         let curve = InterpolationCurve(a, b, gridPoints: 3, test: test, train: train, batchNorm: policy, batchSize: 6)
         let path = WeightInterpolation(from: a, to: b, batchNorm: policy, recomputeFrom: train)
         let order = { () -> [Int] in var s = RandomStream(seed: 11, role: .batchNormRecompute); return s.permutation(30) }()
+        let (pa, pb) = (a.params.array.map(Double.init), b.params.array.map(Double.init))
         for (k, alpha) in [0.0, 0.5, 1.0].enumerated() {
-            let net = ModelKind.resnet20.build(input: shape, classes: 3, as: Float.self)
-            let (pa, pb) = (a.params.array, b.params.array)
-            net.params.copy(from: (0..<pa.count).map { alpha == 1 ? pb[$0] : pa[$0] + Float(alpha) * (pb[$0] - pa[$0]) })
-            for bn in net.batchNorms { bn.resetRunningStatistics(state: net.state.pointer); bn.momentum = nil }
+            let net = ModelKind.resnet20.build(input: shape, classes: classes, as: Double.self)
+            net.params.copy(from: (0..<pa.count).map { (1 - alpha) * pa[$0] + alpha * pb[$0] })
+            var mean = [Double](repeating: 0, count: net.state.count)
             for j in 0..<3 {
-                let batch = train.subset(indices: Array(order[(j * 8)..<(j * 8 + 8)]))
-                _ = batch.images.withUnsafeBufferPointer { net.forward($0.baseAddress!, n: 8, mode: .train) }
+                // Momentum 1: the running statistics become this batch's mean and unbiased variance.
+                for bn in net.batchNorms { bn.momentum = 1 }
+                let images = order[(j * 8)..<(j * 8 + 8)].flatMap { i in
+                    (0..<shape.count).map { Double(train.images[i * shape.count + $0]) } }
+                _ = images.withUnsafeBufferPointer { net.forward($0.baseAddress!, n: 8, mode: .train) }
+                for i in 0..<mean.count { mean[i] += net.state[i] / 3 }
             }
-            for bn in net.batchNorms { bn.momentum = 0.1 }
-            let t = evaluate(net, on: test), r = evaluate(net, on: train)
+            net.state.copy(from: mean)
+            func reference(_ data: Dataset) -> (error: Double, loss: Double, margin: Double) {
+                let x = data.images.map(Double.init)
+                let y = x.withUnsafeBufferPointer { net.forward($0.baseAddress!, n: data.count, mode: .eval) }
+                var wrong = 0, loss = 0.0, margin = Double.infinity
+                for i in 0..<data.count {
+                    let z = (0..<classes).map { y[i * classes + $0] }
+                    let top = z.max()!, best = z.firstIndex(of: top)!, label = data.label(i)
+                    margin = min(margin, top - z.indices.filter { $0 != best }.map { z[$0] }.max()!)
+                    if best != label { wrong += 1 }
+                    loss += top + log(z.map { exp($0 - top) }.reduce(0, +)) - z[label]
+                }
+                return (Double(wrong) / Double(data.count), loss / Double(data.count), margin)
+            }
+            let t = reference(test), r = reference(train)
+            XCTAssertGreaterThan(min(t.margin, r.margin), 1e-3, "near tie in the reference at alpha \(alpha)")
             let p = curve.points[k]
-            assertClose([p.testError, p.trainError, p.testLoss, p.trainLoss],
-                        [t.errorRate, r.errorRate, t.meanLoss, r.meanLoss], Tolerance.float, "alpha \(alpha)")
+            assertClose([p.testError, p.trainError], [t.error, r.error], Tolerance.exact, "errors at alpha \(alpha)")
+            assertClose([p.testLoss, p.trainLoss], [t.loss, r.loss], Tolerance.float, "losses at alpha \(alpha)")
             path.move(to: alpha)
-            assertClose(path.network.state.array, net.state.array.map(Double.init), Tolerance.float, "state at \(alpha)")
+            assertClose(path.network.state.array, mean, Tolerance.float, "BatchNorm statistics at alpha \(alpha)")
             XCTAssertEqual(path.network.batchNorms.map(\.momentum), Array(repeating: 0.1, count: 19))
         }
         XCTAssertNotEqual(curve.points[1].testLoss, curve.points[0].testLoss)

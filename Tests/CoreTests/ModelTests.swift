@@ -1,4 +1,5 @@
 import Core
+import TestSupport
 import XCTest
 
 final class ModelTests: XCTestCase {
@@ -33,7 +34,7 @@ final class ModelTests: XCTestCase {
         let v = net.layout.parameter(named: "layer3.2.conv2.weight")!
         let values = (v.range).map { Double(net.params[$0]) }
         let std = (values.map { $0 * $0 }.reduce(0, +) / Double(values.count)).squareRoot()
-        assertClose(std, (2.0 / Double(64 * 9)).squareRoot(), (rel: 0.02, abs: 0), "Kaiming std")
+        assertClose(std, (2.0 / Double(64 * 9)).squareRoot(), Tol(rel: 0.02, abs: 0), "Kaiming std")
         let bnw = net.layout.parameter(named: "bn1.weight")!, bnb = net.layout.parameter(named: "bn1.bias")!
         XCTAssertEqual(bnw.range.map { net.params[$0] }, Array(repeating: 1, count: 16))
         XCTAssertEqual(bnb.range.map { net.params[$0] }, Array(repeating: 0, count: 16))
@@ -87,7 +88,7 @@ final class ModelTests: XCTestCase {
         // terms' magnitude `sum |u_i f_i|` per evaluation, divided by `2h` (~1e-8 here); allow 16.
         let out = x.withUnsafeBufferPointer { net.forward($0.baseAddress!, n: n, mode: mode) }
         let noise = 16 * (0..<(n * classes)).reduce(0) { $0 + abs(u[$1] * out[$1]) }.ulp / (2 * h)
-        assertClose(got, want, (Tolerance.finiteDifference.rel, max(Tolerance.finiteDifference.abs, noise)),
+        assertClose(got, want, Tol(rel: Tolerance.finiteDifference.rel, abs: max(Tolerance.finiteDifference.abs, noise)),
                     "\(kind) per-tensor coordinates", file: file, line: line)
         net.params.copy(from: w0)
         // Input gradient along a random direction.

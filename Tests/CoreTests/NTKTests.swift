@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// Empirical-NTK Gram and its analyses against independent references: the linear model's closed
@@ -81,9 +82,59 @@ final class NTKTests: XCTestCase {
             for row in 0..<n { reference[row * n + col] = (plus[row] - minus[row]) / (2 * h) * norm }
             for q in 0..<p { dnet.params[q] = w0[q] }
         }
-        let scale = maxAbs(reference)
-        XCTAssertGreaterThan(scale, 0)
-        assertClose(k, reference, (rel: 0, abs: 2e-4 * scale), "\(kind.rawValue) Gram vs finite differences")
+        XCTAssertGreaterThan(maxAbs(reference), 0)
+        assertGramClose(k, reference, n: n, Self.floatGram, "\(kind.rawValue) Gram vs finite differences")
+    }
+
+    /// A Float Gram against a Double reference, per entry: an entry `J_a . J_b` computed from Float
+    /// Jacobian rows carries an error of order `eps_f |J_a| |J_b| = eps_f sqrt(K_aa K_bb)`, so each
+    /// entry is compared after dividing both by its own `sqrt(K_aa K_bb)` (reference diagonal) with
+    /// `|a - b| <= abs + rel |b|`: the absolute part is per entry, not a fraction of `max |K|`.
+    static let floatGram = Tol(rel: 1e-4, abs: 2e-5)
+
+    private func assertGramClose(_ k: [Double], _ reference: [Double], n: Int, _ tol: Tol, _ what: String,
+                                 file: StaticString = #filePath, line: UInt = #line) {
+        let d = (0..<n).map { reference[$0 * n + $0].squareRoot() }
+        XCTAssertTrue(d.allSatisfy { $0 > 0 }, "\(what): zero diagonal in the reference", file: file, line: line)
+        let scale = (0..<(n * n)).map { d[$0 / n] * d[$0 % n] }
+        assertClose((0..<(n * n)).map { k[$0] / scale[$0] }, (0..<(n * n)).map { reference[$0] / scale[$0] }, tol,
+                    "\(what) (entries / sqrt(K_aa K_bb))", file: file, line: line)
+    }
+
+    /// The Jacobian of a Float network's outputs (`m` examples x `c` classes) by backward passes of
+    /// the same network in Double, one output at a time (no `JacobianRows`, no tiles, no chunks).
+    private func doubleJacobian(_ net: Network<Float>, _ x: [Float], m: Int) -> [Double] {
+        let input = net.inputShape, c = net.classes, p = net.parameterCount
+        let dnet = net.kind.build(input: input, classes: c, as: Double.self)
+        for i in 0..<p { dnet.params[i] = Double(net.params[i]) }
+        for i in 0..<net.layout.stateCount { dnet.state[i] = Double(net.state[i]) }
+        let xd = x.map(Double.init)
+        var jac = [Double](repeating: 0, count: m * c * p)
+        for a in 0..<(m * c) {
+            dnet.zeroGrads()
+            _ = xd.withUnsafeBufferPointer { dnet.forward($0.baseAddress! + (a / c) * input.count, n: 1, mode: .eval) }
+            var e = [Double](repeating: 0, count: c); e[a % c] = 1
+            e.withUnsafeBufferPointer { dnet.backward($0.baseAddress!, n: 1, mode: .eval) }
+            for q in 0..<p { jac[a * p + q] = dnet.grads[q] }
+        }
+        // The rows are checked themselves: J v by central differences of the Double network along
+        // two random directions v.
+        let w0 = dnet.params.array
+        var r = TestRandom(99)
+        for _ in 0..<2 {
+            let v = r.array(p), h = 1e-6
+            func f(_ s: Double) -> [Double] {
+                for q in 0..<p { dnet.params[q] = w0[q] + s * h * v[q] }
+                let y = xd.withUnsafeBufferPointer { dnet.forward($0.baseAddress!, n: m, mode: .eval) }
+                return Array(UnsafeBufferPointer(start: y, count: m * c))
+            }
+            let plus = f(1), minus = f(-1)
+            let fd = (0..<(m * c)).map { (plus[$0] - minus[$0]) / (2 * h) }
+            let jv = (0..<(m * c)).map { a in (0..<p).reduce(0.0) { $0 + jac[a * p + $1] * v[$1] } }
+            assertClose(jv, fd, Tolerance.finiteDifference, "Double Jacobian rows vs central differences")
+        }
+        for q in 0..<p { dnet.params[q] = w0[q] }
+        return jac
     }
 
     func testMLPGramMatchesFiniteDifferences() throws {
@@ -95,18 +146,19 @@ final class NTKTests: XCTestCase {
         try checkAgainstFiniteDifferences(.resnet20, input: Shape(3, 8, 8), classes: 2, m: 3, blockSize: 2)
     }
 
-    /// Symmetric PSD, traced kernel = sum of the diagonal blocks, and the Gram equals `J J^T` from
-    /// the full Jacobian (naive Double product) — including a Gram built in several parameter chunks.
+    /// Symmetric PSD, traced kernel = sum of the diagonal blocks, and the Gram equals `J J^T` of the
+    /// Jacobian from per-output backward passes of the network in Double (itself checked against
+    /// central differences; naive Double product) — including a Gram built in several parameter chunks.
     func testGramEqualsJJtAcrossChunksPSDAndTraced() throws {
         let shape = Shape(3, 8, 8), m = 6, c = 4
         let net = randomNetwork(.simplecnn, input: shape, classes: c, seed: 3)
         let x = inputs(m, shape, seed: 4)
-        let jac = JacobianRows(network: net, inputs: x).full()
+        let jac = doubleJacobian(net, x, m: m)
         let n = m * c, p = net.parameterCount
         var jjt = [Double](repeating: 0, count: n * n)
         for a in 0..<n { for b in 0...a {
             var s = 0.0
-            for q in 0..<p { s += Double(jac[a * p + q]) * Double(jac[b * p + q]) }
+            for q in 0..<p { s += jac[a * p + q] * jac[b * p + q] }
             jjt[a * n + b] = s; jjt[b * n + a] = s
         } }
         let scale = maxAbs(jjt)
@@ -123,7 +175,7 @@ final class NTKTests: XCTestCase {
                                                    options: NTKGramOptions(memoryBudgetBytes: budget, blockSize: 8))
             XCTAssertEqual(stats.parameterChunks, what == "one chunk" ? 1 : 3)
             let k = g.gatherFull(SerialCommunicator())!
-            assertClose(k, jjt, (rel: 0, abs: 1e-5 * scale), "Gram vs J J^T, \(what)")
+            assertGramClose(k, jjt, n: n, Self.floatGram, "Gram vs Double J J^T, \(what)")
             let eig = try LAPACK.symmetricEigenvalues(k, n: n)
             XCTAssertGreaterThan(eig.min()!, -1e-6 * eig.max()!, "PSD")
             // Traced kernel against the diagonal blocks of the gathered Gram.
@@ -197,11 +249,11 @@ final class NTKTests: XCTestCase {
         } }
         let lambda = try LAPACK.symmetricEigenvalues(small, n: m).reversed().flatMap { [$0, $0] }
         // Reported on the grid of 9 significant digits of lambda_max = 17.2...: within half of 1e-7.
-        assertClose(s.eigenvalues, lambda, (rel: 0, abs: 0.5e-7 + 1e-12), "eigenvalues")
+        assertClose(s.eigenvalues, lambda, Tol(rel: 0, abs: 0.5e-7 + 1e-12), "eigenvalues")
         assertClose(s.trace, small[0] * 2 + small[4] * 2 + small[8] * 2, Tolerance.double, "trace")
-        assertClose(s.conditionNumber, lambda[0] / lambda.last!, (rel: 1e-8, abs: 0), "condition number")
+        assertClose(s.conditionNumber, lambda[0] / lambda.last!, Tol(rel: 1e-8, abs: 0), "condition number")
         let s1 = lambda.reduce(0, +), s2 = lambda.reduce(0) { $0 + $1 * $1 }
-        assertClose(s.effectiveRank, s1 * s1 / s2, (rel: 1e-8, abs: 0), "effective rank")
+        assertClose(s.effectiveRank, s1 * s1 / s2, Tol(rel: 1e-8, abs: 0), "effective rank")
         // The top eigenvector is an eigenvector of the full Gram with the top eigenvalue.
         let k = g.gatherFull(SerialCommunicator())!, v = s.topVectors[0], n = m * c
         // (Components are reported on a 1e-7 grid.)
@@ -245,7 +297,7 @@ final class NTKTests: XCTestCase {
             let row = Array(expected[(i * c)..<(i * c + c)])
             if row.firstIndex(of: row.max()!)! != test.label(i) { wrong += 1 }
         }
-        assertClose(result.testPredictions, expected, (rel: 1e-4, abs: 1e-4), "machine predictions")
+        assertClose(result.testPredictions, expected, Tol(rel: 1e-4, abs: 1e-4), "machine predictions")
         XCTAssertEqual(result.testError, Double(wrong) / Double(nt))
     }
 

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// Hand-computed optimiser values are checked to Float rounding.

@@ -82,6 +82,11 @@ final class PresetTests: XCTestCase {
                                    row: Row(optimizer: .adam, learningRate: 1e-3, momentum: nil, weightDecay: 0, gamma: 0.1,
                                             milestones: [6], epochs: 8),
                                    table1Preset: false)
+        // The smoke test (its header): quick.yaml's Adam recipe for 2 epochs without the drop.
+        e["tiny.yaml"] = Expected(model: .simplecnn_w8, data: .fashionMNIST,
+                                  row: Row(optimizer: .adam, learningRate: 1e-3, momentum: nil, weightDecay: 0, gamma: nil,
+                                           milestones: [], epochs: 2),
+                                  table1Preset: false)
         return e
     }()
 

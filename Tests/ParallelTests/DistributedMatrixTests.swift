@@ -1,6 +1,7 @@
 import Core
 import Foundation
 import Parallel
+import TestSupport
 import XCTest
 
 /// `DistributedMatrix` on the test process's 1-rank world, against serial LAPACK and closed forms.
@@ -22,7 +23,7 @@ final class DistributedMatrixTests: XCTestCase {
         a.fill { i, j in Double(i * 100 + j) }
         let full = try XCTUnwrap(try a.gather(root: 0))
         let expected = (0..<(m * k)).map { Double(($0 % m) * 100 + $0 / m) }
-        assertClose(full, expected, tolerance: Tolerance.exact, "gathered matrix")
+        assertClose(full, expected, Tolerance.exact, "gathered matrix")
         // <A, A> = sum_ij (100 i + j)^2.
         var exact = 0.0
         for i in 0..<m { for j in 0..<k { exact += Double((i * 100 + j) * (i * 100 + j)) } }
@@ -38,7 +39,7 @@ final class DistributedMatrixTests: XCTestCase {
         let serialInput = (0..<(n * n)).map { f($0 % n, $0 / n) }
         var z = try DistributedMatrix(like: a)
         let w = try a.symmetricEigen(vectors: &z)
-        assertClose(w, try LAPACK.symmetricEigenvalues(serialInput, n: n), tolerance: Tolerance.lapack,
+        assertClose(w, try LAPACK.symmetricEigenvalues(serialInput, n: n), Tolerance.lapack,
                     "pdsyevd vs dsyevd")
     }
 
@@ -58,7 +59,7 @@ final class DistributedMatrixTests: XCTestCase {
         let x = try XCTUnwrap(try b.gather())
         let serial = try LAPACK.choleskySolve((0..<(n * n)).map { f($0 % n, $0 / n) }, n: n,
                                               (0..<(n * nrhs)).map { g($0 % n, $0 / n) }, nrhs: nrhs)
-        assertClose(x, serial, tolerance: Tolerance.lapack, "pdpotrs vs dpotrs")
+        assertClose(x, serial, Tolerance.lapack, "pdpotrs vs dpotrs")
     }
 
     func testIndefiniteMatrixThrowsWithRoutineAndInfo() throws {

@@ -1,5 +1,6 @@
 import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// `ntkscape ntk` on 1, 2 and 3 ranks (and without mpirun) must give the same Gram bit for bit,
@@ -46,7 +47,7 @@ final class NTKIntegrationTests: XCTestCase {
             XCTAssertTrue(r.npy == serial.npy, "Gram on \(ranks) rank(s) differs from the serial one")
             // ScaLAPACK (p > 1) against LAPACK: 1e-10 relative to the largest eigenvalue.
             let scale = serial.eigenvalues.map(abs).max()!
-            assertClose(r.eigenvalues, serial.eigenvalues, tolerance: 1e-10 * scale, "eigenvalues on \(ranks) rank(s)")
+            assertClose(r.eigenvalues, serial.eigenvalues, Tolerance.absolute(1e-10 * scale), "eigenvalues on \(ranks) rank(s)")
             let lines = r.output.split(separator: "\n")
             XCTAssertEqual(lines.first { $0.hasPrefix("alignment") }, alignment, r.output)
             XCTAssertEqual(lines.first { $0.hasPrefix("NTK machine") }.map { $0.split(separator: "(")[0] },

@@ -1,5 +1,6 @@
 import Foundation
 import Parallel
+import TestSupport
 import XCTest
 
 /// Runs the built `ntkscape selftest` under `mpirun` on several rank counts, and without `mpirun`,
@@ -38,13 +39,9 @@ final class SelftestIntegrationTests: XCTestCase {
         }
     }
 
+    /// `mpirun` from `$PATH` (Open MPI's, installed by scripts/install-deps.sh).
     static var mpirun: URL {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
-        for dir in path.split(separator: ":") {
-            let url = URL(fileURLWithPath: String(dir)).appendingPathComponent("mpirun")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return URL(fileURLWithPath: "/usr/bin/mpirun")
+        executableOnPath("mpirun") ?? URL(fileURLWithPath: "mpirun")
     }
 
     /// Runs `executable arguments` to completion (killed after `timeout` s); stdout and stderr merged.

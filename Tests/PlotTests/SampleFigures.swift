@@ -3,8 +3,8 @@ import XCTest
 @testable import Plot
 
 /// Writes sample figures for visual inspection when PLOT_SAMPLE_DIR is set
-/// (`PLOT_SAMPLE_DIR=/tmp/plots swift test --filter SampleFigures`); otherwise only checks that
-/// they parse.
+/// (`PLOT_SAMPLE_DIR=/tmp/plots swift test --filter SampleFigures`), and checks that every layer of
+/// the sample is drawn: element counts derived by hand from its inputs.
 final class SampleFigures: XCTestCase {
     static func samples() -> [(String, Figure)] {
         let epochs = (0..<40).map { pow(10, Double($0) / 13) }
@@ -49,6 +49,24 @@ final class SampleFigures: XCTestCase {
             let svg = SVGRenderer.render(fig)
             let doc = ParsedSVG.parse(svg)
             XCTAssertEqual(doc.count("g", class: "panel"), fig.panels.count)
+            // Markers: 40 circles of "full network" but its NaN point, 9 squares of "ratio", the 2
+            // diamonds of the scatter; one band (the dashed series).
+            XCTAssertEqual(doc.count("circle", class: "marker"), 39)
+            XCTAssertEqual(doc.count("rect", class: "marker"), 9)
+            XCTAssertEqual(doc.count("path", class: "marker"), 2)
+            XCTAssertEqual(doc.count("path", class: "band"), 1)
+            XCTAssertEqual(doc.texts("point-label"), ["min", "init"])
+            // Heat map: 12 x 9 cells, one NaN (hatched).
+            let cells = doc.all("rect", class: "cell")
+            XCTAssertEqual(cells.count, 12 * 9)
+            XCTAssertEqual(cells.filter { $0.attributes["fill"]?.hasSuffix("-nan)") ?? false }.count, 1)
+            // x² + 2y² on [-1, 1]² reaches 3: all five levels are drawn, one path and label each.
+            XCTAssertEqual(doc.count("path", class: "contour"), 5)
+            XCTAssertEqual(doc.texts("contour-label"), ["0.1", "0.25", "0.5", "1", "2"])
+            // Three reference lines, all inside their panels' ranges; one empty panel.
+            XCTAssertEqual(doc.count("line", class: "reference"), 3)
+            XCTAssertEqual(doc.texts("reference-label"), ["t = 10", "y = 0.8 escape", "y = 1 escape threshold"])
+            XCTAssertEqual(doc.texts("no-data"), ["no data"])
             if let dir {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
                 try svg.write(toFile: dir + "/\(name).svg", atomically: true, encoding: .utf8)

@@ -1,6 +1,7 @@
 import Core
 import Foundation
 @testable import Report
+import TestSupport
 import XCTest
 
 /// `ReportWriter` on run directories: a finished one (rendered in a headless browser when one is
@@ -61,9 +62,12 @@ final class ReportWriterTests: XCTestCase {
         XCTAssertEqual(result.figures.count, FigureSpec.all.count)
         for f in result.figures { _ = try ParsedXML(try String(contentsOfFile: f, encoding: .utf8)) }
 
-        guard let browser = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
-            .first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("no headless browser (Debian's chromium, installed by scripts/install-deps.sh) found")
+        // `$NTKSCAPE_BROWSER`, else Chromium or Chrome from `$PATH`.
+        let named = ProcessInfo.processInfo.environment["NTKSCAPE_BROWSER"].map { URL(fileURLWithPath: $0) }
+        guard let browser = (named.map { [$0] } ?? ["chromium", "chromium-browser", "google-chrome"].compactMap(executableOnPath))
+            .first(where: { FileManager.default.isExecutableFile(atPath: $0.path) })?.path else {
+            try referenceMissing("no headless browser on PATH (Debian's chromium, installed by scripts/install-deps.sh; "
+                                 + "or set NTKSCAPE_BROWSER)")
         }
         let url = URL(fileURLWithPath: result.report).absoluteString
         // The whole page parses: the last section is in the DOM.

@@ -259,7 +259,7 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
         .init("hessian", \.hessian, "Top Hessian eigenvalue of the training loss and the escape ratios."),
         .init("training_curves", \.trainingCurves, "Training loss and error of the parent and the children every N steps."),
         .init("threads", \.threads, identity: false,
-              "BLAS threads per rank; null = $OPENBLAS_NUM_THREADS, else the cores per rank."),
+              "Compute threads per rank (BLAS and the layers' loops); null = 1. `run --threads` overrides it; slurm/ntkscape.sbatch passes --cpus-per-task."),
     ] }
 
     /// The spawn times of Fort et al. 2020's figures, in epochs.

@@ -19,10 +19,14 @@ public final class ExperimentRunner {
     let algebra: (Communicator) throws -> GramLinearAlgebra
     /// The tasks and their dependencies (TaskGraph.swift); costs in CostModel.swift, the schedule in
     /// Scheduling.swift, training in TrainingTasks.swift, the measurements in ComparisonTasks.swift,
-    /// AnalysisTasks.swift and KernelTasks.swift, waiting and failures in RunnerFailures.swift.
+    /// LinearizedTasks.swift, HessianTasks.swift and KernelTasks.swift, waiting and failures in
+    /// RunnerFailures.swift.
     public let graph: TaskGraph
     /// Longest wait, in seconds, for a file another task writes (nil: until it can no longer appear).
     public var waitTimeout: Double?
+    /// Asked after every training step, between tasks and while waiting for a file: true ends the
+    /// rank's work with `StopRequested`, saving training's resume state first (StopRequest.swift).
+    public var shouldStop: () -> Bool = { false }
     /// This rank's log; when set, `run()` keeps the rank's progress (`RunStatus`) in the run's
     /// `logs/status-<k>.json` and shows it through the log.
     public var runLog: RunLog?
@@ -103,6 +107,7 @@ public final class ExperimentRunner {
                 records.append(record)
                 continue
             }
+            if shouldStop() { throw StopRequested(task: "between tasks (next: \(task.id))") }
             log("rank \(comm.rank): \(task.id) starts")
             status?.started(task.id)
             let t0 = Benchmark.now(), started = Date()

@@ -63,6 +63,8 @@ public struct TaskFailure: Error, CustomStringConvertible, Sendable {
 public func during<T>(_ task: String, fix: String, _ body: () throws -> T) throws -> T {
     do {
         return try body()
+    } catch let stop as StopRequested {
+        throw stop   // a requested stop is not a failure (StopRequest.swift)
     } catch {
         throw TaskFailure.wrapping(error, task: task, fix: fix)
     }

@@ -30,9 +30,10 @@ public struct ProducedFile: Sendable {
 
     /// Blocks until the file exists. Throws at once if it cannot appear any more — the producer
     /// finished without it (deleted since, or never written) or failed — and after `timeout`
-    /// seconds (nil: no limit). `log` hears about long waits every `report` seconds.
+    /// seconds (nil: no limit). `log` hears about long waits every `report` seconds. Throws
+    /// `StopRequested` when `shouldStop()` says so (checked at every poll).
     public func wait(timeout: Double? = nil, poll: Double = 0.2, report: Double = 60,
-                     log: (String) -> Void = { _ in }) throws {
+                     shouldStop: () -> Bool = { false }, log: (String) -> Void = { _ in }) throws {
         let fm = FileManager.default
         let start = Date()
         var lastReport = 0.0
@@ -57,6 +58,7 @@ public struct ProducedFile: Sendable {
                     message: "task \(producer), which writes the file, failed" + (reason.isEmpty ? "" : ": \(reason)"),
                     fix: "see that task's error (printed by its rank), fix its cause and rerun the same command")
             }
+            if shouldStop() { throw StopRequested(task: "waiting for \(path) (written by task \(producer))") }
             let waited = Date().timeIntervalSince(start)
             if let timeout, waited >= timeout {
                 throw TaskFailure(

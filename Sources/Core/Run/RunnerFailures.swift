@@ -21,6 +21,8 @@ extension ExperimentRunner {
                 try FaultInjection.check(Self.faultPhase(task), rank: comm.rank)
                 return try body()
             }
+        } catch let stop as StopRequested {
+            throw stop   // not a failure: no marker, the rerun resumes the task (StopRequest.swift)
         } catch {
             let failure = TaskFailure.wrapping(error, task: "task \(task.id)", fix: rerunFix)
             try? AtomicFile.write("rank \(comm.rank): \(failure.message)\n",
@@ -73,6 +75,6 @@ extension ExperimentRunner {
     func waitFor(_ path: String) throws {
         if FileManager.default.fileExists(atPath: path) { return }
         status?.note("waiting for \((path as NSString).lastPathComponent) from another task")
-        try producedFile(path).wait(timeout: waitTimeout) { self.log("rank \(self.comm.rank): \($0)") }
+        try producedFile(path).wait(timeout: waitTimeout, shouldStop: shouldStop) { self.log("rank \(self.comm.rank): \($0)") }
     }
 }

@@ -5,9 +5,9 @@ import Foundation
 /// the previous row.
 ///
 /// Resume: at every epoch end — the steps at which `RollingState` writes the resume checkpoint, and
-/// this callback runs before it — the rows so far and the open interval's sums are written to
-/// `path`, together with the sums at every earlier epoch end. A resumed trainer restarts at one of
-/// those steps, so `init` restores exactly the rows and open interval of that step: the curve of a
+/// this callback runs before it — and at a stop on request (`StopOnRequest`), the rows so far and
+/// the open interval's sums are written to `path`, together with the sums at every earlier such
+/// step. A resumed trainer restarts at one of those steps, so `init` restores exactly the rows and open interval of that step: the curve of a
 /// resumed run equals an uninterrupted one, byte for byte, whatever the rank count.
 public final class TrainingCurveRecorder: TrainingCallback {
     struct Window: Codable, Equatable {
@@ -15,7 +15,7 @@ public final class TrainingCurveRecorder: TrainingCallback {
     }
     struct State: Codable, Equatable {
         var rows: [TrainingCurveRow]
-        /// Open-interval sums at every epoch-end step written so far, keyed by the step (as a string).
+        /// Open-interval sums at every epoch-end (or stop) step written so far, keyed by the step (as a string).
         var windows: [String: Window]
     }
 
@@ -51,9 +51,14 @@ public final class TrainingCurveRecorder: TrainingCallback {
                                          trainLoss: window.meanLoss, trainError: window.errorRate, learningRate: Double(lr)))
             window = LossSummary()
         }
-        if t.step % t.stepsPerEpoch == 0 {
-            windows[String(t.step)] = Window(lossSum: window.lossSum, correct: window.correct, count: window.count)
-            try AtomicFile.write(try JSONEncoder.sorted.encode(State(rows: rows, windows: windows)), to: path)
-        }
+        if t.step % t.stepsPerEpoch == 0 { try saveResumeState(t) }
+    }
+
+    /// Writes the rows so far and the open interval's sums at `t.step` (after this step's
+    /// `afterStep`), so that a trainer resumed at that step restores this curve exactly: at every
+    /// epoch end, and when training stops on request between them (`StopOnRequest`).
+    public func saveResumeState(_ t: Trainer) throws {
+        windows[String(t.step)] = Window(lossSum: window.lossSum, correct: window.correct, count: window.count)
+        try AtomicFile.write(try JSONEncoder.sorted.encode(State(rows: rows, windows: windows)), to: path)
     }
 }

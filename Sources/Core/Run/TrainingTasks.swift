@@ -25,6 +25,7 @@ extension ExperimentRunner {
         // The curve is written before the rolling state (TrainingCurveRecorder explains why).
         try trainer.train(until: trainer.finalStep, callbacks: [saver] + (curve.map { [$0] } ?? []) + [
             RollingState(path: state),
+            StopOnRequest(path: state, task: "task \(ExperimentTask.parent(replicate: r).id)", curve: curve, shouldStop: shouldStop),
             ProgressPrinter(label: "r\(r) parent", endStep: trainer.finalStep, interval: 15),
         ])
         var record = TaskRecord(id: ExperimentTask.parent(replicate: r).id)
@@ -56,6 +57,8 @@ extension ExperimentRunner {
                                   path: paths.childTrainingCurve(replicate: r, spawn: spawn, child: k))
         try trainer.train(until: trainer.finalStep, callbacks: (curve.map { [$0] } ?? []) + [
             RollingState(path: state),
+            StopOnRequest(path: state, task: "task \(ExperimentTask.child(replicate: r, spawn: s, child: k).id)", curve: curve,
+                          shouldStop: shouldStop),
             ProgressPrinter(label: "r\(r) spawn \(spawn) child \(k)", endStep: trainer.finalStep, interval: 30),
         ])
         try Checkpoint(trainer: trainer).write(to: final)
