@@ -1,5 +1,6 @@
 @testable import Core
 import Foundation
+import TestSupport
 import XCTest
 
 /// What a user sees of a run: rank logs, progress status, the manifest's sessions, and
