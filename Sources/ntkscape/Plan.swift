@@ -8,7 +8,7 @@ struct Plan: ParsableCommand {
         abstract: "Estimate tasks, core-hours and makespan of an experiment on N ranks, and suggest sbatch resources.",
         discussion: "Costs come from a short calibration: a few training steps of the experiment's model on its data, timed here.")
 
-    @Argument(help: "Experiment file (YAML); omitted = the built-in quick experiment.") var experiment: String?
+    @OptionGroup var experiment: ExperimentOptions
     @Option(help: "Ranks to plan for.") var ranks: Int = 2
     @Option(help: "Threads per rank (as for run).") var threads: Int?
     @Option(name: .customLong("calibration-steps"), help: "Training steps timed for the calibration.") var calibrationSteps = 5
@@ -20,7 +20,8 @@ struct Plan: ParsableCommand {
     }
 
     func run() throws {
-        let config = try experiment.map { try ExperimentConfig.load(path: $0) } ?? ExperimentConfig.builtinDefault()
+        if try experiment.printConfigIfAsked() { return }
+        let config = try experiment.load()
         let t = BLASThreads.configure(option: threads ?? config.threads ?? 1, ranksOnNode: 1).threads
         // Set-up checks are made below for --ranks ranks, not for this one process.
         let runner = try ExperimentRunner(config: config, runsRoot: "runs", comm: SerialCommunicator(), log: { _ in }, checks: false)
@@ -65,7 +66,7 @@ struct Plan: ParsableCommand {
         print("disk: \(disk.count) checkpoints, about \(MemoryEstimate.format(disk.bytes)) in the run directory")
         let wall = (plan.makespan + kernelPhase(ranks)) * perUnit * 1.3 + 300
         print("suggested: sbatch --ntasks=\(ranks) --cpus-per-task=\(t) --mem-per-cpu=\(memoryPerCPU(memory.peak.bytes, threads: t)) "
-              + "--time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment ?? "")")
+              + "--time=\(slurmTime(wall)) slurm/ntkscape.sbatch \(experiment.experiment ?? "")")
     }
 
     /// Slurm's `--mem-per-cpu` for `bytes` per rank over `threads` CPUs: 25% headroom, whole GiB

@@ -477,7 +477,7 @@ final class ExperimentTests: XCTestCase {
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".yaml") }.sorted()
         XCTAssertEqual(files, ["linearization-paper.yaml", "quick.yaml", "resnet20-cifar10-constant-lr.yaml", "resnet20-cifar10.yaml", "resnet20-cifar100.yaml",
                                "resnet20-nobn-cifar10.yaml", "resnet20-nobn-cifar100.yaml", "simplecnn-cifar10.yaml",
-                               "wrn16-4-cifar10.yaml", "wrn16-4-cifar100.yaml"])
+                               "tiny.yaml", "wrn16-4-cifar10.yaml", "wrn16-4-cifar100.yaml"])
         for file in files {
             let path = dir.appendingPathComponent(file).path
             let text = try String(contentsOfFile: path, encoding: .utf8)

@@ -438,7 +438,7 @@ extension FailureIntegrationTests {
         // Other settings on resume: refused naming the option.
         let otherLR = try launch(["train", "--model", "simplecnn", "--epochs", "1", "--batch", "50", "--lr", "0.02",
                                   "--output", dir.appendingPathComponent("out.safetensors").path, "--resume", good] + common, ranks: 0)
-        assertFailed(otherLR, rank: 0, ranks: 1, task: "resuming from \(good)", mentions: "--lr 0.01 in the checkpoint, 0.02 given",
+        assertFailed(otherLR, rank: 0, ranks: 1, task: "resuming from \(good)", mentions: "--learning-rate 0.01 in the checkpoint, 0.02 given",
                      "train --resume --lr")
         let otherData = try launch(["train", "--model", "simplecnn", "--epochs", "1", "--batch", "50", "--lr", "0.01",
                                     "--output", dir.appendingPathComponent("out.safetensors").path, "--resume", good,

@@ -364,8 +364,18 @@ public extension ExperimentConfig {
     /// Parses an experiment file's text. Absent keys take their defaults; an empty text is all
     /// defaults. Throws `ExperimentConfigError` for YAML syntax, unknown keys (with the valid keys
     /// and the nearest one) and wrong types, naming `file` and the key path. Does not `validate`.
-    static func parse(yaml: String, file: String? = nil) throws -> ExperimentConfig {
-        let root: Node?
+    /// `overrides` (`--set key=value`) are put into the document first and read with it; errors in
+    /// them name `--set key` (`ConfigOverride`).
+    static func parse(yaml: String, file: String? = nil, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
+        do {
+            return try parseDocument(yaml: yaml, file: file, overrides: overrides)
+        } catch let e as ExperimentConfigError {
+            throw ConfigOverride.attribute(e, to: overrides)
+        }
+    }
+
+    private static func parseDocument(yaml: String, file: String?, overrides: [ConfigOverride]) throws -> ExperimentConfig {
+        var root: Node?
         do {
             root = try Yams.compose(yaml: yaml)
         } catch {
@@ -381,6 +391,7 @@ public extension ExperimentConfig {
                                         problem: "is not valid YAML: \(error)",
                                         fix: "correct the syntax at the position shown (indentation, `key: value`, brackets).")
         }
+        root = try ConfigOverride.apply(overrides, to: root)
         guard let root else { return ExperimentConfig() }
         do {
             return try decode(root, at: ConfigPath(file: file))
@@ -396,9 +407,9 @@ public extension ExperimentConfig {
         }
     }
 
-    /// Reads, parses and validates (`trainExamples: nil`) an experiment file; every error names
-    /// the file.
-    static func load(path: String) throws -> ExperimentConfig {
+    /// Reads, parses and validates (`trainExamples: nil`) an experiment file with `overrides`
+    /// applied; every error names the file, or the `--set` it comes from.
+    static func load(path: String, overrides: [ConfigOverride] = []) throws -> ExperimentConfig {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
             throw ExperimentConfigError(kind: .fileNotFound, file: path, keyPath: "", problem: "no such file.",
@@ -414,7 +425,7 @@ public extension ExperimentConfig {
             throw ExperimentConfigError(kind: .unreadable, file: path, keyPath: "", problem: "is not UTF-8 text.",
                                         fix: "save the experiment file as UTF-8 YAML.")
         }
-        if Self.isEmptyDocument(text) {
+        if overrides.isEmpty && Self.isEmptyDocument(text) {
             throw ExperimentConfigError(kind: .invalidValue, file: path, keyPath: "",
                                         problem: "holds no settings (only blanks or comments), so it would run every default: "
                                             + "a \(canonicalNumber(ExperimentConfig().recipe.epochs))-epoch \(ExperimentConfig().model.rawValue) "
@@ -422,11 +433,16 @@ public extension ExperimentConfig {
                                         fix: "list the settings that differ from the defaults (`ntkscape run --explain`); to run the defaults "
                                             + "deliberately write `name: experiment`; to run the built-in quick experiment give no file.")
         }
-        let config = try parse(yaml: text, file: path)
+        return try validated(parse(yaml: text, file: path, overrides: overrides), file: path, overrides: overrides)
+    }
+
+    /// `config` validated (`trainExamples: nil`); errors name `file`, or the `--set` they come from.
+    private static func validated(_ config: ExperimentConfig, file: String, overrides: [ConfigOverride]) throws -> ExperimentConfig {
         do {
             try config.validate(trainExamples: nil)
         } catch let e as ExperimentConfigError {
-            throw ExperimentConfigError(kind: e.kind, file: path, keyPath: e.keyPath, problem: e.problem, fix: e.fix)
+            throw ConfigOverride.attribute(ExperimentConfigError(kind: e.kind, file: file, keyPath: e.keyPath,
+                                                                 problem: e.problem, fix: e.fix), to: overrides)
         }
         return config
     }
@@ -442,11 +458,30 @@ public extension ExperimentConfig {
     /// The built-in experiment (`configs/quick.yaml`, embedded): a few minutes on two cores.
     static func builtinDefault() -> ExperimentConfig {
         do {
-            return try parse(yaml: builtinDefaultYAML, file: "built-in configs/quick.yaml")
+            return try parse(yaml: builtinDefaultYAML, file: builtinDefaultFile)
         } catch {
             preconditionFailure("the embedded configs/quick.yaml does not parse: \(error)")
         }
     }
+
+    /// The built-in experiment with `overrides`, validated.
+    static func builtinDefault(overrides: [ConfigOverride]) throws -> ExperimentConfig {
+        guard !overrides.isEmpty else { return builtinDefault() }
+        let file = builtinDefaultFile
+        return try validated(parse(yaml: builtinDefaultYAML, file: file, overrides: overrides), file: file, overrides: overrides)
+    }
+
+    /// The experiment file `path` (nil: the built-in one) with `overrides`, validated: what
+    /// `ntkscape run` and `plan` run.
+    static func load(experiment path: String?, overrides: [ConfigOverride]) throws -> ExperimentConfig {
+        try path.map { try load(path: $0, overrides: overrides) } ?? builtinDefault(overrides: overrides)
+    }
+
+    private static var builtinDefaultFile: String { "built-in configs/quick.yaml" }
+
+    /// Every setting of the resolved configuration (derived defaults made explicit) as plain YAML,
+    /// one `key: value` line each: what `--print-config` prints. Parsing it gives `resolved()`.
+    func resolvedYAML() -> String { resolved().annotatedYAML(comments: false) }
 
     /// Every setting with its default and help, as a commented YAML experiment file (for
     /// `ntkscape run --explain` and docs/experiment.md). Parsing it gives `ExperimentConfig()`.
@@ -456,14 +491,15 @@ public extension ExperimentConfig {
             + ExperimentConfig().annotatedYAML()
     }
 
-    /// This configuration as YAML, each setting preceded by a comment with its help and type.
-    func annotatedYAML() -> String {
+    /// This configuration as YAML, each setting preceded by a comment with its help and type
+    /// (without them when `comments` is false).
+    func annotatedYAML(comments: Bool = true) -> String {
         var lines: [String] = []
         func render(_ fields: [FieldInfo], _ value: ConfigValue, _ indent: String) {
             guard case let .map(values) = value else { return }
             for f in fields {
-                lines.append(indent + "# " + f.help + (f.nested == nil ? " [" + f.type + "]" : "")
-                                + (f.identity ? "" : " Not part of the run identity."))
+                if comments { lines.append(indent + "# " + f.help + (f.nested == nil ? " [" + f.type + "]" : "")
+                                + (f.identity ? "" : " Not part of the run identity.")) }
                 if let nested = f.nested {
                     lines.append(indent + f.key + ":")
                     render(nested, values[f.key]!, indent + "  ")

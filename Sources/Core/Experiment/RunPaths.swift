@@ -12,7 +12,8 @@
 ///     <run>/figures/<figure>.svg
 ///     <run>/report.html
 ///     <run>/tasks/<task id>.json          a finished task's result record (its presence = done)
-///     <run>/logs/rank-<k>.log
+///     <run>/logs/rank-<k>.log              rank k's timestamped log lines (appended by every session)
+///     <run>/logs/status-<k>.json           rank k's latest progress (RunStatus), rewritten every few seconds
 ///     <run>/replicate-<r>/parent/epoch-<e>.safetensors                       parent at time e
 ///     <run>/replicate-<r>/parent/training-state.safetensors                  parent's rolling resume state
 ///     <run>/replicate-<r>/parent/training-curve.json                         its training curve so far (resume)
@@ -105,6 +106,9 @@ public struct RunPaths: Sendable, Equatable {
 
     /// `<run>/logs/rank-<rank>.log`.
     public func log(rank: Int) -> String { Self.join(logs, "rank-\(rank).log") }
+
+    /// `<run>/logs/status-<rank>.json`: the rank's latest progress, from which rank 0 draws the live status.
+    public func status(rank: Int) -> String { Self.join(logs, "status-\(rank).json") }
 
     // MARK: Networks
 

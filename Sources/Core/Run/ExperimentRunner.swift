@@ -27,6 +27,13 @@ public final class ExperimentRunner {
     /// Asked after every training step, between tasks and while waiting for a file: true ends the
     /// rank's work with `StopRequested`, saving training's resume state first (StopRequest.swift).
     public var shouldStop: () -> Bool = { false }
+    /// This rank's log; when set, `run()` keeps the rank's progress (`RunStatus`) in the run's
+    /// `logs/status-<k>.json` and shows it through the log.
+    public var runLog: RunLog?
+    /// This rank's progress during `run()`.
+    public private(set) var status: RunStatus?
+    /// This rank's host name (manifest, status).
+    public let host = hostName()
 
     /// `algebra` makes the eigen/Cholesky solver for a group's Grams; the default (LAPACK) only
     /// serves one-rank groups. `checks: false` skips the set-up checks for `comm`'s size (`plan`
@@ -73,14 +80,32 @@ public final class ExperimentRunner {
 
     // MARK: Run
 
+    /// What rank 0 gathers at the end of `run()`.
+    public struct Outcome: Sendable {
+        /// Every task's record.
+        public var records: [TaskRecord]
+        /// Host name of each rank.
+        public var hosts: [String]
+        /// Tasks run (not skipped) in this invocation, by any rank.
+        public var ran: Set<String>
+    }
+
+    /// One rank's part of the gather.
+    private struct RankReport: Codable {
+        var host: String
+        var ran: [String]
+        var records: [TaskRecord]
+    }
+
     /// Runs this rank's share; returns the gathered records on rank 0 (nil elsewhere).
-    public func run() throws -> [TaskRecord]? {
+    public func run() throws -> Outcome? {
         let byID = Dictionary(uniqueKeysWithValues: tasks().map { ($0.planned.id, $0.task) })
         let plan = plan()
-        let total = plan.totalCost, start = Benchmark.now()
-        var done = 0.0, records: [TaskRecord] = []
+        var records: [TaskRecord] = [], ran: [String] = []
         clearFailureMarkers()
         recheckCheckpoints()   // RunIntegrity.swift: finished tasks with missing or corrupt checkpoints run again
+        startStatus(plan)
+        defer { ProgressPrinter.output = nil }
         for slot in plan.ranks[comm.rank] {
             let task = byID[slot.task]!
             if let record = TaskRecord.decoded(storedRecord(task)) {
@@ -89,24 +114,51 @@ public final class ExperimentRunner {
             }
             if shouldStop() { throw StopRequested(task: "between tasks (next: \(task.id))") }
             log("rank \(comm.rank): \(task.id) starts")
-            let t0 = Benchmark.now()
+            status?.started(task.id)
+            let t0 = Benchmark.now(), started = Date()
             var record = try runTask(task) { try execute(task) }
             record.seconds = Benchmark.now() - t0
+            record.timing = TaskTiming(rank: comm.rank, ranks: 1, host: host, started: started, finished: Date())
             try store(record)
             records.append(record)
-            done += slot.end - slot.start
-            let elapsed = Benchmark.now() - start
-            log("rank \(comm.rank): \(task.id) done in \(formatDuration(record.seconds)); "
-                + "rank share \(Int(100 * done / max(plan.busy[comm.rank], 1e-9)))%, "
-                + "ETA \(formatDuration(elapsed / max(done, 1e-9) * (plan.busy[comm.rank] - done))) (plan total \(Int(total)))")
+            ran.append(task.id)
+            finished(task.id, seconds: record.seconds)
         }
-        records += try runKernelTasks()
-        let mine = try JSONEncoder.sorted.encode(records)
+        let kernel = try runKernelTasks()
+        records += kernel.records
+        ran += kernel.ran
+        status?.note("done; waiting for the other ranks")
+        let mine = try JSONEncoder.sorted.encode(RankReport(host: host, ran: ran, records: records))
         try during("gathering the task records on rank 0", fix: rerunFix) {
             try FaultInjection.check(.gather, rank: comm.rank)
         }
         guard let all = comm.gather(Array(mine), root: 0) else { return nil }
-        return try all.flatMap { try JSONDecoder.records.decode([TaskRecord].self, from: Data($0)) }
+        let reports = try all.map { try JSONDecoder.records.decode(RankReport.self, from: Data($0)) }
+        return Outcome(records: reports.flatMap(\.records), hosts: reports.map(\.host), ran: Set(reports.flatMap(\.ran)))
+    }
+
+    /// This rank's tasks with their costs: its pipelined share, and the collective tasks of its group
+    /// when it is the group's first rank (each collective task is counted once).
+    func ownTasks(_ plan: TaskPlan) -> [(id: String, cost: Double)] {
+        let groups = kernelGroups(ranks: comm.size)
+        let costs = Dictionary(uniqueKeysWithValues: kernelTasks().map { ($0.task.id, $0.planned.cost) })
+        let collective = comm.rank < groups ? kernelAssignment(groups: groups)[comm.rank] : []
+        return plan.ranks[comm.rank].map { ($0.task, $0.end - $0.start) } + collective.map { ($0.id, costs[$0.id] ?? 0) }
+    }
+
+    /// Starts this rank's `RunStatus` (when there is a log) and routes training progress to it.
+    private func startStatus(_ plan: TaskPlan) {
+        guard let runLog else { return }
+        let own = ownTasks(plan)
+        let finished = Set(own.map(\.id).filter { FileManager.default.fileExists(atPath: paths.taskDone($0)) })
+        let status = RunStatus(log: runLog, path: paths.status(rank: comm.rank), host: host, tasks: own, finished: finished)
+        self.status = status
+        ProgressPrinter.output = { status.training($0) }
+    }
+
+    /// Logs a finished task (with this rank's tasks done and ETA when there is a status).
+    private func finished(_ task: String, seconds: Double) {
+        if let status { status.finished(task, seconds: seconds) } else { log("rank \(comm.rank): \(task) done in \(formatDuration(seconds))") }
     }
 
     func execute(_ task: ExperimentTask) throws -> TaskRecord {
@@ -126,14 +178,14 @@ public final class ExperimentRunner {
 
     /// This rank's part of the collective NTK tasks, after its pipelined ones: the ranks split into
     /// groups, each group runs its static share; the group's first rank keeps the records.
-    func runKernelTasks() throws -> [TaskRecord] {
+    func runKernelTasks() throws -> (records: [TaskRecord], ran: [String]) {
         let groups = kernelGroups(ranks: comm.size)
         let assignment = kernelAssignment(groups: groups)
-        guard assignment.contains(where: { !$0.isEmpty }) else { return [] }
+        guard assignment.contains(where: { !$0.isEmpty }) else { return ([], []) }
         let color = comm.rank % groups
-        guard let group = comm.split(color: color, key: comm.rank) else { return [] }
+        guard let group = comm.split(color: color, key: comm.rank) else { return ([], []) }
         let ntk = NTKAnalysis(communicator: group, algebra: try algebra(group), options: ntkOptions)
-        var records: [TaskRecord] = []
+        var records: [TaskRecord] = [], ran: [String] = []
         for task in assignment[color] {
             // The group's first rank decides, so every member skips or runs the same tasks.
             let existing = group.broadcast(bytes: group.rank == 0 ? storedRecord(task) : [], root: 0)
@@ -142,7 +194,8 @@ public final class ExperimentRunner {
                 continue
             }
             if group.rank == 0 { log("rank \(comm.rank): \(task.id) starts on \(group.size) rank(s)") }
-            let t0 = Benchmark.now()
+            status?.started(task.id)
+            let t0 = Benchmark.now(), started = Date()
             var record = try runTask(task) {
                 switch task {
                 case let .kernelTimeline(r): return try kernelTimeline(r, ntk: ntk)
@@ -153,12 +206,23 @@ public final class ExperimentRunner {
                 }
             }
             record.seconds = Benchmark.now() - t0
+            record.timing = TaskTiming(rank: comm.rank, ranks: group.size, host: host, started: started, finished: Date())
             if group.rank == 0 {
                 try store(record)
                 records.append(record)
-                log("rank \(comm.rank): \(task.id) done in \(formatDuration(record.seconds))")
+                ran.append(task.id)
+                finished(task.id, seconds: record.seconds)
+            } else {
+                status?.note("\(task.id) done")
             }
         }
-        return records
+        return (records, ran)
     }
+}
+
+/// This machine's host name (`gethostname`).
+func hostName() -> String {
+    var buffer = [CChar](repeating: 0, count: 256)
+    guard gethostname(&buffer, buffer.count - 1) == 0 else { return "unknown" }
+    return String(cString: buffer)
 }

@@ -25,28 +25,53 @@ public enum Manifest {
         "hessian": "Hessian of the mean training loss (+ the L2 term of the recipe's weight decay) on the first hessian.examples training examples, BatchNorm in inference mode, by hessian.method Hessian-vector products (exact: forward-over-reverse; finite_difference: central differences over relative_step |w|): top hessian.top_k eigenvalues by Lanczos (hessian_eigenvalues, with the fraction of each Ritz vector in the span of the logit-gradient centroids), Hutchinson trace, stochastic-Lanczos-quadrature density (hessian_density, hessian_quadrature); escape ratios eta*lambda/2 and eta*lambda/(2(1+mu)) with eta the scheduled learning rate, and Fort et al. Eq. 10 for the optimiser's own update u (from the checkpoint's optimiser state): eta u'Hu/2 - g'u and eta u'Hu/(2 g'u)",
     ]
 
+    /// Writes `manifest.json`. Every invocation of `ntkscape run` that reaches the end adds one entry
+    /// to `sessions` (what ran, where and when), keeping those of earlier invocations; the
+    /// top-level `started` is the first session's, `finished`, `command`, `ranks` and
+    /// `threads_per_rank` the latest one's (docs/run-directory.md).
     public static func write(config: ExperimentConfig, paths: RunPaths, plan: TaskPlan, records: [TaskRecord], ranks: Int,
-                             threads: Int, wallSeconds: Double, started: Date? = nil,
-                             command: [String] = CommandLine.arguments) throws {
+                             threads: Int, wallSeconds: Double, started: Date? = nil, hosts: [String] = [],
+                             ran: Set<String> = [], command: [String] = CommandLine.arguments) throws {
         let seconds = Dictionary(uniqueKeysWithValues: records.map { ($0.id, $0.seconds) })
         let busy = plan.ranks.map { $0.reduce(0.0) { $0 + (seconds[$1.task] ?? 0) } }
+        let finished = Self.timestamp(Date())
+        func timing(_ r: TaskRecord) -> [String: Any] {
+            guard let t = r.timing else { return ["id": r.id, "seconds": r.seconds] }
+            return ["id": r.id, "rank": t.rank, "ranks": t.ranks, "host": t.host, "started": t.started,
+                    "finished": t.finished, "seconds": t.seconds]
+        }
+        let session: [String: Any] = [
+            "started": started.map(Self.timestamp) ?? "",
+            "finished": finished,
+            "wall_seconds": wallSeconds,
+            "command": command.joined(separator: " "),
+            "ntkscape_version": NTKScapeVersion.string,
+            "ranks": ranks,
+            "threads_per_rank": threads,
+            "hosts": hosts,
+            "tasks": records.filter { ran.contains($0.id) }.sorted { $0.id < $1.id }.map(timing),
+        ]
+        let sessions = previousSessions(paths.manifest) + [session]
         let object: [String: Any] = [
             "ntkscape_version": NTKScapeVersion.string,
             "config": (try? JSONSerialization.jsonObject(with: Data(config.canonicalJSON().utf8))) ?? [:],
             "run_directory": paths.runDirectory,
             "command": command.joined(separator: " "),
-            "started": started.map(Self.timestamp) ?? "",
-            "finished": Self.timestamp(Date()),
+            "started": sessions.first?["started"] ?? "",
+            "finished": finished,
             "ranks": ranks,
             "threads_per_rank": threads,
+            "hosts": hosts,
             "openblas": BLASThreads.config,
             "openblas_kernels": BLASKernels.coreName,
+            "sessions": sessions,
             "timings": [
                 "wall_seconds": wallSeconds,
                 "makespan_seconds": wallSeconds,
                 "rank_busy_seconds": busy,
                 "task_seconds": seconds,
-                "note": "task seconds as measured when each task ran (possibly in an earlier, interrupted invocation); rank busy = sum over the tasks the plan gives that rank",
+                "tasks": records.sorted { $0.id < $1.id }.map(timing),
+                "note": "task seconds as measured when each task ran (possibly in an earlier, interrupted invocation); rank busy = sum over the tasks the plan gives that rank; wall_seconds: the latest session",
             ] as [String: Any],
             "plan": ["makespan_units": plan.makespan, "rank_busy_units": plan.busy,
                      "assignment": plan.ranks.map { $0.map(\.task) }] as [String: Any],
@@ -54,6 +79,18 @@ public enum Manifest {
         ]
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: paths.manifest)
+    }
+
+    /// The sessions of an existing manifest; a manifest written before sessions were recorded
+    /// gives its one invocation as a session.
+    static func previousSessions(_ path: String) -> [[String: Any]] {
+        guard let data = FileManager.default.contents(atPath: path),
+              let old = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+        if let sessions = old["sessions"] as? [[String: Any]] { return sessions }
+        var session: [String: Any] = [:]
+        for key in ["started", "finished", "command", "ntkscape_version", "ranks", "threads_per_rank"] { session[key] = old[key] }
+        session["wall_seconds"] = (old["timings"] as? [String: Any])?["wall_seconds"]
+        return session.isEmpty ? [] : [session]
     }
 
     /// ISO 8601 in UTC, seconds (`2026-12-03T07:51:32Z`).

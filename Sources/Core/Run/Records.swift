@@ -464,6 +464,8 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var trainingCurves: [TrainingCurveRow] = []
     /// Wall-clock seconds of the task (manifest only; not part of any table).
     public var seconds: Double = 0
+    /// When and where the task ran (manifest only; absent in records of older versions).
+    public var timing: TaskTiming?
 
     public init(id: String) { self.id = id }
 
@@ -493,6 +495,24 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         hessianQuadrature = try rows(.hessianQuadrature)
         trainingCurves = try rows(.trainingCurves)
         seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
+        timing = try c.decodeIfPresent(TaskTiming.self, forKey: .timing)
+    }
+}
+
+/// When and where a task ran: wall-clock start and end (ISO 8601, UTC), its rank (the first rank of
+/// the group for a collective task), the ranks it ran on and the host.
+public struct TaskTiming: Codable, Equatable, Sendable {
+    public var rank: Int
+    public var ranks: Int
+    public var host: String
+    public var started: String
+    public var finished: String
+    public var seconds: Double
+
+    public init(rank: Int, ranks: Int, host: String, started: Date, finished: Date) {
+        self.rank = rank; self.ranks = ranks; self.host = host
+        self.started = Manifest.timestamp(started); self.finished = Manifest.timestamp(finished)
+        seconds = finished.timeIntervalSince(started)
     }
 }
 
@@ -520,13 +540,14 @@ public enum CSV {
         }
     }
 
-    /// Header from the `Codable` keys of `T` (snake_case), rows in the given order.
-    public static func render<T: Encodable>(_ rows: [T]) throws -> String {
+    /// Header from the `Codable` keys of `T` (snake_case), rows in the given order; a table without
+    /// rows is its header alone.
+    public static func render<T: Codable>(_ rows: [T]) throws -> String {
         let encoder = JSONEncoder()
         encoder.keyEncodingStrategy = .convertToSnakeCase
         encoder.outputFormatting = [.sortedKeys]
         // Column order: the struct's declaration order, read from a Mirror of the first row.
-        guard let first = rows.first else { return "" }
+        guard let first = rows.first ?? ColumnProbe.placeholder(T.self) else { return "" }
         let columns = Mirror(reflecting: first).children.compactMap(\.label)
         var out = columns.map(snakeCase).joined(separator: ",") + "\n"
         for row in rows {

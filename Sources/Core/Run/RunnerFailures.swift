@@ -74,6 +74,7 @@ extension ExperimentRunner {
     /// throws when it cannot appear any more or after `waitTimeout` seconds.
     func waitFor(_ path: String) throws {
         if FileManager.default.fileExists(atPath: path) { return }
+        status?.note("waiting for \((path as NSString).lastPathComponent) from another task")
         try producedFile(path).wait(timeout: waitTimeout, shouldStop: shouldStop) { self.log("rank \(self.comm.rank): \($0)") }
     }
 }

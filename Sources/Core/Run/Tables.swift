@@ -176,12 +176,14 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         return tables
     }
 
-    /// The key table: per spawn time, mean ± standard deviation over pairs and replicates.
+    /// The key table: per spawn time, mean ± standard deviation over pairs and replicates (a single
+    /// value, e.g. one pair's barrier, is shown alone: it has no spread).
     public func summary() -> String {
         func stat(_ xs: [Double]) -> String {
             guard !xs.isEmpty else { return "-" }
             let m = xs.reduce(0, +) / Double(xs.count)
-            let sd = xs.count > 1 ? (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(xs.count - 1)).squareRoot() : 0
+            guard xs.count > 1 else { return String(format: "%.4f", m) }
+            let sd = (xs.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(xs.count - 1)).squareRoot()
             return String(format: "%.4f±%.4f", m, sd)
         }
         let columns = ["spawn", "pairs", "test err", "err barrier", "loss barrier", "w dist (norm)", "D/D_ind", "ReLU dist",

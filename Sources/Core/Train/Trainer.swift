@@ -21,7 +21,7 @@ public protocol TrainingCallback: AnyObject {
 
 public enum TrainingError: Error, CustomStringConvertible {
     /// The mean batch loss was NaN, infinite or above `divergenceBound` in magnitude; `setting` names
-    /// the learning rate to lower as the user spells it (`recipe.learning_rate`, `--lr`, ...).
+    /// the learning rate to lower as the user spells it (`recipe.learning_rate`, `--learning-rate`, ...).
     case diverged(epoch: Int, step: Int, loss: Double, setting: String)
 
     /// A finite loss above this magnitude counts as divergence (docs/failures.md): no loss of a
@@ -52,7 +52,7 @@ public final class Trainer {
     /// Optimiser steps taken so far (global over epochs).
     public var step = 0
     public let stepsPerEpoch: Int
-    /// The learning-rate setting a divergence message names (`recipe.learning_rate` in a run, `--lr` for `train`).
+    /// The learning-rate setting a divergence message names (`recipe.learning_rate` in a run, `--learning-rate` for `train`).
     public var learningRateSetting = "recipe.learning_rate"
     /// SHA-256 of the training examples (`DataFingerprint`), recorded in checkpoints so a resume can
     /// check it trains on the same data; nil: not recorded.
@@ -128,22 +128,70 @@ public final class Trainer {
     }
 }
 
-/// Loss and error of a network on a data set (BatchNorm in the given mode, running statistics by default).
+/// Loss and error of a network on a data set (BatchNorm in the given mode, running statistics by
+/// default); `each` sees every batch's logits (first example, count, `n x classes` logits).
 public func evaluate(_ network: Network<Float>, on data: Dataset, batchSize: Int = metricBatchSize,
-                     mode: LayerContext<Float>.Mode = .eval, loss: LossFunction = .crossEntropy) -> LossSummary {
+                     mode: LayerContext<Float>.Mode = .eval, loss: LossFunction = .crossEntropy,
+                     each: ((_ start: Int, _ n: Int, _ logits: UnsafeBufferPointer<Float>) -> Void)? = nil) -> LossSummary {
     network.checkCompatible(data, "evaluation")
-    return evaluate(on: data, classes: network.classes, batchSize: batchSize, loss: loss) { x, n in
+    return evaluate(on: data, classes: network.classes, batchSize: batchSize, loss: loss, logits: { x, n in
         UnsafePointer(network.forward(x, n: n, mode: mode))
+    }, each: each)
+}
+
+/// A network's logits on every example of `data` (`count x classes`, row-major, in data set order)
+/// and the predicted class of each (the first largest logit, as `numpy.argmax`), with the loss summary.
+public func predictions(_ network: Network<Float>, on data: Dataset, batchSize: Int = metricBatchSize)
+    -> (summary: LossSummary, logits: [Float], predicted: [Int64]) {
+    let classes = network.classes
+    var logits = [Float](repeating: 0, count: data.count * classes), predicted = [Int64](repeating: 0, count: data.count)
+    let summary = evaluate(network, on: data, batchSize: batchSize) { start, n, f in
+        for i in 0..<n {
+            var best = 0
+            for c in 0..<classes {
+                logits[(start + i) * classes + c] = f[i * classes + c]
+                if f[i * classes + c] > f[i * classes + best] { best = c }
+            }
+            predicted[start + i] = Int64(best)
+        }
     }
+    return (summary, logits, predicted)
 }
 
 /// Prints one progress line at most every `interval` seconds: epoch, step, loss, error, img/s, ETA.
+/// Inside `ntkscape run` the lines go to the rank's status instead (`ProgressPrinter.output`,
+/// `RunStatus`), which shows them live or as timestamped log lines.
 public final class ProgressPrinter: TrainingCallback {
+    /// One progress report of a training loop.
+    public struct Report: Sendable {
+        public var label: String
+        public var epoch: Double
+        public var step: Int, endStep: Int
+        /// Mean batch loss and error since the previous report.
+        public var loss: Double, errorRate: Double
+        public var imagesPerSecond: Double
+        /// Seconds until `endStep` at the rate so far.
+        public var eta: Double
+        /// Fraction of this loop's steps (from where it started or resumed) done.
+        public var fraction: Double
+
+        /// `epoch 1.25 step 50/80 loss 0.5123 err 12.30% 1530 img/s ETA 42s`.
+        public var text: String {
+            String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", epoch, step, endStep, loss,
+                   100 * errorRate, imagesPerSecond) + " ETA \(formatDuration(eta))"
+        }
+    }
+
+    /// Where reports go instead of stderr (set by `ntkscape run` for its rank; nil: printed).
+    nonisolated(unsafe) public static var output: ((Report) -> Void)?
+
     let interval: Double, label: String, endStep: Int
     private var last = Benchmark.now(), start = Benchmark.now(), window = LossSummary(), startStep: Int?
 
     public init(label: String, endStep: Int, interval: Double = 5) {
-        self.label = label; self.endStep = endStep; self.interval = interval
+        self.label = label; self.endStep = endStep
+        // A run's status takes reports often and decides itself how often to show them.
+        self.interval = Self.output == nil ? interval : min(interval, 2)
     }
 
     public func afterStep(_ t: Trainer, summary: LossSummary) throws {
@@ -157,11 +205,15 @@ public final class ProgressPrinter: TrainingCallback {
         let now = Benchmark.now()
         guard now - last >= interval || step == endStep else { return }
         let done = step - startStep!, rate = Double(done) / (now - start)
-        let eta = Double(endStep - step) / max(rate, 1e-9)
-        let line = "\(label) " + String(format: "epoch %.2f step %d/%d loss %.4f err %.2f%% %.0f img/s", epoch, step,
-                                         endStep, window.meanLoss, 100 * window.errorRate, rate * Double(batchSize))
-            + " ETA \(formatDuration(eta))"
-        FileHandle.standardError.write((line + "\n").data(using: .utf8)!)
+        let report = Report(label: label, epoch: epoch, step: step, endStep: endStep, loss: window.meanLoss,
+                            errorRate: window.errorRate, imagesPerSecond: rate * Double(batchSize),
+                            eta: Double(endStep - step) / max(rate, 1e-9),
+                            fraction: Double(done) / Double(max(endStep - startStep!, 1)))
+        if let output = Self.output {
+            output(report)
+        } else {
+            FileHandle.standardError.write(("\(label) " + report.text + "\n").data(using: .utf8)!)
+        }
         window = LossSummary(); last = now
     }
 }
