@@ -63,6 +63,13 @@ public final class StopSignal: @unchecked Sendable {
         return stop
     }
 
+    /// Gives SIGUSR1 and SIGTERM back their default action (end the process): for a rank that is
+    /// failing (`JobFailure.end`), where a stop request has nothing left to save.
+    public static func restoreDefaultHandlers() {
+        signal(SIGUSR1, SIG_DFL)
+        signal(SIGTERM, SIG_DFL)
+    }
+
     private init(grace: Double, rank: Int, size: Int, peers: MPI_Comm?) {
         self.grace = grace
         self.rank = rank
