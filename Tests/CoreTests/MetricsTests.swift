@@ -223,6 +223,17 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(ReLUPattern.distance(b, a), 4.0 / Double(3 * 768))
     }
 
+    /// A network without ReLU units (`model: linear`) has an empty pattern; the distance between two
+    /// is undefined and recorded as NaN (a run of a linear model used to trap here).
+    func testReLUPatternDistanceOfALinearModelIsNaN() {
+        let probe = randomData(5, Shape(3, 5, 5), classes: 3, seed: 21)
+        let a = ReLUPattern(randomNetwork(.linear, input: Shape(3, 5, 5), classes: 3, seed: 1), probe: probe)
+        let b = ReLUPattern(randomNetwork(.linear, input: Shape(3, 5, 5), classes: 3, seed: 2), probe: probe)
+        XCTAssertEqual(a.unitsPerExample, 0)
+        XCTAssertEqual(a.bitCount, 0)
+        XCTAssertTrue(ReLUPattern.distance(a, b).isNaN)
+    }
+
     /// ResNet-20 (BatchNorm in eval mode, 19 ReLU layers of three shapes) on 3x5x5 inputs: 6064
     /// units per example, so examples do not start on word boundaries. Reference: one example per
     /// forward, whose pre-activations `[C, 1, H, W]` are already in canonical (c, h, w) order.

@@ -71,12 +71,13 @@ public struct ReLUPattern: Codable, Equatable, Sendable {
     }
 
     /// Fraction of (example, unit) pairs whose state differs: `popcount(a XOR b) / bitCount`.
-    /// Both patterns must come from one architecture on one probe set.
+    /// Both patterns must come from one architecture on one probe set. Undefined — NaN, recorded as
+    /// `nan` in the tables — for a network without ReLU units (`model: linear`).
     public static func distance(_ a: ReLUPattern, _ b: ReLUPattern) -> Double {
         precondition(a.examples == b.examples && a.layerUnits == b.layerUnits,
                      "ReLUPattern.distance: patterns of \(a.examples)x\(a.layerUnits) and "
                          + "\(b.examples)x\(b.layerUnits) (example, unit) pairs")
-        precondition(a.bitCount > 0, "ReLUPattern.distance: no ReLU units")
+        guard a.bitCount > 0 else { return .nan }
         var differ = 0
         for i in 0..<a.bits.count { differ += (a.bits[i] ^ b.bits[i]).nonzeroBitCount }
         return Double(differ) / Double(a.bitCount)
