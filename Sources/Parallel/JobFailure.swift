@@ -26,8 +26,8 @@ public enum JobFailure {
     public static func end(_ error: Error, task: String, code: Int32 = 1) -> Never {
         let code = code == 0 ? 1 : code
         fflush(stdout)
-        // A failing rank is not stopped gracefully: the launcher's SIGTERM (after another rank's
-        // MPI_Abort) ends it, instead of waking it to report the failure a second time.
+        // A failing rank is not stopped gracefully: a stop request (SIGUSR1) arriving now ends it
+        // instead of waking it from its wait to report the failure a second time.
         StopSignal.restoreDefaultHandlers()
         if error is ReportedElsewhere { exit(code) }
         let failure = TaskFailure.wrapping(error, task: task, fix: rerunFix)

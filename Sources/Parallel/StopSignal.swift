@@ -3,7 +3,7 @@ import Foundation
 import MPIShim
 import Synchronization
 
-/// Graceful stop of `ntkscape run` on SIGUSR1 or SIGTERM (docs/failures.md, slurm/README.md): Slurm
+/// Graceful stop of `ntkscape run` on SIGUSR1 (docs/failures.md, slurm/README.md): Slurm
 /// sends SIGUSR1 before the time limit (`--signal`), `slurm/ntkscape.sbatch` passes it on to the
 /// ranks, and each rank ends its work so that the rerun — or the requeued job — resumes it:
 ///
@@ -16,8 +16,10 @@ import Synchronization
 ///   after the signal, with status 75; that task runs again from its start on resume.
 ///
 /// So the whole job ends within about `grace` seconds. Open MPI's `mpirun` forwards SIGUSR1 to the
-/// ranks but answers SIGTERM by killing them about 2 s later (checked with Open MPI 4.1.4), so under
-/// `mpirun` SIGUSR1 is the signal to send; `srun` delivers either to every rank.
+/// ranks (checked with Open MPI 4.1.4); `srun` delivers it to every rank. SIGTERM keeps its default
+/// action — end at once, as after a kill, resuming from the last epoch end: it is also what the
+/// launchers send the other ranks when one rank fails (MPI_Abort), and those must end at once
+/// rather than finish their tasks and report a stop.
 ///
 /// The handler only stores the signal number in an atomic (async-signal-safe); everything else
 /// runs on the main thread at the stop points, or on the watchdog thread, which makes no MPI call.
@@ -43,7 +45,7 @@ public final class StopSignal: @unchecked Sendable {
     /// Called before a rank is ended by the watchdog (rank 0: releases the run directory's lock).
     public var beforeForcedExit: (() -> Void)?
 
-    /// Installs the handlers for SIGUSR1 and SIGTERM and starts the watchdog. Collective over `world`
+    /// Installs the handler for SIGUSR1 and starts the watchdog. Collective over `world`
     /// (it duplicates the communicator); call once per process, before any work.
     public static func install(world: MPICommunicator, grace: Double = 10) -> StopSignal {
         // Touch the atomics first: a static's lazy initialisation must not happen in the handler.
@@ -56,18 +58,16 @@ public final class StopSignal: @unchecked Sendable {
         let stop = StopSignal(grace: grace, rank: world.rank, size: world.size, peers: dup)
         let handler: @convention(c) (Int32) -> Void = { StopSignal.received.store($0, ordering: .relaxed) }
         signal(SIGUSR1, handler)
-        signal(SIGTERM, handler)
         let watchdog = Thread { stop.watch() }
         watchdog.name = "ntkscape stop watchdog"
         watchdog.start()
         return stop
     }
 
-    /// Gives SIGUSR1 and SIGTERM back their default action (end the process): for a rank that is
-    /// failing (`JobFailure.end`), where a stop request has nothing left to save.
+    /// Gives SIGUSR1 back its default action (end the process): for a rank that is failing
+    /// (`JobFailure.end`), where a stop request has nothing left to save.
     public static func restoreDefaultHandlers() {
         signal(SIGUSR1, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
     }
 
     private init(grace: Double, rank: Int, size: Int, peers: MPI_Comm?) {
@@ -85,12 +85,11 @@ public final class StopSignal: @unchecked Sendable {
         return received.load(ordering: .relaxed) != 0
     }
 
-    /// The signal received, by name (`SIGUSR1`, `SIGTERM`), nil if none.
+    /// The signal received, by name (`SIGUSR1`), nil if none.
     public static var signalName: String? {
         switch received.load(ordering: .relaxed) {
         case 0: return nil
         case SIGUSR1: return "SIGUSR1"
-        case SIGTERM: return "SIGTERM"
         case let s: return "signal \(s)"
         }
     }

@@ -53,7 +53,7 @@ struct Run: ParsableCommand {
         // Rank 0 decides how progress is shown (it has the terminal), so every rank shows it alike.
         let mode = world.broadcast(bytes: world.rank == 0 ? Array(progress.resolved().rawValue.utf8) : [], root: 0)
         let runLog = RunLog(rank: world.rank, mode: ProgressMode(rawValue: String(decoding: mode, as: UTF8.self)) ?? .lines)
-        // SIGUSR1/SIGTERM: training saves its state and the job ends with status 75 (StopSignal).
+        // SIGUSR1: training saves its state and the job ends with status 75 (StopSignal).
         let stop = StopSignal.install(world: world)
         let log: (String) -> Void = { runLog.line($0) }
         // Set-up: the same on every rank, and agreed, so a bad experiment file or data set is reported
@@ -94,7 +94,7 @@ struct Run: ParsableCommand {
         // a previous job's lock with its failure markers before any rank can fail.
         JobFailure.reportLock = ProducedFile.failureMarker(record: paths.tasksDirectory + "/job")
         // Errors here end the job through the entry point's abort path (NTKScape.main); a stop on
-        // request (SIGUSR1/SIGTERM) ends it with status 75 once the ranks saved their state.
+        // request (SIGUSR1) ends it with status 75 once the ranks saved their state.
         let gathered: ExperimentRunner.Outcome?
         do {
             gathered = try runner.run()

@@ -11,8 +11,9 @@ final class DataTests: XCTestCase {
 
     // MARK: Fixtures
 
-    /// The shipped CIFAR-10 sample: `$NTKSCAPE_CIFAR10_SAMPLE`, else `shared/data/cifar10-sample` in an
-    /// ancestor of this source file (CI puts `shared/` beside the clone).
+    /// The CIFAR-10 sample (not part of the repository): `$NTKSCAPE_CIFAR10_SAMPLE` (.ci/run sets it
+    /// when the sample is on the machine), else `shared/data/cifar10-sample` in an ancestor of this
+    /// source file.
     private static let cifarSampleDirectory: String? = {
         let fm = FileManager.default
         var candidates: [String] = []
@@ -27,8 +28,9 @@ final class DataTests: XCTestCase {
 
     private func cifarSample() throws -> String {
         guard let d = Self.cifarSampleDirectory else {
-            try referenceMissing("CIFAR-10 sample not found: set NTKSCAPE_CIFAR10_SAMPLE or put shared/data/cifar10-sample "
-                       + "beside the clone")
+            // Data the repository does not ship: absent on a machine, the tests skip (also under CI).
+            throw XCTSkip("CIFAR-10 sample not found: set NTKSCAPE_CIFAR10_SAMPLE or put shared/data/cifar10-sample "
+                          + "beside the clone")
         }
         return d
     }

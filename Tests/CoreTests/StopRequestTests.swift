@@ -2,7 +2,7 @@ import Core
 import Foundation
 import XCTest
 
-/// A stop on request (SIGUSR1/SIGTERM in `ntkscape run`, docs/failures.md): training saves its
+/// A stop on request (SIGUSR1 in `ntkscape run`, docs/failures.md): training saves its
 /// resume state after the current step — between epoch ends too — and a resumed trainer ends
 /// exactly where an uninterrupted one does, training curve included.
 final class StopRequestTests: XCTestCase {

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A graceful stop asked for from outside the run — `ntkscape run` asks on SIGUSR1 or SIGTERM
+/// A graceful stop asked for from outside the run — `ntkscape run` asks on SIGUSR1
 /// (`StopSignal` in Parallel; Slurm sends the signal before a time limit, docs/failures.md). Not a
 /// failure: the run directory stays consistent and a rerun (or a requeue) resumes where it stopped.
 ///
