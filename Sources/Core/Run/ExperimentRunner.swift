@@ -114,11 +114,7 @@ public final class ExperimentRunner {
             }
             if shouldStop() { throw StopRequested(task: "between tasks (next: \(task.id))") }
             log("rank \(comm.rank): \(task.id) starts")
-            status?.started(task.id)
-            let t0 = Benchmark.now(), started = Date()
-            var record = try runTask(task) { try execute(task) }
-            record.seconds = Benchmark.now() - t0
-            record.timing = TaskTiming(rank: comm.rank, ranks: 1, host: host, started: started, finished: Date())
+            let record = try runTimed(task, ranks: 1) { try execute(task) }
             try store(record)
             records.append(record)
             ran.append(task.id)
@@ -157,6 +153,17 @@ public final class ExperimentRunner {
     }
 
     /// Logs a finished task (with this rank's tasks done and ETA when there is a status).
+    /// Runs `task` (`runTask`: fault injection, failure marker) on `ranks` rank(s) and stamps its
+    /// record with the wall time, start and end.
+    private func runTimed(_ task: ExperimentTask, ranks: Int, _ body: () throws -> TaskRecord) throws -> TaskRecord {
+        status?.started(task.id)
+        let t0 = Benchmark.now(), started = Date()
+        var record = try runTask(task, body)
+        record.seconds = Benchmark.now() - t0
+        record.timing = TaskTiming(rank: comm.rank, ranks: ranks, host: host, started: started, finished: Date())
+        return record
+    }
+
     private func finished(_ task: String, seconds: Double) {
         if let status { status.finished(task, seconds: seconds) } else { log("rank \(comm.rank): \(task) done in \(formatDuration(seconds))") }
     }
@@ -194,9 +201,7 @@ public final class ExperimentRunner {
                 continue
             }
             if group.rank == 0 { log("rank \(comm.rank): \(task.id) starts on \(group.size) rank(s)") }
-            status?.started(task.id)
-            let t0 = Benchmark.now(), started = Date()
-            var record = try runTask(task) {
+            let record = try runTimed(task, ranks: group.size) {
                 switch task {
                 case let .kernelTimeline(r): return try kernelTimeline(r, ntk: ntk)
                 case let .kernelChildren(r, s): return try kernelChildren(r, s, ntk: ntk)
@@ -205,8 +210,6 @@ public final class ExperimentRunner {
                 default: preconditionFailure("\(task.id) is not a kernel task")
                 }
             }
-            record.seconds = Benchmark.now() - t0
-            record.timing = TaskTiming(rank: comm.rank, ranks: group.size, host: host, started: started, finished: Date())
             if group.rank == 0 {
                 try store(record)
                 records.append(record)
