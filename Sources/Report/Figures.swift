@@ -74,7 +74,7 @@ public enum Figures {
         FigureSpec(name: "training_curves", paper: "Figs. 2/3 A (per step)", title: "Training curves of the parent and children",
                    claim: "Per-interval training loss and error of the parent (thick) and of every child from its spawn time.",
                    tables: [T.trainingCurves], build: trainingCurves, numbers: trainingCurveNumbers),
-    ]
+    ] + trajectorySpecs
 
     // MARK: - Helpers
 

@@ -119,6 +119,7 @@ struct Run: ParsableCommand {
             let tables = ExperimentTables(records: outcome.records)
             removeTemporaries(in: paths.tablesDirectory)
             try tables.write(to: paths)
+            try tables.writeStatistics(config.statistics, seed: config.seed, to: paths)
             try Manifest.write(config: config, paths: paths, plan: plan, records: outcome.records, ranks: world.size,
                                threads: threadCount, wallSeconds: Benchmark.now() - start, started: startDate,
                                hosts: outcome.hosts, ran: outcome.ran)

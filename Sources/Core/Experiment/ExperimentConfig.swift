@@ -226,6 +226,9 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
     public var linearized = LinearizedSection()
     public var hessian = HessianSection()
     public var trainingCurves = TrainingCurvesSettings()
+    public var plane = PlaneSection()
+    public var trajectories = TrajectoriesSection()
+    public var statistics = StatisticsSection()
     /// BLAS threads per rank; nil = `$OPENBLAS_NUM_THREADS`, else the cores per rank. An execution
     /// setting: not part of the run identity.
     public var threads: Int?
@@ -258,6 +261,10 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
               "Linearised training around parent times, a low-learning-rate nonlinear child, and the nonlinear advantage."),
         .init("hessian", \.hessian, "Top Hessian eigenvalue of the training loss and the escape ratios."),
         .init("training_curves", \.trainingCurves, "Training loss and error of the parent and the children every N steps."),
+        .init("plane", \.plane, "Test error and loss on the plane through the parent at a spawn time and two children (Fig. 5)."),
+        .init("trajectories", \.trajectories,
+              "Softmax predictions along training, child-child function distance over time and their t-SNE (Figs. 10, 11)."),
+        .init("statistics", \.statistics, "Bootstrap intervals, basin-fate and plateau times, and correlations (statistics.json)."),
         .init("threads", \.threads, identity: false,
               "Compute threads per rank (BLAS and the layers' loops); null = 1. `run --threads` overrides it; slurm/ntkscape.sbatch passes --cpus-per-task."),
     ] }
@@ -294,7 +301,7 @@ public extension ExperimentConfig {
     /// the times of the NTK, kernel-machine, linearisation and Hessian analyses.
     var parentCheckpointTimes: [Double] {
         Set(resolvedSpawnTimes + resolvedMeasurementTimes + resolvedNTKTimes + velocityPairs.map(\.to)
-            + kernelMachine.times + linearized.times + hessian.times).sorted()
+            + kernelMachine.times + linearized.times + hessian.times + plane.spawnTimes).sorted()
     }
 
     /// `recipe` with `augment` decided by `dataset.augment`: what parents and children train with.

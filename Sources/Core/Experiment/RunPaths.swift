@@ -20,6 +20,9 @@
 ///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/final.safetensors
 ///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/training-state.safetensors
 ///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/training-curve.json
+///     <run>/replicate-<r>/parent/predictions/epoch-<e>.npy                    softmax on the trajectory examples
+///     <run>/replicate-<r>/parent/children/spawn-<e>/child-<k>/predictions/epoch-<e>.npy
+///     <run>/replicate-<r>/trajectory-examples.npy                            their indices in the test subset
 ///
 /// Children live under the parent they were spawned from.
 public struct RunPaths: Sendable, Equatable {
@@ -58,6 +61,9 @@ public struct RunPaths: Sendable, Equatable {
         return Self.join(tablesDirectory, "\(name).\(ext)")
     }
 
+    /// `statistics.csv` / `.json` in the tables directory (`ExperimentTables.writeStatistics`).
+    public static let statistics = "statistics"
+
     /// Table names (one per family of metrics).
     public enum Table {
         public static let parentTimeline = "parent_timeline"
@@ -81,6 +87,9 @@ public struct RunPaths: Sendable, Equatable {
         public static let hessianDensity = "hessian_density"
         public static let hessianQuadrature = "hessian_quadrature"
         public static let trainingCurves = "training_curves"
+        public static let lossPlane = "loss_plane"
+        public static let functionTrajectories = "function_trajectories"
+        public static let functionEmbedding = "function_embedding"
     }
 
     public var parentTimelineCSV: String { table(Table.parentTimeline, ext: "csv") }
@@ -157,6 +166,19 @@ public struct RunPaths: Sendable, Equatable {
     public func childTrainingState(replicate: Int, spawn: Double, child: Int) -> String {
         Self.join(childDirectory(replicate: replicate, spawn: spawn, child: child), "training-state.safetensors")
     }
+
+    /// The parent's softmax predictions on the trajectory examples at `epoch` (`[N, C]` float32).
+    public func parentPredictions(replicate: Int, epoch: Double) -> String {
+        Self.join(parentDirectory(replicate: replicate), "predictions/epoch-\(Self.epochLabel(epoch)).npy")
+    }
+
+    /// A child's softmax predictions on the trajectory examples at parent-time `epoch`.
+    public func childPredictions(replicate: Int, spawn: Double, child: Int, epoch: Double) -> String {
+        Self.join(childDirectory(replicate: replicate, spawn: spawn, child: child), "predictions/epoch-\(Self.epochLabel(epoch)).npy")
+    }
+
+    /// Indices (int64) of the trajectory examples in the test subset, in the order of the prediction rows.
+    public func trajectoryExamples(replicate: Int) -> String { Self.join(replicateDirectory(replicate), "trajectory-examples.npy") }
 
     // MARK: Names
 

@@ -299,8 +299,88 @@ public extension ExperimentConfig {
             }
         }
 
+        try validateFigureAnalyses()
+
         if let t = threads, t < 1 {
             try fail("threads", "is \(t).", fix: "use 1 or more, or omit it for the default.")
+        }
+    }
+
+    /// The rules of the `plane`, `trajectories` and `statistics` sections.
+    private func validateFigureAnalyses() throws {
+        func fail(_ key: String, _ problem: String, fix: String) throws -> Never {
+            throw ExperimentConfigError(kind: .invalidValue, file: nil, keyPath: key, problem: problem, fix: fix)
+        }
+        let spawn = resolvedSpawnTimes, classes = dataset.kind.classCount
+        let p = plane
+        if !p.spawnTimes.isEmpty {
+            if let t = p.spawnTimes.first(where: { !spawn.contains($0) }) {
+                try fail("plane.spawn_times", "contains \(canonicalNumber(t)), which is not one of spawn_times.",
+                         fix: "use spawn times from spawn_times: [\(spawn.map(canonicalNumber).joined(separator: ", "))].")
+            }
+            if zip(p.spawnTimes, p.spawnTimes.dropFirst()).contains(where: { $0 >= $1 }) {
+                try fail("plane.spawn_times", "must be increasing without repeats.", fix: "write \(Set(p.spawnTimes).sorted()).")
+            }
+            if p.points < 2 || p.points > 201 {
+                try fail("plane.points", "is \(p.points).", fix: "use 2...201 points per axis (21 is the default).")
+            }
+            if !(p.margin >= 0 && p.margin <= 10) {
+                try fail("plane.margin", "is \(canonicalNumber(p.margin)).", fix: "use a fraction in [0, 10], e.g. 0.25.")
+            }
+            if p.parts < 1 || p.parts > p.points * p.points {
+                try fail("plane.parts", "is \(p.parts) for \(p.points * p.points) grid points.",
+                         fix: "use 1...\(p.points * p.points) (8 is the default).")
+            }
+            if p.testSubset < 0 {
+                try fail("plane.test_subset", "is \(p.testSubset).", fix: "use 0 (the whole test subset) or a positive count.")
+            }
+        }
+        let t = trajectories
+        if t.examples < 0 {
+            try fail("trajectories.examples", "is \(t.examples).", fix: "use 0 (off) or a positive multiple of the class count, e.g. 1000.")
+        }
+        if t.enabled {
+            if let c = classes, t.examples % c != 0 {
+                try fail("trajectories.examples", "is \(t.examples), not a multiple of the \(c) classes, so it cannot be class-balanced.",
+                         fix: "use a multiple of \(c), e.g. \((t.examples + c - 1) / c * c).")
+            }
+            if dataset.testSubset > 0 && t.examples > dataset.testSubset {
+                try fail("trajectories.examples", "is \(t.examples), more than the \(dataset.testSubset) test examples used.",
+                         fix: "use at most dataset.test_subset examples.")
+            }
+            if !(t.every > 0 && t.every.isFinite) {
+                try fail("trajectories.every", "is \(canonicalNumber(t.every)).", fix: "use a positive number of epochs, e.g. 1.")
+            }
+            if t.smoothing < 1 || t.smoothing % 2 == 0 {
+                try fail("trajectories.smoothing", "is \(t.smoothing); a centred window has an odd width.",
+                         fix: "use 1 (none), 3, 5, ...")
+            }
+            let e = t.tsne, n = trajectoryPoints
+            if e.iterations < 250 {
+                try fail("trajectories.tsne.iterations", "is \(e.iterations).", fix: "use at least 250 (the early-exaggeration phase); 1000 is the default.")
+            }
+            if !(e.perplexity >= 1 && 3 * e.perplexity < Double(n - 1)) {
+                let most = max(1, (n - 2) / 3)
+                try fail("trajectories.tsne.perplexity", "is \(canonicalNumber(e.perplexity)), but the embedding has \(n) points per "
+                            + "replicate; each point's 3 x perplexity neighbours must be fewer than the others.",
+                         fix: "use 1...\(most), or save more predictions (smaller trajectories.every).")
+            }
+            if !(e.theta >= 0 && e.theta <= 1) {
+                try fail("trajectories.tsne.theta", "is \(canonicalNumber(e.theta)).", fix: "use a value in [0, 1] (0.5 is the default).")
+            }
+        }
+        let s = statistics
+        if !(s.level > 0 && s.level < 1) {
+            try fail("statistics.level", "is \(canonicalNumber(s.level)).", fix: "use a level in (0, 1), e.g. 0.95.")
+        }
+        if s.resamples < 100 {
+            try fail("statistics.resamples", "is \(s.resamples).", fix: "use at least 100 (2000 is the default).")
+        }
+        if !(s.barrierThreshold >= 0 && s.barrierThreshold.isFinite) {
+            try fail("statistics.barrier_threshold", "is \(canonicalNumber(s.barrierThreshold)).", fix: "use a test-error difference >= 0, e.g. 0.01.")
+        }
+        if !(s.velocityFraction > 0 && s.velocityFraction < 1) {
+            try fail("statistics.velocity_fraction", "is \(canonicalNumber(s.velocityFraction)).", fix: "use a fraction in (0, 1), e.g. 0.1.")
         }
     }
 }

@@ -26,6 +26,10 @@ public enum RandomRole: UInt32, CaseIterable, Codable, Sendable {
     case linearizedAugment = 10
     /// Choice of the held-out training examples on which the linearised model's learning rate is chosen.
     case linearizedHeldOut = 11
+    /// Choice of the test examples whose predictions trace function-space trajectories.
+    case trajectories = 12
+    /// Resampling of the bootstrap intervals of `statistics.json`.
+    case bootstrap = 13
     /// Anything else (tests, ad-hoc tools).
     case other = 255
 }

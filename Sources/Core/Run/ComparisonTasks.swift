@@ -97,6 +97,7 @@ extension ExperimentRunner {
         let time = measurementTimes[t]
         let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
         let tr = evaluate(net, on: train, loss: recipe.loss), te = evaluate(net, on: test, loss: recipe.loss)
+        if config.trajectories.enabled { try savePredictions(net, to: paths.parentPredictions(replicate: r, epoch: time)) }
         var record = TaskRecord(id: ExperimentTask.timeline(replicate: r, time: t).id)
         record.timeline = [ParentTimelineRow(replicate: r, epoch: time, trainError: tr.errorRate, trainLoss: tr.meanLoss,
                                              testError: te.errorRate, testLoss: te.meanLoss, batchNorm: batchNormLabel(net))]

@@ -19,7 +19,12 @@ extension ExperimentRunner {
         let linearStep = 1.4
         switch task {
         case .parent: return T * n
-        case let .child(_, s, _): return (T - spawnTimes[s]) * n
+        case let .child(_, s, _):
+            // With trajectories: a BatchNorm re-estimation and a forward of the examples per saved time.
+            let saves = config.trajectories.enabled ? Double(config.trajectoryChildTimes(spawn: spawnTimes[s]).count) : 0
+            let perSave = Double(config.trajectories.examples) * f
+                + (config.model.hasBatchNorm ? Double(config.analysis.recomputeBatches * recipe.batchSize) * f : 0)
+            return (T - spawnTimes[s]) * n + saves * perSave
         case .pair:
             // BatchNorm networks: a curve under each of the two policies.
             let curves = config.model.hasBatchNorm ? 2.0 : 1.0
@@ -31,6 +36,20 @@ extension ExperimentRunner {
             return Double(lin.learningRates.count) * (e * (n - Double(lin.heldOut)) * linearStep + 2 * evaluations(e, lin.heldOut))
         case .linearized: return lin.epochs * n * linearStep + 2 * evaluations(lin.epochs, test.count)
         case .nonlinearChild: return lin.child.epochs * n + evaluations(lin.child.epochs, test.count)
+        case .plane:
+            // Per point: the network (after a BatchNorm re-estimation under recompute) and, with the
+            // tangent planes, two linearised models (a forward and a JVP, ~2.5 forwards each).
+            let p = config.plane, perPart = Double(p.points * p.points) / Double(p.parts) + 3
+            let examples = Double(p.testSubset == 0 ? test.count : min(p.testSubset, test.count))
+            let recompute = config.model.hasBatchNorm && config.barrier.bnPolicy == .recompute
+                ? Double(config.barrier.recomputeBatches * recipe.batchSize) * f : 0
+            return perPart * (examples * f * (p.tangent ? 6 : 1) + recompute)
+        case .trajectories:
+            return Double(config.trajectoryChildTimes(spawn: 0).count * childrenPerSpawn * config.trajectories.examples) * 1e-3
+        case .embedding:
+            // t-SNE: the input distances (N^2 d) and the iterations (N^2 each, exact); ~1e-3 of a training pass per unit.
+            let N = Double(config.trajectoryPoints), d = Double(config.trajectories.examples * train.classCount)
+            return 1e-3 * (N * N * d / 100 + Double(config.trajectories.tsne.iterations) * N * N)
         case .kernelTimeline: return Double(config.parentGramTimes.count) * gramCost(examples: probe.count)
         case .kernelChildren: return Double(childrenPerSpawn) * gramCost(examples: probe.count)
         case .hessian:

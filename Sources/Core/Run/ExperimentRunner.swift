@@ -12,6 +12,9 @@ public final class ExperimentRunner {
     public let probe: Dataset
     /// Training examples on which barrier curves report train error.
     public let barrierTrain: Dataset
+    /// Indices in `test` of the class-balanced examples whose predictions trace function-space
+    /// trajectories (`trajectories.examples`; empty when off).
+    let trajectoryIndices: [Int]
     let spawnTimes: [Double], measurementTimes: [Double]
     let recipe: TrainingRecipe
     var log: (String) -> Void
@@ -53,6 +56,10 @@ public final class ExperimentRunner {
         try self.config.validate(trainExamples: train.count)
         probe = try train.probeSubset(count: self.config.probeSize, seed: self.config.seed)
         barrierTrain = try train.prefix(count: min(self.config.barrier.trainSubset, train.count))
+        trajectoryIndices = self.config.trajectories.enabled
+            ? try test.classBalancedIndices(count: self.config.trajectories.examples,
+                                            key: RandomKey(seed: self.config.seed, role: .trajectories))
+            : []
         graph = TaskGraph(self.config)
         if checks {   // SetupChecks.swift: NTK memory against ntk.memory_gb, disk space; before any training
             try checkBeforeTraining()
@@ -178,6 +185,9 @@ public final class ExperimentRunner {
         case let .linearizedGrid(r, t): return try chooseLinearizedLearningRate(r, t)
         case let .linearized(r, t, k): return try trainLinearizedModel(r, t, seed: k)
         case let .nonlinearChild(r, t, k): return try trainNonlinearChild(r, t, seed: k)
+        case let .plane(r, p, k): return try measurePlane(r, p, part: k)
+        case let .trajectories(r, s): return try measureTrajectories(r, s)
+        case let .embedding(r): return try embedPredictions(r)
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian:
             preconditionFailure("\(task.id) is collective: run it through runKernelTasks")
         }

@@ -18,6 +18,12 @@ public enum ExperimentTask: Hashable, Sendable {
     case linearized(replicate: Int, time: Int, seed: Int)
     /// The low-learning-rate nonlinear child from the same point, seed `seed` (the same batches).
     case nonlinearChild(replicate: Int, time: Int, seed: Int)
+    /// Part `part` of the loss plane through the parent at `plane.spawn_times[plane]` and children 0, 1.
+    case plane(replicate: Int, plane: Int, part: Int)
+    /// The function distance between the children of spawn index `s` along their training.
+    case trajectories(replicate: Int, spawn: Int)
+    /// The joint t-SNE embedding of every saved prediction vector of the replicate.
+    case embedding(replicate: Int)
     /// Top Hessian eigenvalue of the parent at `hessian.times[time]`.
     case hessian(replicate: Int, time: Int)
     /// Collective over a group of ranks: the parent's NTK Grams at every NTK time (spectra,
@@ -38,6 +44,9 @@ public enum ExperimentTask: Hashable, Sendable {
         case let .linearizedGrid(r, t): return "r\(r)-lin\(t)-grid"
         case let .linearized(r, t, k): return "r\(r)-lin\(t)-k\(k)"
         case let .nonlinearChild(r, t, k): return "r\(r)-lin\(t)-nonlinear-k\(k)"
+        case let .plane(r, p, k): return "r\(r)-plane\(p)-part\(k)"
+        case let .trajectories(r, s): return "r\(r)-s\(s)-trajectories"
+        case let .embedding(r): return "r\(r)-embedding"
         case let .hessian(r, t): return "r\(r)-hessian\(t)"
         case let .kernelTimeline(r): return "r\(r)-ntk-timeline"
         case let .kernelChildren(r, s): return "r\(r)-s\(s)-ntk-children"

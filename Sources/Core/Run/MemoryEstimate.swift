@@ -14,6 +14,8 @@ import Foundation
 ///                ceil(blocks/p) blocks of nb rows) + one Gram under construction (`GramPlan`)
 ///     Hessian    Lanczos vectors (iterations + 4) x P x 8, four activation buffers per example
 ///                of a shard (forward-over-reverse), 4 networks' worth of parameters
+///     plane      the basis in Double 3 x P x 8, 6 networks, activations and tangents of a batch
+///     t-SNE      the prediction vectors (points x examples C x 8) and 3 points^2 x 8 of affinities
 ///
 /// `check` refuses an experiment whose NTK units cannot fit `ntk.memory_gb`: the Grams a unit keeps
 /// plus the least one Gram's construction needs (`GramPlan.minimumBytes`) must fit on each rank of
@@ -25,7 +27,7 @@ public struct MemoryEstimate: Sendable {
     }
 
     public struct Phase: Sendable {
-        /// `training`, `ntk-timeline`, `ntk-children`, `ntk-machine`, `hessian`.
+        /// `training`, `ntk-timeline`, `ntk-children`, `ntk-machine`, `hessian`, `plane`, `trajectories`.
         public let name: String
         public let items: [Item]
         /// For NTK units: bytes that must fit `ntk.memory_gb` (kept Grams + the least construction).
@@ -134,6 +136,22 @@ public struct MemoryEstimate: Sendable {
                 Item(label: "Lanczos vectors (\(h.iterations + 4) of \(p))", bytes: (h.iterations + 4) * p * 8),
                 Item(label: "networks", bytes: 4 * p * 4),
                 Item(label: "activations, gradients and tangents of a shard of \(shard)", bytes: 4 * 4 * shard * s.activationsPerExample),
+            ], requiredBytes: nil))
+        }
+        if !config.plane.spawnTimes.isEmpty {
+            list.append(Phase(name: "plane", items: [
+                data,
+                Item(label: "basis and origin in Double (3 x \(p))", bytes: 3 * p * 8),
+                Item(label: "networks (parent, 2 children, grid point, linearised copy)", bytes: 6 * p * 4),
+                Item(label: "activations and tangents at batch \(metricBatchSize)", bytes: 3 * 4 * metricBatchSize * s.activationsPerExample),
+            ], requiredBytes: nil))
+        }
+        if config.trajectories.enabled {
+            let n = config.trajectoryPoints, d = config.trajectories.examples * c
+            list.append(Phase(name: "trajectories", items: [
+                data,
+                Item(label: "\(n) prediction vectors of \(d) values (Double)", bytes: n * d * 8),
+                Item(label: "t-SNE affinities and distances (\(n) x \(n))", bytes: 3 * n * n * 8),
             ], requiredBytes: nil))
         }
         phases = list

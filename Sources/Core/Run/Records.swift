@@ -436,6 +436,60 @@ public struct TrainingCurveRow: Codable, Equatable, Sendable {
     public var learningRate: Double
 }
 
+/// One row of `loss_plane.csv`: test error and loss at a point of the plane through the parent at
+/// `spawnEpoch` and children `childA`, `childB` (docs/metrics.md, "Loss plane"). `model` is
+/// `network` (the network at `w(x, y)`, BatchNorm by `barrier.bn_policy`), `tangent_spawn` or
+/// `tangent_child` (the linearisation around the parent, or around child `childA`, BatchNorm frozen
+/// as prepared by `analysis.batchnorm`). `point` is `grid` (indices `i` along x, `j` along y) or
+/// one of the three networks: `spawn`, `child_a`, `child_b`.
+public struct LossPlaneRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var spawnEpoch: Double
+    public var childA: Int
+    public var childB: Int
+    public var model: String
+    public var point: String
+    public var i: Int?
+    public var j: Int?
+    public var x: Double
+    public var y: Double
+    public var testError: Double
+    public var testLoss: Double
+    public var batchNorm: String
+
+    public static let network = "network", tangentSpawn = "tangent_spawn", tangentChild = "tangent_child"
+}
+
+/// One row of `function_trajectories.csv`: the function distance between children `childA`, `childB`
+/// of `spawnEpoch` at parent-time `epoch` of their training, on the trajectory examples
+/// (`trajectories.examples`), raw and as a centred moving average over `trajectories.smoothing` times.
+public struct FunctionTrajectoryRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var spawnEpoch: Double
+    public var childA: Int
+    public var childB: Int
+    public var epoch: Double
+    public var epochsSinceSpawn: Double
+    public var testErrorA: Double
+    public var testErrorB: Double
+    public var disagreement: Double
+    public var disagreementOverIndependent: Double?
+    public var disagreementSmoothed: Double
+    public var disagreementOverIndependentSmoothed: Double?
+}
+
+/// One row of `function_embedding.csv`: the joint t-SNE coordinates of one saved prediction vector
+/// (`run` = `parent` or `child-<k>` of `spawnEpoch`, at parent-time `epoch`) among all of a replicate's.
+public struct FunctionEmbeddingRow: Codable, Equatable, Sendable {
+    public var replicate: Int
+    public var run: String
+    public var spawnEpoch: Double?
+    public var epoch: Double
+    public var x: Double
+    public var y: Double
+    public var testError: Double
+}
+
 /// Everything a finished task contributes to the tables; stored as `tasks/<id>.json` (its presence
 /// marks the task done) and gathered to rank 0.
 public struct TaskRecord: Codable, Equatable, Sendable {
@@ -462,6 +516,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
     public var hessianQuadrature: [HessianQuadratureRow] = []
     /// Training curve of the parent or child this task trained.
     public var trainingCurves: [TrainingCurveRow] = []
+    public var plane: [LossPlaneRow] = []
+    public var trajectories: [FunctionTrajectoryRow] = []
+    public var embedding: [FunctionEmbeddingRow] = []
     /// Wall-clock seconds of the task (manifest only; not part of any table).
     public var seconds: Double = 0
     /// When and where the task ran (manifest only; absent in records of older versions).
@@ -494,6 +551,9 @@ public struct TaskRecord: Codable, Equatable, Sendable {
         hessianDensity = try rows(.hessianDensity)
         hessianQuadrature = try rows(.hessianQuadrature)
         trainingCurves = try rows(.trainingCurves)
+        plane = try rows(.plane)
+        trajectories = try rows(.trajectories)
+        embedding = try rows(.embedding)
         seconds = try c.decodeIfPresent(Double.self, forKey: .seconds) ?? 0
         timing = try c.decodeIfPresent(TaskTiming.self, forKey: .timing)
     }

@@ -8,7 +8,7 @@ extension ExperimentRunner {
     static func faultPhase(_ task: ExperimentTask) -> FaultInjection.Phase {
         switch task {
         case .parent, .child, .linearizedGrid, .linearized, .nonlinearChild: return .train
-        case .pair, .timeline, .timelinePairs: return .pairs
+        case .pair, .timeline, .timelinePairs, .plane, .trajectories, .embedding: return .pairs
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian: return .ntk
         }
     }

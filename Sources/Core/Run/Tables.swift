@@ -23,6 +23,9 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
     public var hessianDensity: [HessianDensityRow]
     public var hessianQuadrature: [HessianQuadratureRow]
     public var trainingCurves: [TrainingCurveRow]
+    public var lossPlane: [LossPlaneRow]
+    public var functionTrajectories: [FunctionTrajectoryRow]
+    public var functionEmbedding: [FunctionEmbeddingRow]
 
     public init(records: [TaskRecord]) {
         let rs = records.sorted { $0.id < $1.id }
@@ -75,6 +78,17 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         trainingCurves = rs.flatMap(\.trainingCurves).sorted {
             ($0.replicate, $0.spawnEpoch ?? -1, $0.run, $0.step) < ($1.replicate, $1.spawnEpoch ?? -1, $1.run, $1.step)
         }
+        lossPlane = rs.flatMap(\.plane).sorted {
+            ($0.replicate, $0.spawnEpoch, $0.model, $0.point, $0.j ?? -1, $0.i ?? -1)
+                < ($1.replicate, $1.spawnEpoch, $1.model, $1.point, $1.j ?? -1, $1.i ?? -1)
+        }
+        functionTrajectories = rs.flatMap(\.trajectories).sorted {
+            ($0.replicate, $0.spawnEpoch, $0.childA, $0.childB, $0.epoch) < ($1.replicate, $1.spawnEpoch, $1.childA, $1.childB, $1.epoch)
+        }
+        // Within a replicate the embedding keeps the order of its points (parent, then children).
+        functionEmbedding = rs.flatMap(\.embedding).enumerated().sorted {
+            ($0.element.replicate, $0.offset) < ($1.element.replicate, $1.offset)
+        }.map(\.element)
         barrierCurves = rs.flatMap(\.curves).sorted {
             ($0.replicate, $0.spawnEpoch, $0.childA, $0.childB, $0.alpha) < ($1.replicate, $1.spawnEpoch, $1.childA, $1.childB, $1.alpha)
         }
@@ -135,6 +149,9 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         try v.visit(&hessianDensity, RunPaths.Table.hessianDensity)
         try v.visit(&hessianQuadrature, RunPaths.Table.hessianQuadrature)
         try v.visit(&trainingCurves, RunPaths.Table.trainingCurves)
+        try v.visit(&lossPlane, RunPaths.Table.lossPlane)
+        try v.visit(&functionTrajectories, RunPaths.Table.functionTrajectories)
+        try v.visit(&functionEmbedding, RunPaths.Table.functionEmbedding)
     }
 
     private struct Writer: TableVisitor {

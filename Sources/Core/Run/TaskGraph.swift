@@ -29,13 +29,23 @@ public struct TaskGraph: Sendable {
             add(.parent(replicate: r))
             for (s, time) in spawns.enumerated() {
                 for k in 0..<K { add(.child(replicate: r, spawn: s, child: k), [(parent, time / T)]) }
+                let children = (0..<K).map { (ExperimentTask.child(replicate: r, spawn: s, child: $0).id, 1.0) }
                 for a in 0..<K { for b in (a + 1)..<K {
-                    add(.pair(replicate: r, spawn: s, a: a, b: b),
-                        [a, b].map { (ExperimentTask.child(replicate: r, spawn: s, child: $0).id, 1.0) })
+                    add(.pair(replicate: r, spawn: s, a: a, b: b), [children[a], children[b]])
                 } }
+                if c.trajectories.enabled { add(.trajectories(replicate: r, spawn: s), children) }
+                if let p = c.plane.spawnTimes.firstIndex(of: time) {
+                    for k in 0..<c.plane.parts { add(.plane(replicate: r, plane: p, part: k), [(parent, time / T)] + children.prefix(2)) }
+                }
             }
             for (t, time) in c.resolvedMeasurementTimes.enumerated() { add(.timeline(replicate: r, time: t), [(parent, time / T)]) }
             add(.timelinePairs(replicate: r), [(parent, 1)])
+            if c.trajectories.enabled {
+                // Every saved prediction: the parent's (timeline tasks) and every child's.
+                let timeline = c.resolvedMeasurementTimes.indices.map { (ExperimentTask.timeline(replicate: r, time: $0).id, 1.0) }
+                let children = spawns.indices.flatMap { s in (0..<K).map { (ExperimentTask.child(replicate: r, spawn: s, child: $0).id, 1.0) } }
+                add(.embedding(replicate: r), timeline + children)
+            }
             let lin = c.linearized
             for (i, time) in lin.times.enumerated() {
                 let needs = [(task: parent, fraction: time / T)]

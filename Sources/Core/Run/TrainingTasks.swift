@@ -18,8 +18,11 @@ extension ExperimentRunner {
             trainer.initializeWeights()
         }
         let saves = config.parentCheckpointTimes.map { (time: $0, step: recipe.step(atEpoch: $0, examples: train.count)) }
-        let saver = TimedCheckpoints(saves: saves) { self.paths.parentCheckpoint(replicate: r, epoch: $0) }
-        try saver.save(trainer)   // time 0 (and anything at the resumed step)
+        // Checkpoints with the optimiser state, so children can continue from them.
+        let saver = TimedSaves(saves: saves) { t, time in
+            try Checkpoint(trainer: t).write(to: self.paths.parentCheckpoint(replicate: r, epoch: time))
+        }
+        try saver.fire(trainer)   // time 0 (and anything at the resumed step)
         let curve = curveRecorder(trainer, replicate: r, run: "parent", spawnEpoch: nil,
                                   path: paths.parentTrainingCurve(replicate: r))
         // The curve is written before the rolling state (TrainingCurveRecorder explains why).
@@ -55,7 +58,10 @@ extension ExperimentRunner {
         }
         let curve = curveRecorder(trainer, replicate: r, run: "child-\(k)", spawnEpoch: spawn,
                                   path: paths.childTrainingCurve(replicate: r, spawn: spawn, child: k))
-        try trainer.train(until: trainer.finalStep, callbacks: (curve.map { [$0] } ?? []) + [
+        let predictions = predictionSaver(replicate: r, spawn: spawn, child: k)
+        try predictions?.fire(trainer)   // the spawn time (and anything at the resumed step)
+        // Predictions before the rolling state, so a resumed child never skips a prediction time.
+        try trainer.train(until: trainer.finalStep, callbacks: (predictions.map { [$0] } ?? []) + (curve.map { [$0] } ?? []) + [
             RollingState(path: state),
             StopOnRequest(path: state, task: "task \(ExperimentTask.child(replicate: r, spawn: s, child: k).id)", curve: curve,
                           shouldStop: shouldStop),
@@ -66,19 +72,6 @@ extension ExperimentRunner {
         record.trainingCurves = curve?.rows ?? []
         return record
     }
-}
-
-/// Writes a checkpoint (with optimiser state, so children can continue from it) when training
-/// reaches each planned step; `path(time)` names the file.
-final class TimedCheckpoints: TrainingCallback {
-    let saves: [(time: Double, step: Int)]
-    let path: (Double) -> String
-    init(saves: [(time: Double, step: Int)], path: @escaping (Double) -> String) { self.saves = saves; self.path = path }
-
-    func save(_ t: Trainer) throws {
-        for s in saves where s.step == t.step { try Checkpoint(trainer: t).write(to: path(s.time)) }
-    }
-    func afterStep(_ t: Trainer, summary: LossSummary) throws { try save(t) }
 }
 
 /// Overwrites the rolling resume state (a checkpoint with the optimiser state) at every epoch end,
