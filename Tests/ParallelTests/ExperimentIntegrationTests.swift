@@ -51,6 +51,19 @@ final class ExperimentIntegrationTests: XCTestCase {
           density_steps: 4
           density_points: 20
           shards: 3
+        plane:
+          spawn_times: [0, 1]
+          points: 5
+          parts: 3
+          test_subset: 100
+        trajectories:
+          examples: 50
+          every: 0.5
+          tsne:
+            perplexity: 3
+            iterations: 300
+        statistics:
+          resamples: 200
         threads: 1
 
         """
@@ -96,7 +109,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
         let one = try results(runExperiment(in: dir, root: "runs1", ranks: 0))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 21, "twenty-one CSV tables")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix(".csv") }.count, 25, "twenty-four CSV tables and statistics.csv")
         // Every analysis produced its rows: spectra at the 4 measurement times (0, 0.5, 1, 2), distances
         // between them (10 pairs), velocity from 0, 0.5 and 1, machines at two times (3 draws x 2 forms,
         // 13 ridges each; 40 examples: 30 fit + 10 held out, distributed eigendecomposition), two Hessians (3 eigenvalues,
@@ -118,6 +131,12 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertEqual(lines("hessian_density"), 2 * 20)
         XCTAssertEqual(lines("hessian_quadrature"), 2 * 4)
         XCTAssertEqual(lines("linearized_grid"), 2)
+        // Two planes of 5 x 5 points and the three networks, for the network and two tangent models.
+        XCTAssertEqual(lines("loss_plane"), 2 * (25 + 3) * 3)
+        // Child prediction times: spawn 0 at 0, 0.5, 1, 1.5, 2; spawn 0.5 at 0.5 ... 2; spawn 1 at 1, 1.5, 2.
+        XCTAssertEqual(lines("function_trajectories"), 5 + 4 + 3)
+        XCTAssertEqual(lines("function_embedding"), 4 + 2 * (5 + 4 + 3), "the parent at 4 times and 6 children")
+        XCTAssertGreaterThan(lines("statistics"), 30)
         XCTAssertEqual(String(decoding: one["tables/linearized_grid.csv"]!, as: UTF8.self).components(separatedBy: ",true\n").count, 2,
                        "exactly one chosen rate")
         let children = String(decoding: one["tables/linearized.csv"]!, as: UTF8.self).split(separator: "\n").filter { $0.contains(",nonlinear,") }
@@ -130,7 +149,7 @@ final class ExperimentIntegrationTests: XCTestCase {
         // (step 20) at 24, 36, 40.
         XCTAssertEqual(lines("training_curves"), 4 + 2 * (4 + 4 + 3))
         // The report: one figure per paper panel these tables feed, and the page.
-        XCTAssertEqual(one.keys.filter { $0.hasPrefix("figures/") && $0.hasSuffix(".svg") }.count, 17, "every figure drawn")
+        XCTAssertEqual(one.keys.filter { $0.hasPrefix("figures/") && $0.hasSuffix(".svg") }.count, 20, "every figure drawn")
         let report = try String(contentsOf: try runDirectory(dir.appendingPathComponent("runs1")).appendingPathComponent("report.html"),
                                 encoding: .utf8)
         // "Finished: n of n tasks done", n the planned tasks (TaskGraph.ids).
