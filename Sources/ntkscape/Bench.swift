@@ -9,9 +9,9 @@ struct Bench: ParsableCommand {
         abstract: "Measure training/evaluation throughput against a same-run sgemm.",
         discussion: "ratio = achieved GFLOP/s (analytic FLOPs of the model) / GFLOP/s of a 1024^3 sgemm measured in the same run with the same threads. Each timed repetition runs one sgemm and then one model step; both sides of the ratio are the fastest of their repetitions after one warm-up (the least disturbed run on a shared machine), so both are sampled over the same stretch of the machine's load.")
 
-    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk, linearized, hvp }
+    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk, linearized, hvp, plane }
 
-    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (exact and finite-difference Hessian-vector products vs a full gradient).")
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (exact and finite-difference Hessian-vector products vs a full gradient), plane (a loss-plane grid point, with and without the tangent-plane models, vs a plain evaluation of the same --examples).")
     var target: Target
     @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
     @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?
@@ -23,7 +23,7 @@ struct Bench: ParsableCommand {
     @Option(help: "ntk: probe sizes m (comma-separated).") var probe: String = "100,200,500"
     @Option(name: .customLong("memory-gb"), help: "ntk: memory budget in GiB.") var memoryGB: Double = NTKSection.defaultMemoryGb
     @Option(name: .customLong("block-size"), help: "ntk: rows per block.") var blockSize: Int?
-    @Option(help: "hvp: examples in the gradient / Hessian-vector product.") var examples: Int = 1000
+    @Option(help: "hvp: examples in the gradient / Hessian-vector product; plane: test examples per grid point.") var examples: Int = 1000
     @Option(help: "Convolution algorithm of 3x3 stride-1 padding-1 layers: winograd (Winograd F(2x2,3x3) for calls of at least 512 output pixels, im2col below; the default everywhere) or im2col (im2col + GEMM always), to compare the two. GFLOP/s always count the direct convolution's FLOPs.")
     var conv: ConvolutionChoice = .winograd
     @Flag(help: "hvp: instead of timings, the accuracy of Float products against Double over a range of steps.") var scan = false
@@ -39,7 +39,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try during("bench set-up", fix: rerunFix) { try FaultInjection.check(.setup, rank: JobFailure.launchRank ?? 0) }
-        if target == .linearized || target == .hvp { return try runNTKBench() }
+        if target == .linearized || target == .hvp || target == .plane { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         if target == .ntk {
             return try BenchNTK.run(models: model.split(separator: ",").map { ModelKind(rawValue: String($0))! },

@@ -2,7 +2,7 @@ import ArgumentParser
 import Core
 import Foundation
 
-/// `ntkscape bench linearized` and `ntkscape bench hvp` (docs/metrics.md; issue targets: linearised step
+/// `ntkscape bench linearized`, `hvp` and `plane` (docs/metrics.md; issue targets: linearised step
 /// >= 0.5 of an ordinary step, exact HVP <= 2.5 gradients).
 extension Bench {
     func runNTKBench() throws {
@@ -20,6 +20,19 @@ extension Bench {
             for r in results {
                 print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0)
                       + String(format: "%6d %15.1f %17.1f %7.2f", r.batch, r.ordinaryImagesPerSecond, r.linearizedImagesPerSecond, r.ratio))
+            }
+            data = try JSONEncoder.pretty.encode(results)
+        } else if target == .plane {
+            if examples < 1 { throw ValidationError("--examples must be at least 1") }
+            let results = try models.map {
+                try Benchmark.plane($0, examples: examples, input: input, classes: classes, repeats: repeats,
+                                    threads: decision.threads, convolutions: conv)
+            }
+            print("model          examples  forward s  point s  point+tangents s  points/s over forwards/s: network  with tangents")
+            for r in results {
+                print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0)
+                      + String(format: "%8d %10.4f %8.4f %17.4f %34.2f %14.2f", r.examples, r.forwardSeconds, r.pointSeconds,
+                               r.pointWithTangentsSeconds, r.pointRatio, r.pointWithTangentsRatio))
             }
             data = try JSONEncoder.pretty.encode(results)
         } else {
