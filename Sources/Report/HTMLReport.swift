@@ -82,6 +82,7 @@ public enum HTMLReport {
             }
             h += "</ul>\n</section>\n"
         }
+        h += statistics(data.statistics)
         h += "<section id=\"experiment\">\n<h2>Experiment</h2>\n<p class=\"files\"><a href=\"\(esc(c.experimentFile))\">"
             + "\(esc(c.experimentFile))</a></p>\n<pre>\(esc(c.experiment ?? "(not found)"))</pre>\n</section>\n"
         h += provenance(c)
@@ -100,6 +101,22 @@ public enum HTMLReport {
         }
         h += "</section>\n</body>\n</html>\n"
         return h
+    }
+
+    /// The statistics of `statistics.json` (docs/metrics.md): estimate and interval per row.
+    static func statistics(_ rows: [StatisticRow]) -> String {
+        guard !rows.isEmpty else { return "" }
+        func n(_ v: Double?) -> String { v.map { String(format: "%.4g", $0) } ?? "–" }
+        var h = "<section id=\"statistics\">\n<h2>Statistics</h2>\n<p>Means with clustered bootstrap intervals (replicates, "
+            + "then pairs), the basin-fate and kernel-velocity plateau times, and the correlations behind Figs. 6, 7 and 9, at level "
+            + "\(esc(n(rows[0].level))) (<a href=\"tables/statistics.csv\">statistics.csv</a>; definitions in docs/metrics.md).</p>\n"
+        h += "<table>\n<tr><th>quantity</th><th>column</th><th>epoch</th><th>estimate</th><th>interval</th><th>n</th><th>method</th></tr>\n"
+        for r in rows {
+            h += "<tr><td>\(esc(r.quantity))</td><td>\(esc(r.column))</td><td class=\"num\">\(r.epoch.map(epochText) ?? "")</td>"
+                + "<td class=\"num\">\(n(r.estimate))</td><td class=\"num\">[\(n(r.lower)), \(n(r.upper))]</td>"
+                + "<td class=\"num\">\(r.n)</td><td>\(esc(r.method))</td></tr>\n"
+        }
+        return h + "</table>\n</section>\n"
     }
 
     static func provenance(_ c: Context) -> String {

@@ -30,6 +30,9 @@ public struct ReportData: Sendable {
     public var progress: RunProgress?
     /// Seconds of each task from its record (filled when the tables come from the records).
     public var taskSeconds: [String: Double] = [:]
+    /// The run's statistics (`statistics.json`: intervals, basin-fate and plateau times,
+    /// correlations), recomputed from the tables when the configuration is known.
+    public var statistics: [StatisticRow] = []
 
     public init(tables: ExperimentTables, spawnTimes: [Double]? = nil, measurementTimes: [Double]? = nil,
                 progress: RunProgress? = nil) {
@@ -81,6 +84,7 @@ public struct ReportData: Sendable {
         var data = ReportData(tables: tables!, spawnTimes: config?.resolvedSpawnTimes,
                               measurementTimes: config?.resolvedMeasurementTimes, progress: progress)
         data.taskSeconds = seconds
+        if let config { data.statistics = (try? tables!.statistics(config.statistics, seed: config.seed)) ?? [] }
         return data
     }
 }

@@ -57,6 +57,7 @@ final class ExperimentIntegrationTests: XCTestCase {
           parts: 3
           test_subset: 100
         trajectories:
+          enabled: true
           examples: 50
           every: 0.5
           tsne:

@@ -108,6 +108,31 @@ final class FigureTests: XCTestCase {
                  "trainError": 0.2, "learningRate": 0.003])
         }
         t.trainingCurves = parent + child
+        // A 3 x 2 plane grid (test error i + 10 j) and the three networks, for the network and one tangent model.
+        var plane: [LossPlaneRow] = []
+        for model in ["network", "tangent_spawn"] {
+            for j in 0..<2 { for i in 0..<3 {
+                plane.append(row(["replicate": 0, "spawnEpoch": 1.0, "childA": 0, "childB": 1, "model": model, "point": "grid",
+                                  "i": i, "j": j, "x": Double(i), "y": 0.5 * Double(j), "testError": Double(i + 10 * j) / 100,
+                                  "testLoss": 1.0]))
+            } }
+            for (name, x, y) in [("spawn", 0.0, 0.0), ("child_a", 2.0, 0.0), ("child_b", 1.0, 0.5)] {
+                plane.append(row(["replicate": 0, "spawnEpoch": 1.0, "childA": 0, "childB": 1, "model": model, "point": name,
+                                  "x": x, "y": y, "testError": 0.1, "testLoss": 1.0]))
+            }
+        }
+        t.lossPlane = plane
+        t.functionTrajectories = [1.0, 1.5, 2].map { (e: Double) -> FunctionTrajectoryRow in
+            row(["replicate": 0, "spawnEpoch": 1.0, "childA": 0, "childB": 1, "epoch": e, "epochsSinceSpawn": e - 1,
+                 "testErrorA": 0.2, "testErrorB": 0.2, "disagreement": (e - 1) / 10, "disagreementOverIndependent": (e - 1) / 5,
+                 "disagreementSmoothed": (e - 1) / 10, "disagreementOverIndependentSmoothed": (e - 1) / 5])
+        }
+        t.functionEmbedding = [("parent", nil, 0.0), ("parent", nil, 2.0), ("child-0", 1.0, 1.0), ("child-0", 1.0, 2.0)].enumerated()
+            .map { (k: Int, p: (String, Double?, Double)) -> FunctionEmbeddingRow in
+                var fields: [String: Any] = ["replicate": 0, "run": p.0, "epoch": p.2, "x": Double(k), "y": Double(k * k), "testError": 0.2]
+                if let s = p.1 { fields["spawnEpoch"] = s }
+                return row(fields)
+            }
         return ReportData(tables: t, spawnTimes: [0, 1], measurementTimes: [0, 1, 2],
                           progress: RunProgress(planned: ["a", "b"], missing: []))
     }
@@ -214,6 +239,31 @@ final class FigureTests: XCTestCase {
         XCTAssertFalse(Figures.barrierVsSpawn(Self.fullData())!.panels[0].layers.contains {
             if case let .reference(r) = $0 { return r.label == "pending" } else { return false }
         })
+    }
+
+    /// The plane's heat map holds the grid values at their (i, j) cells; the three networks are marked.
+    func testLossPlaneHeatMapAndMarkers() throws {
+        let figure = try XCTUnwrap(Figures.lossPlane(Self.fullData()))
+        XCTAssertEqual(figure.panels.count, 2, "network and tangent panels for one spawn time")
+        let layers = figure.panels[0].layers
+        guard case let .heatMap(map) = layers[0], case let .scatter(marks) = layers[2] else { return XCTFail("layers \(layers)") }
+        XCTAssertEqual(map.values, [[0, 0.01, 0.02], [0.1, 0.11, 0.12]])
+        XCTAssertEqual(map.x, .centres([0, 1, 2]))
+        XCTAssertEqual(map.y, .centres([0, 0.5]))
+        XCTAssertEqual(Set(marks.points), [Point(0, 0), Point(2, 0), Point(1, 0.5)])
+        XCTAssertEqual(marks.pointLabels?.sorted(), ["child a", "child b", "parent"])
+    }
+
+    func testTrajectoryAndEmbeddingFigures() throws {
+        let data = Self.fullData()
+        let trajectories = try XCTUnwrap(Figures.functionTrajectories(data))
+        let smoothed = try XCTUnwrap(line(trajectories.panels[0].layers[1]))
+        XCTAssertEqual(smoothed.points.map(\.y), [0, 0.05, 0.1])
+        let embedding = try XCTUnwrap(Figures.functionEmbedding(data))
+        let lines = embedding.panels[0].layers.compactMap(line)
+        XCTAssertEqual(lines.last?.label, "parent")
+        XCTAssertEqual(lines.last?.points, [Point(0, 0), Point(1, 1)])
+        XCTAssertEqual(lines.first?.points, [Point(2, 4), Point(3, 9)], "the child's path in time order")
     }
 
     func testLinearizedAndAdvantage() throws {

@@ -12,13 +12,16 @@ public extension ExperimentConfig {
 # Budget: parent 8 epochs x 10k = 80k images; children 2 x (8 + 7.75 + 7.5 + 7 + 6) epochs x 10k =
 # 725k images; 11-point barriers on 2000 test + 1000 train images for 5 pairs; errors at 7 parent
 # times; NTK Grams (probe 100 -> 1000 x 1000) at those times, 0.25 epoch later (velocity) and for
-# every child; kernel machines on 3 draws of 500 examples (5000 x 5000 Gram; ridge chosen on
+# every child; kernel machines on 2 draws of 400 examples (4000 x 4000 Gram; ridge chosen on
 # held-out examples) at 3 times; from 3 times, 2 seeds
 # of the linearised model (2 epochs) and of the low-learning-rate child (at most 2 epochs, plateau
 # stop), both with Adam at learning rate 3e-4 - below the parent's 1e-3, the same for both so that
 # the nonlinear advantage compares like with like (docs/linearized.md gives measured values);
 # Hessian top-5 eigenvalues, trace and spectral density at 4 times (exact Hessian-vector products on
-# 500 examples).
+# 500 examples); 9 x 9 loss planes (400 test images, with the tangent planes) at one early and one
+# late spawn time; softmax predictions on 1000 test images every epoch of every child, their
+# distances over time and their joint t-SNE; statistics.json (basin-fate threshold 0.5 point, as
+# this small network's barriers stay below 1 point).
 # The learning rate drops 10x at epoch 6 so the children's final weights are not dominated by Adam's
 # last noisy steps.
 # This file is embedded in the program (ExperimentConfig.builtinDefaultYAML); a test keeps the two
@@ -52,7 +55,8 @@ ntk:
   velocity_dt: 0.25
 kernel_machine:
   times: [0, 1, 8]
-  train_examples: 500
+  train_examples: 400
+  draws: 2
 linearized:
   times: [0, 1, 4]
   epochs: 2
@@ -70,6 +74,16 @@ hessian:
   iterations: 15
   trace_samples: 5
   density_steps: 15
+plane:
+  spawn_times: [0, 2]
+  points: 9
+  test_subset: 400
+trajectories:
+  enabled: true
+  examples: 1000
+  every: 1
+statistics:
+  barrier_threshold: 0.005
 
 """#
 }

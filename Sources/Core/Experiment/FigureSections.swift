@@ -59,7 +59,7 @@ public struct TSNESection: Codable, Equatable, Sendable, ConfigSection {
     }
 
     static var fields: [ConfigField<TSNESection>] { [
-        .init("perplexity", \.perplexity, "Perplexity of the input affinities (effective neighbours); below a third of the points."),
+        .init("perplexity", \.perplexity, "Perplexity of the input affinities (effective neighbours); below the number of points less one."),
         .init("iterations", \.iterations, "Gradient-descent iterations (the first 250 with early exaggeration 12)."),
         .init("method", \.method, "exact (all pairs), barnes_hut (quadtree, O(N log N)) or auto (Barnes-Hut above 2,000 points)."),
         .init("theta", \.theta, "Barnes-Hut opening angle (0 = exact forces)."),
@@ -73,8 +73,10 @@ public struct TSNESection: Codable, Equatable, Sendable, ConfigSection {
 /// child along training on a fixed test subset, the child–child function distance along training,
 /// and a joint t-SNE embedding of every saved prediction vector.
 public struct TrajectoriesSection: Codable, Equatable, Sendable, ConfigSection {
-    /// Class-balanced test examples whose predictions are saved; 0 = off.
-    public var examples = 0
+    /// Whether predictions are saved and the distances and embedding computed.
+    public var enabled = false
+    /// Class-balanced test examples whose predictions are saved.
+    public var examples = 1000
     /// Child times: every `every` epochs after the spawn, and the end.
     public var every = 1.0
     /// Window (points) of the centred moving average of the distances; 1 = no smoothing.
@@ -84,16 +86,15 @@ public struct TrajectoriesSection: Codable, Equatable, Sendable, ConfigSection {
     public init() {}
 
     static var fields: [ConfigField<TrajectoriesSection>] { [
+        .init("enabled", \.enabled, "Save predictions along training and compute the distances over time and the t-SNE embedding."),
         .init("examples", \.examples,
               "Class-balanced test examples whose softmax predictions are saved at every parent measurement time and "
-                + "along every child's training (a multiple of the class count; 1000 in the paper's figures); 0 = off."),
+                + "along every child's training (a multiple of the class count)."),
         .init("every", \.every, "Child prediction times: the spawn, every `every` epochs after it, and the end of training."),
         .init("smoothing", \.smoothing,
               "Window (in points, odd) of the centred moving average of the child-child distances; 1 = none."),
         .init("tsne", \.tsne, "The joint t-SNE embedding of every saved prediction vector (parent and children, all times)."),
     ] }
-
-    public var enabled: Bool { examples > 0 }
 
     public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
     public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }

@@ -336,10 +336,10 @@ public extension ExperimentConfig {
             }
         }
         let t = trajectories
-        if t.examples < 0 {
-            try fail("trajectories.examples", "is \(t.examples).", fix: "use 0 (off) or a positive multiple of the class count, e.g. 1000.")
-        }
         if t.enabled {
+            if t.examples < 1 {
+                try fail("trajectories.examples", "is \(t.examples).", fix: "use a positive multiple of the class count, e.g. 1000.")
+            }
             if let c = classes, t.examples % c != 0 {
                 try fail("trajectories.examples", "is \(t.examples), not a multiple of the \(c) classes, so it cannot be class-balanced.",
                          fix: "use a multiple of \(c), e.g. \((t.examples + c - 1) / c * c).")
@@ -359,11 +359,10 @@ public extension ExperimentConfig {
             if e.iterations < 250 {
                 try fail("trajectories.tsne.iterations", "is \(e.iterations).", fix: "use at least 250 (the early-exaggeration phase); 1000 is the default.")
             }
-            if !(e.perplexity >= 1 && 3 * e.perplexity < Double(n - 1)) {
-                let most = max(1, (n - 2) / 3)
+            if !(e.perplexity >= 1 && e.perplexity < Double(n - 1)) {
                 try fail("trajectories.tsne.perplexity", "is \(canonicalNumber(e.perplexity)), but the embedding has \(n) points per "
-                            + "replicate; each point's 3 x perplexity neighbours must be fewer than the others.",
-                         fix: "use 1...\(most), or save more predictions (smaller trajectories.every).")
+                            + "replicate; the perplexity (effective neighbours) must be below the number of other points.",
+                         fix: "use 1...\(max(1, n - 3)) (30 is usual), or save more predictions (smaller trajectories.every).")
             }
             if !(e.theta >= 0 && e.theta <= 1) {
                 try fail("trajectories.tsne.theta", "is \(canonicalNumber(e.theta)).", fix: "use a value in [0, 1] (0.5 is the default).")

@@ -56,10 +56,14 @@ public final class ExperimentRunner {
         try self.config.validate(trainExamples: train.count)
         probe = try train.probeSubset(count: self.config.probeSize, seed: self.config.seed)
         barrierTrain = try train.prefix(count: min(self.config.barrier.trainSubset, train.count))
-        trajectoryIndices = self.config.trajectories.enabled
-            ? try test.classBalancedIndices(count: self.config.trajectories.examples,
-                                            key: RandomKey(seed: self.config.seed, role: .trajectories))
-            : []
+        do {
+            trajectoryIndices = self.config.trajectories.enabled
+                ? try test.classBalancedIndices(count: self.config.trajectories.examples,
+                                                key: RandomKey(seed: self.config.seed, role: .trajectories))
+                : []
+        } catch let e as DatasetError {
+            throw ConfigurationError(field: "trajectories.examples", message: "\(e) (the examples come from the test subset)")
+        }
         graph = TaskGraph(self.config)
         if checks {   // SetupChecks.swift: NTK memory against ntk.memory_gb, disk space; before any training
             try checkBeforeTraining()
