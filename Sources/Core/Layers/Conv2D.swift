@@ -99,9 +99,9 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
-                          bias: UnsafePointer<T>?, accumulate: Bool = false, n: Int) {
+                          bias: UnsafePointer<T>?, alpha: T = 1, accumulate: Bool = false, n: Int) {
         if usesWinograd(n) {
-            winograd(x, weights: weights, into: y, bias: bias, store: accumulate ? .accumulate : .write, n: n)
+            winograd(x, weights: weights, into: y, bias: bias, alpha: alpha, store: accumulate ? .accumulate : .write, n: n)
             return
         }
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
@@ -114,7 +114,7 @@ public final class Conv2D<T: Real>: Layer {
             for c in range {
                 let n0 = c * step, nc = min(step, n - n0)
                 im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
-                gemm(false, false, cout, nc * plane, k, 1, weights, k, col, nc * plane, beta, y + n0 * plane, ld)
+                gemm(false, false, cout, nc * plane, k, alpha, weights, k, col, nc * plane, beta, y + n0 * plane, ld)
             }
         }
     }
@@ -226,7 +226,7 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func winograd(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
-                          bias: UnsafePointer<T>?, store: Winograd.Store, n: Int) {
+                          bias: UnsafePointer<T>?, alpha: T = 1, store: Winograd.Store, n: Int) {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, slot = winogradSlot(step)
         let slots = scratch(slot: slot, partials: WinogradTiling.components * cout * cin)
@@ -239,8 +239,8 @@ public final class Conv2D<T: Real>: Layer {
                 let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
                 let m = v + WinogradTiling.components * sv
                 Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
-                componentProducts(transB: false, m: cout, n: ct, k: cin, a: u, b: v, c: m, strides: (cout * cin, sv, sm),
-                                  parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, alpha: alpha, a: u, b: v, c: m,
+                                  strides: (cout * cin, sv, sm), parallel: single)
                 Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: y, bias: bias,
                                          store: store, parallel: single)
             }
@@ -293,11 +293,11 @@ public final class Conv2D<T: Real>: Layer {
 
     /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with
     /// `transB`), each single-threaded, split over the workers when `parallel`.
-    private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
+    private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                    c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
         Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
             for q in r {
-                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: a + q * strides.a, lda: k,
+                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, lda: k,
                                      b: b + q * strides.b, ldb: transB ? k : n, beta: 0, c: c + q * strides.c, ldc: n)
             }
         }
@@ -331,6 +331,27 @@ public final class Conv2D<T: Real>: Layer {
         } else if ctx.tangent == nil {
             ty.update(repeating: 0, count: n * outShape.count)
         }
+    }
+
+    /// `ty = conv(x, V) + b_V + conv(tx, W)` (as `jvp`), `tty = conv(ttx, W) + 2 conv(tx, V)`: the
+    /// convolution is bilinear in `(W, x)` and affine in the bias, so along `W + εV` the second
+    /// derivative has no `W''` and no bias term. Every call goes through `convolve`, so each path
+    /// (Winograd, im2col, same-size and strided, 1x1) computes it.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        jvp(x: x, y: y, tx: tx, ty: ty, n: n, ctx)
+        var written = false
+        if let ttx {
+            convolve(ttx, weights: ctx.params + weightOffset, into: tty, bias: nil, n: n)
+            written = true
+        }
+        if let v = ctx.tangent, let tx {
+            convolve(tx, weights: v + weightOffset, into: tty, bias: nil, alpha: 2, accumulate: written, n: n)
+            written = true
+        }
+        if !written { tty.update(repeating: 0, count: n * outShape.count) }
     }
 }
 

@@ -177,6 +177,7 @@ public final class ExperimentRunner {
         case let .timelinePairs(r): return try compareTimes(r)
         case let .linearizedGrid(r, t): return try chooseLinearizedLearningRate(r, t)
         case let .linearized(r, t, k): return try trainLinearizedModel(r, t, seed: k)
+        case let .secondOrder(r, t, k): return try trainSecondOrderModel(r, t, seed: k)
         case let .nonlinearChild(r, t, k): return try trainNonlinearChild(r, t, seed: k)
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian:
             preconditionFailure("\(task.id) is collective: run it through runKernelTasks")

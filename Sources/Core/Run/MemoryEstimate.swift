@@ -14,6 +14,9 @@ import Foundation
 ///                ceil(blocks/p) blocks of nb rows) + one Gram under construction (`GramPlan`)
 ///     Hessian    Lanczos vectors (iterations + 4) x P x 8, four activation buffers per example
 ///                of a shard (forward-over-reverse), 4 networks' worth of parameters
+///     second     (`linearized.second_order`) the second-order Taylor model: its network copy,
+///     order      w0, w, d, gradient and optimiser state, (6 + slots) x 4 P; activations, their
+///                gradients, first and second tangents and the tangents' gradients, 5 x 4 x batch x A
 ///
 /// `check` refuses an experiment whose NTK units cannot fit `ntk.memory_gb`: the Grams a unit keeps
 /// plus the least one Gram's construction needs (`GramPlan.minimumBytes`) must fit on each rank of
@@ -25,7 +28,7 @@ public struct MemoryEstimate: Sendable {
     }
 
     public struct Phase: Sendable {
-        /// `training`, `ntk-timeline`, `ntk-children`, `ntk-machine`, `hessian`.
+        /// `training`, `ntk-timeline`, `ntk-children`, `ntk-machine`, `hessian`, `second-order`.
         public let name: String
         public let items: [Item]
         /// For NTK units: bytes that must fit `ntk.memory_gb` (kept Grams + the least construction).
@@ -134,6 +137,17 @@ public struct MemoryEstimate: Sendable {
                 Item(label: "Lanczos vectors (\(h.iterations + 4) of \(p))", bytes: (h.iterations + 4) * p * 8),
                 Item(label: "networks", bytes: 4 * p * 4),
                 Item(label: "activations, gradients and tangents of a shard of \(shard)", bytes: 4 * 4 * shard * s.activationsPerExample),
+            ], requiredBytes: nil))
+        }
+        let lin = config.linearized
+        if lin.secondOrder && !lin.times.isEmpty {
+            let batch = lin.batchSize > 0 ? lin.batchSize : config.recipe.batchSize
+            let linSlots = lin.optimizer == .adam ? 2 : 1
+            list.append(Phase(name: "second-order", items: [
+                data,
+                Item(label: "network copy, w0, w, d, gradients, \(lin.optimizer.rawValue) state", bytes: (6 + linSlots) * p * 4),
+                Item(label: "activations, gradients, two tangents and their gradients at batch \(batch)",
+                     bytes: 5 * 4 * batch * s.activationsPerExample),
             ], requiredBytes: nil))
         }
         phases = list
