@@ -294,11 +294,11 @@ public final class Conv2D<T: Real>: Layer {
     /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with
     /// `transB`), each single-threaded, split over the workers when `parallel`.
     private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
-                                   c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
+                                   beta: T = 0, c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
         Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
             for q in r {
                 T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, lda: k,
-                                     b: b + q * strides.b, ldb: transB ? k : n, beta: 0, c: c + q * strides.c, ldc: n)
+                                     b: b + q * strides.b, ldb: transB ? k : n, beta: beta, c: c + q * strides.c, ldc: n)
             }
         }
     }
@@ -333,25 +333,108 @@ public final class Conv2D<T: Real>: Layer {
         }
     }
 
-    /// `ty = conv(x, V) + b_V + conv(tx, W)` (as `jvp`), `tty = conv(ttx, W) + 2 conv(tx, V)`: the
-    /// convolution is bilinear in `(W, x)` and affine in the bias, so along `W + εV` the second
-    /// derivative has no `W''` and no bias term. Every call goes through `convolve`, so each path
-    /// (Winograd, im2col, same-size and strided, 1x1) computes it.
+    /// `ty = conv(x, V) + b_V + conv(tx, W)` (what `jvp` writes, up to rounding) and
+    /// `tty = conv(ttx, W) + 2 conv(tx, V)`: the convolution is bilinear in `(W, x)` and affine in the
+    /// bias, so along `W + εV` the second derivative has no `W''` and no bias term. With both a weight
+    /// and an input tangent the pass is fused: each input (`x`, `tx`, `ttx`) is transformed once
+    /// (Winograd) or unfolded once (im2col, every other geometry: same-size, strided, 1x1), `tx`'s
+    /// for both of its products, and each output is formed from its two products at once (Winograd:
+    /// summed before the output transform).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
                      ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
-        jvp(x: x, y: y, tx: tx, ty: ty, n: n, ctx)
-        var written = false
-        if let ttx {
-            convolve(ttx, weights: ctx.params + weightOffset, into: tty, bias: nil, n: n)
-            written = true
+        guard let v = ctx.tangent, let tx else {
+            // No `conv(tx, V)` term: the two tangents are independent convolutions.
+            jvp(x: x, y: y, tx: tx, ty: ty, n: n, ctx)
+            if let ttx {
+                convolve(ttx, weights: ctx.params + weightOffset, into: tty, bias: nil, n: n)
+            } else {
+                tty.update(repeating: 0, count: n * outShape.count)
+            }
+            return
         }
-        if let v = ctx.tangent, let tx {
-            convolve(tx, weights: v + weightOffset, into: tty, bias: nil, alpha: 2, accumulate: written, n: n)
-            written = true
+        let w = ctx.params + weightOffset, tangent = v + weightOffset, bias = biasOffset.map { v + $0 }
+        if usesWinograd(n) {
+            winogradJVP2(x: x, tx: tx, ttx: ttx, weights: w, tangent: tangent, bias: bias, ty: ty, tty: tty, n: n)
+        } else {
+            im2colJVP2(x: x, tx: tx, ttx: ttx, weights: w, tangent: tangent, bias: bias, ty: ty, tty: tty, n: n)
         }
-        if !written { tty.update(repeating: 0, count: n * outShape.count) }
+    }
+
+    /// `jvp2` by im2col + GEMM, chunks of examples as in `convolve` (chunks of `chunk(n)` examples,
+    /// whole chunks per worker when there are several): per chunk `col(x)` for `V`, `col(tx)` for `W`
+    /// and `2V`, `col(ttx)` for `W`, each unfolded once into the worker's slot.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func im2colJVP2(x: UnsafePointer<T>, tx: UnsafePointer<T>, ttx: UnsafePointer<T>?, weights w: UnsafePointer<T>,
+                            tangent v: UnsafePointer<T>, bias: UnsafePointer<T>?, ty: UnsafeMutablePointer<T>,
+                            tty: UnsafeMutablePointer<T>, n: Int) {
+        let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
+        let chunks = (n + step - 1) / step, slot = k * step * plane, single = chunks < 2
+        if let bias { broadcastBias(bias, ty, channels: cout, stride: ld) }
+        let beta: T = bias != nil ? 1 : 0, gemm = single ? T.gemm : T.gemmSingleThreaded
+        let slots = scratch(slot: slot, partials: 0)
+        Workers.splitIndexed(chunks, cost: 4 * slot) { t, range in
+            let col = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), cols = nc * plane
+                im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                gemm(false, false, cout, cols, k, 1, v, k, col, cols, beta, ty + n0 * plane, ld)
+                im2col(tx, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                gemm(false, false, cout, cols, k, 1, w, k, col, cols, 1, ty + n0 * plane, ld)
+                gemm(false, false, cout, cols, k, 2, v, k, col, cols, 0, tty + n0 * plane, ld)
+                if let ttx {
+                    im2col(ttx, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                    gemm(false, false, cout, cols, k, 1, w, k, col, cols, 1, tty + n0 * plane, ld)
+                }
+            }
+        }
+    }
+
+    /// `jvp2` by Winograd F(2x2, 3x3), chunks as in `winograd` (sized for two transformed inputs
+    /// and one output per example): per chunk `T(tx)` and `T(x)`, `M = U_V T(x) + U_W T(tx)` into `ty`
+    /// (with the bias tangent), then `T(ttx)` over `T(x)`, `M = 2 U_V T(tx) + U_W T(ttx)` into `tty`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func winogradJVP2(x: UnsafePointer<T>, tx: UnsafePointer<T>, ttx: UnsafePointer<T>?, weights w: UnsafePointer<T>,
+                              tangent v: UnsafePointer<T>, bias: UnsafePointer<T>?, ty: UnsafeMutablePointer<T>,
+                              tty: UnsafeMutablePointer<T>, n: Int) {
+        let g = tiling, cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
+        let perExample = components * (2 * cin + cout) * g.tiles
+        let step = max(1, min(n, Self.chunkElements / perExample)), chunks = (n + step - 1) / step, single = chunks < 2
+        let ctMax = step * g.tiles, svMax = Winograd.componentStride(channels: cin, tiles: ctMax)
+        let slot = components * (2 * svMax + Winograd.componentStride(channels: cout, tiles: ctMax))
+        let size = components * cout * cin
+        let slots = scratch(slot: slot, partials: 2 * size)
+        let uw = slots + Workers.count * slot, uv = uw + size
+        Winograd.transformWeights(w, outputs: cout, inputs: cin, adjoint: false, into: uw)
+        Winograd.transformWeights(v, outputs: cout, inputs: cin, adjoint: false, into: uv)
+        Workers.splitIndexed(chunks, cost: 4 * slot) { t, range in
+            let base = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                let vt = base, vx = base + components * sv, m = vx + components * sv
+                Winograd.transformInput(tx, channels: cin, batch: n, first: n0, count: nc, g, into: vt, parallel: single)
+                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: vx, parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, a: uv, b: vx, c: m, strides: (cout * cin, sv, sm),
+                                  parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, a: uw, b: vt, beta: 1, c: m,
+                                  strides: (cout * cin, sv, sm), parallel: single)
+                Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: ty, bias: bias,
+                                         store: .write, parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, alpha: 2, a: uv, b: vt, c: m,
+                                  strides: (cout * cin, sv, sm), parallel: single)
+                if let ttx {
+                    Winograd.transformInput(ttx, channels: cin, batch: n, first: n0, count: nc, g, into: vx, parallel: single)
+                    componentProducts(transB: false, m: cout, n: ct, k: cin, a: uw, b: vx, beta: 1, c: m,
+                                      strides: (cout * cin, sv, sm), parallel: single)
+                }
+                Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: tty, bias: nil,
+                                         store: .write, parallel: single)
+            }
+        }
     }
 }
 
