@@ -455,6 +455,12 @@ final class SecondOrderTests: XCTestCase {
             XCTAssertEqual(node.needs.map(\.task), [ExperimentTask.linearizedGrid(replicate: r, time: t).id])
         }
         XCTAssertEqual(graph.ids.count, TaskGraph(off).ids.count + 4)
+        // `ntkscape plan` and the set-up check see its memory: five activation-sized buffers per example.
+        let sizes = MemoryEstimate.Sizes(model: .resnet20, input: Shape(3, 32, 32), classes: 10, trainExamples: 1000,
+                                         testExamples: 100, machineExamples: 0)
+        let phase = try XCTUnwrap(MemoryEstimate(config: on, sizes: sizes, groupRanks: 1).phases.first { $0.name == "second-order" })
+        XCTAssertGreaterThanOrEqual(phase.bytes, 5 * 4 * 128 * sizes.activationsPerExample + 7 * 4 * sizes.parameters)
+        XCTAssertNil(MemoryEstimate(config: off, sizes: sizes, groupRanks: 1).phases.first { $0.name == "second-order" })
     }
 
     /// Second-order runs join the advantage table by (replicate, t~, seed): their test error, loss,

@@ -17,9 +17,9 @@ extension ExperimentRunner {
         }
         // A linearised step is a forward, a JVP and a backward: ~1.4 training passes. A second-order
         // step is a forward, a fused first-and-second JVP (~4 forwards) and the forward-over-reverse
-        // backward (~5 forwards): ~10 forward units against a training pass's ~3, measured 3.0-3.3
-        // training passes (`ntkscape bench second-order`).
-        let linearStep = 1.4, secondOrderStep = 3.2
+        // backward (~5 forwards): ~10 forward units against a training pass's ~3; measured 3.0-3.1
+        // training passes on ResNet-20 and SimpleCNN (`ntkscape bench second-order`).
+        let linearStep = 1.4, secondOrderStep = 3.0
         switch task {
         case .parent: return T * n
         case let .child(_, s, _): return (T - spawnTimes[s]) * n
