@@ -144,6 +144,13 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Double)
     public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                                 tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        if let v = ctx.tangent, let tx, let tdx, usesWinograd(n) {
+            // Every term present (a layer inside the network along a weight tangent): one fused pass.
+            winogradBackwardTangent(x: x, tx: tx, weights: ctx.params + weightOffset, tangent: v + weightOffset, dy: dy, tdy: tdy,
+                                    tdx: tdx, weightGradient: ctx.grads + weightOffset, n: n)
+            if let b = biasOffset { accumulateChannelSums(tdy, into: ctx.grads + b, channels: outShape.c, stride: n * outShape.plane) }
+            return
+        }
         backward(x: x, weights: ctx.params + weightOffset, dy: tdy, dx: tdx, overwrite: false,
                  weightGradient: ctx.grads + weightOffset, biasGradient: biasOffset.map { ctx.grads + $0 }, n: n)
         guard let v = ctx.tangent, tx != nil || tdx != nil else { return }
@@ -287,6 +294,55 @@ public final class Conv2D<T: Real>: Layer {
             }
         }
         guard let dw else { return }
+        sumPartials(partials, size: size, chunks: chunks)
+        Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
+    }
+
+    /// `backwardTangent` by Winograd with every term present, fused: per chunk the weight-gradient
+    /// partial `dU = T'(tdy) T(x)^T + T'(dy) T(tx)^T` (one partial, one reduction and one transform
+    /// back for both terms) and the input-gradient tangent `W^T tdy + V^T dy` as the adjoint-filter
+    /// convolutions of `tdy` and `dy` summed before one output transform (accumulated into `tdx`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func winogradBackwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>, weights w: UnsafePointer<T>,
+                                         tangent v: UnsafePointer<T>, dy: UnsafePointer<T>, tdy: UnsafePointer<T>,
+                                         tdx: UnsafeMutablePointer<T>, weightGradient dw: UnsafeMutablePointer<T>, n: Int) {
+        let g = tiling, cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
+        let perExample = components * 2 * (cin + cout) * g.tiles
+        let step = max(1, min(n, Self.chunkElements / perExample)), chunks = (n + step - 1) / step, single = chunks < 2
+        let ctMax = step * g.tiles
+        let slot = 2 * components * (Winograd.componentStride(channels: cin, tiles: ctMax) + Winograd.componentStride(channels: cout, tiles: ctMax))
+        let size = components * cout * cin
+        let slots = scratch(slot: slot, partials: (chunks + 2) * size)
+        let partials = slots + Workers.count * slot, adjointW = partials + chunks * size, adjointV = adjointW + size
+        Winograd.transformWeights(w, outputs: cin, inputs: cout, adjoint: true, into: adjointW)
+        Winograd.transformWeights(v, outputs: cin, inputs: cout, adjoint: true, into: adjointV)
+        Workers.splitIndexed(chunks, cost: slot) { t, range in
+            let base = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                let vx = base, vt = vx + components * sv, mt = vt + components * sv, md = mt + components * sm
+                let partial = partials + c * size
+                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: vx, parallel: single)
+                Winograd.transformInput(tx, channels: cin, batch: n, first: n0, count: nc, g, into: vt, parallel: single)
+                Winograd.transformOutputGradient(tdy, channels: cout, batch: n, first: n0, count: nc, g, into: mt, parallel: single)
+                Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: md, parallel: single)
+                componentProducts(transB: true, m: cout, n: cin, k: ct, a: mt, b: vx, c: partial,
+                                  strides: (sm, sv, cout * cin), parallel: single)
+                componentProducts(transB: true, m: cout, n: cin, k: ct, a: md, b: vt, beta: 1, c: partial,
+                                  strides: (sm, sv, cout * cin), parallel: single)
+                // The transformed tdy and dy replace T'(tdy), T'(dy); the product replaces T(x).
+                Winograd.transformInput(tdy, channels: cout, batch: n, first: n0, count: nc, g, into: mt, parallel: single)
+                Winograd.transformInput(dy, channels: cout, batch: n, first: n0, count: nc, g, into: md, parallel: single)
+                componentProducts(transB: false, m: cin, n: ct, k: cout, a: adjointW, b: mt, c: vx,
+                                  strides: (cin * cout, sm, sv), parallel: single)
+                componentProducts(transB: false, m: cin, n: ct, k: cout, a: adjointV, b: md, beta: 1, c: vx,
+                                  strides: (cin * cout, sm, sv), parallel: single)
+                Winograd.transformOutput(vx, channels: cin, batch: n, first: n0, count: nc, g, into: tdx, bias: nil,
+                                         store: .accumulate, parallel: single)
+            }
+        }
         sumPartials(partials, size: size, chunks: chunks)
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
