@@ -371,12 +371,16 @@ public enum Figures {
         if !lin.isEmpty {
             var layers: [Plot.Layer] = []
             for (i, start) in Set(lin.map(\.startEpoch)).sorted().enumerated() {
-                for model in [LinearizedRow.linearizedModel, LinearizedRow.nonlinearModel] {
+                for model in [LinearizedRow.linearizedModel, LinearizedRow.secondOrderModel, LinearizedRow.nonlinearModel] {
                     let stats = grouped(lin.filter { $0.startEpoch == start && $0.model == model }, by: \.epochs) { $0.testError }
                     guard !stats.isEmpty else { continue }
-                    let isLinear = model == LinearizedRow.linearizedModel
-                    layers.append(.line(meanSeries(stats, label: "t̃ = \(epochText(start)) \(isLinear ? "linearised" : "low-LR child")",
-                                                   color: color(i), marker: isLinear ? .square : .circle, dash: isLinear ? .dashed : .solid)))
+                    let (name, marker, dash): (String, MarkerShape, DashStyle) = switch model {
+                    case LinearizedRow.linearizedModel: ("linearised", .square, .dashed)
+                    case LinearizedRow.secondOrderModel: ("second-order", .diamond, .dotted)
+                    default: ("low-LR child", .circle, .solid)
+                    }
+                    layers.append(.line(meanSeries(stats, label: "t̃ = \(epochText(start)) \(name)", color: color(i), marker: marker,
+                                                   dash: dash)))
                 }
             }
             panels.append(Panel(title: "test error during the run", x: Axis("epochs trained from t̃"), y: Axis("test error"),
@@ -388,6 +392,10 @@ public enum Figures {
                                  marker: .square, dash: .dashed)),
                 .line(meanSeries(grouped(adv, by: \.startEpoch) { $0.nonlinearTestError }, label: "low-LR child", color: color(1))),
             ]
+            let second = grouped(adv, by: \.startEpoch) { $0.secondOrderTestError }
+            if !second.isEmpty {
+                layers.append(.line(meanSeries(second, label: "second-order", color: color(3), marker: .diamond, dash: .dotted)))
+            }
             if let end = data.tables.parentTimeline.map(\.epoch).max(),
                let net = meanSD(data.tables.parentTimeline.filter { $0.epoch == end }.map(\.testError)) {
                 layers.append(.reference(ReferenceLine(.horizontal(y: net.mean), label: "network at epoch \(epochText(end))",
@@ -395,16 +403,23 @@ public enum Figures {
             }
             panels.append(Panel(title: "at the end of the run", x: Axis("t̃ (parent epoch)"), y: Axis("test error"), layers: layers))
         }
+        let hasSecond = lin.contains { $0.model == LinearizedRow.secondOrderModel }
         return Figure(title: "Linearised network vs low-learning-rate child vs network", panels: panels, columns: panels.count,
                       width: panels.count == 2 ? 960 : 640, height: 400,
-                      caption: caption(data, "Both start from the parent at t̃ (linearized, nonlinear_advantage); the network is the "
-                                       + "parent at the end of its training (parent_timeline)."))
+                      caption: caption(data, "All start from the parent at t̃ (linearized, nonlinear_advantage)"
+                                       + (hasSecond ? "; second-order: the second-order Taylor model (Fig. 18)" : "")
+                                       + "; the network is the parent at the end of its training (parent_timeline)."))
     }
 
     static func linearizedNumbers(_ data: ReportData) -> String? {
         let adv = data.tables.nonlinearAdvantage
         let lin = grouped(adv, by: \.startEpoch) { $0.linearizedTestError }, non = grouped(adv, by: \.startEpoch) { $0.nonlinearTestError }
-        return sentence(zip(lin, non).map { "t̃ = \(epochText($0.x)): linearised \(num($0.mean)) vs child \(num($1.mean))" })
+        let second = Dictionary(grouped(adv, by: \.startEpoch) { $0.secondOrderTestError }.map { ($0.x, $0.mean) },
+                                uniquingKeysWith: { a, _ in a })
+        return sentence(zip(lin, non).map {
+            "t̃ = \(epochText($0.x)): linearised \(num($0.mean))" + (second[$0.x].map { ", second-order \(num($0))" } ?? "")
+                + " vs child \(num($1.mean))"
+        })
     }
 
     /// (t̃, advantage, mean barrier at spawn time t̃) where the spawn time matches.

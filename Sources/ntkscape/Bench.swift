@@ -9,9 +9,12 @@ struct Bench: ParsableCommand {
         abstract: "Measure training/evaluation throughput against a same-run sgemm.",
         discussion: "ratio = achieved GFLOP/s (analytic FLOPs of the model) / GFLOP/s of a 1024^3 sgemm measured in the same run with the same threads. Each timed repetition runs one sgemm and then one model step; both sides of the ratio are the fastest of their repetitions after one warm-up (the least disturbed run on a shared machine), so both are sampled over the same stretch of the machine's load.")
 
-    enum Target: String, ExpressibleByArgument, CaseIterable { case train, eval, ntk, linearized, hvp, plane }
+    enum Target: String, ExpressibleByArgument, CaseIterable {
+        case train, eval, ntk, linearized, hvp, plane
+        case secondOrder = "second-order"
+    }
 
-    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (exact and finite-difference Hessian-vector products vs a full gradient), plane (a loss-plane grid point, with and without the tangent-plane models, vs a plain evaluation of the same --examples).")
+    @Argument(help: "What to measure: train (forward+loss+backward+SGD), eval (forward, BN inference), ntk (empirical-NTK Gram per --probe size; see BenchNTK.swift for the FLOP count), linearized (linearised vs ordinary training step), hvp (exact and finite-difference Hessian-vector products vs a full gradient), second-order (second-order Taylor training step vs an ordinary and a linearised step of the same model and batch), plane (a loss-plane grid point, with and without the tangent-plane models, vs a plain evaluation of the same --examples).")
     var target: Target
     @Option(help: "Models (comma-separated).") var model: String = "resnet20,simplecnn"
     @Option(help: "Batch size (default: 128 train, 1000 eval).") var batch: Int?
@@ -39,7 +42,7 @@ struct Bench: ParsableCommand {
 
     func run() throws {
         try during("bench set-up", fix: rerunFix) { try FaultInjection.check(.setup, rank: JobFailure.launchRank ?? 0) }
-        if target == .linearized || target == .hvp || target == .plane { return try runNTKBench() }
+        if [.linearized, .hvp, .secondOrder, .plane].contains(target) { return try runNTKBench() }
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
         if target == .ntk {
             return try BenchNTK.run(models: model.split(separator: ",").map { ModelKind(rawValue: String($0))! },

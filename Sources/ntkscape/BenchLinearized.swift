@@ -2,8 +2,8 @@ import ArgumentParser
 import Core
 import Foundation
 
-/// `ntkscape bench linearized`, `hvp` and `plane` (docs/metrics.md; issue targets: linearised step
-/// >= 0.5 of an ordinary step, exact HVP <= 2.5 gradients).
+/// `ntkscape bench linearized`, `second-order`, `plane` and `hvp` (docs/performance.md; targets: linearised
+/// step >= 0.5 of an ordinary step, second-order step >= 0.3, exact HVP <= 2.5 gradients).
 extension Bench {
     func runNTKBench() throws {
         let decision = BLASThreads.configure(option: threads, ranksOnNode: 1)
@@ -20,6 +20,20 @@ extension Bench {
             for r in results {
                 print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0)
                       + String(format: "%6d %15.1f %17.1f %7.2f", r.batch, r.ordinaryImagesPerSecond, r.linearizedImagesPerSecond, r.ratio))
+            }
+            data = try JSONEncoder.pretty.encode(results)
+        } else if target == .secondOrder {
+            let results = models.map {
+                Benchmark.secondOrder($0, batch: batch ?? 128, input: input, classes: classes, repeats: repeats, sgemm: before,
+                                      threads: decision.threads, convolutions: conv)
+            }
+            print("seconds per step, fastest of \(repeats) interleaved repetitions; ratio = ordinary / other")
+            print("model          input      classes  parameters  batch  ordinary s  linearized s  second-order s  "
+                  + "lin ratio  second-order ratio (target >= 0.3)")
+            for r in results {
+                print(r.model.padding(toLength: 14, withPad: " ", startingAt: 0) + " " + r.input.padding(toLength: 10, withPad: " ", startingAt: 0)
+                      + String(format: "%8d %11d %6d %11.4f %13.4f %15.4f %10.2f %19.2f", r.classes, r.parameters, r.batch,
+                               r.ordinarySeconds, r.linearizedSeconds, r.secondOrderSeconds, r.linearizedRatio, r.ratio))
             }
             data = try JSONEncoder.pretty.encode(results)
         } else if target == .plane {

@@ -325,7 +325,7 @@ final class ExperimentTests: XCTestCase {
             + #""times":[],"train_examples":0},"#
             + #""linearized":{"batch_size":0,"child":{"epochs":1,"learning_rate":0.001,"optimizer":null,"patience":5,"#
             + #""seeds":2,"tolerance":0.001},"epochs":1,"grid_epochs":null,"held_out":1000,"learning_rate":0.01,"loss":null,"#
-            + #""momentum":0.9,"optimizer":"sgd","times":[],"weight_decay":0},"#
+            + #""momentum":0.9,"optimizer":"sgd","second_order":false,"times":[],"weight_decay":0},"#
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
             + #""ntk":{"block_size":0,"children":true,"eigenvectors":0,"group_size":0,"memory_gb":4,"#
             + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#

@@ -36,6 +36,7 @@ final class ExperimentIntegrationTests: XCTestCase {
           epochs: 0.5
           learning_rate: [0.01, 0.003]
           held_out: 100
+          second_order: true
           child:
             epochs: 2
             learning_rate: 0.001
@@ -115,9 +116,10 @@ final class ExperimentIntegrationTests: XCTestCase {
         // between them (10 pairs), velocity from 0, 0.5 and 1, machines at two times (3 draws x 2 forms,
         // 13 ridges each; 40 examples: 30 fit + 10 held out, distributed eigendecomposition), two Hessians (3 eigenvalues,
         // 20 density points and 4 quadrature nodes each; products sharded over the ranks), the
-        // learning-rate grid (two rates), the linearised runs (0.5 epoch: one row per seed) and the
-        // nonlinear children (2 epochs, or 1 on a plateau: patience 1) for 2 seeds, the advantage
-        // per seed and its summary, kernel distance per pair.
+        // learning-rate grid (two rates), the linearised and second-order runs (0.5 epoch: one row per
+        // seed each) and the nonlinear children (2 epochs, or 1 on a plateau: patience 1) for 2 seeds,
+        // the advantage per seed (with the second-order model's columns) and its summary, kernel
+        // distance per pair.
         let lines = { (name: String) in String(decoding: one["tables/\(name).csv"]!, as: UTF8.self).split(separator: "\n").count - 1 }
         XCTAssertEqual(lines("ntk_spectrum"), 4)
         XCTAssertEqual(lines("ntk_eigenvalues"), 4 * 200)
@@ -140,11 +142,16 @@ final class ExperimentIntegrationTests: XCTestCase {
         XCTAssertGreaterThan(lines("statistics"), 30)
         XCTAssertEqual(String(decoding: one["tables/linearized_grid.csv"]!, as: UTF8.self).components(separatedBy: ",true\n").count, 2,
                        "exactly one chosen rate")
-        let children = String(decoding: one["tables/linearized.csv"]!, as: UTF8.self).split(separator: "\n").filter { $0.contains(",nonlinear,") }
-        XCTAssertEqual(lines("linearized") - children.count, 2, "one linearised row per seed")
+        let linearizedRows = String(decoding: one["tables/linearized.csv"]!, as: UTF8.self).split(separator: "\n")
+        let children = linearizedRows.filter { $0.contains(",nonlinear,") }
+        XCTAssertEqual(linearizedRows.filter { $0.contains(",second_order,") }.count, 2, "one second-order row per seed")
+        XCTAssertEqual(lines("linearized") - children.count, 4, "one linearised and one second-order row per seed")
         XCTAssertTrue((2...4).contains(children.count), "1 or 2 epochs per child")
         XCTAssertEqual(lines("nonlinear_advantage"), 2)
         XCTAssertEqual(lines("nonlinear_advantage_summary"), 1)
+        let advantage = String(decoding: one["tables/nonlinear_advantage.csv"]!, as: UTF8.self).split(separator: "\n")
+        XCTAssertTrue(advantage[0].hasSuffix(",second_order_test_error,second_order_test_loss,second_order_stop,second_order_advantage"))
+        XCTAssertFalse(advantage.contains { $0.hasSuffix(",") }, "every seed has its second-order run")
         // Training curves every 12 of the 40 steps (20 per epoch) and at the end: the parent and the
         // children of spawn 0 at steps 12, 24, 36, 40; of spawn 0.5 (step 10) the same; of spawn 1
         // (step 20) at 24, 36, 40.

@@ -277,6 +277,23 @@ final class FigureTests: XCTestCase {
         XCTAssertEqual(s.points, [Point(0.05, 0.1)])
     }
 
+    /// With second-order runs (`linearized.second_order`) Fig. 8 draws them next to the linearised run
+    /// and the child: during the run, and their final test error vs t̃ (from `nonlinear_advantage`).
+    func testLinearizedFigureShowsTheSecondOrderModel() throws {
+        var data = Self.fullData()
+        var second = data.tables.linearized[0]
+        second.model = "second_order"; second.testError = 0.45
+        data.tables.linearized.append(second)
+        data.tables.nonlinearAdvantage[0].secondOrderTestError = 0.45
+        let fig = try XCTUnwrap(Figures.linearized(data))
+        XCTAssertEqual(fig.panels[0].layers.compactMap(line).map(\.label),
+                       ["t̃ = 1 linearised", "t̃ = 1 second-order", "t̃ = 1 low-LR child"])
+        let final = fig.panels[1].layers.compactMap(line)
+        XCTAssertEqual(final.map(\.label), ["linearised", "low-LR child", "second-order"])
+        XCTAssertEqual(final[2].points, [Point(1, 0.45)])
+        XCTAssertEqual(Figures.linearizedNumbers(data), "t̃ = 1: linearised 0.5, second-order 0.45 vs child 0.4.")
+    }
+
     func testEverySVGParsesWithOnePanelGroupPerPanel() throws {
         let built = FigureSpec.buildAll(Self.fullData())
         XCTAssertEqual(built.count, FigureSpec.all.count, "the synthetic data feed every figure")

@@ -16,6 +16,26 @@ public struct LinearizedBenchResult: Encodable, Sendable {
     public var sgemmGFLOPs: Double
 }
 
+/// `ntkscape bench second-order`: a second-order Taylor training step (`SecondOrderTrainer`) against
+/// an ordinary training step of the same model and batch in the same run, with the linearised step
+/// between them for reference (target: ordinary / second-order >= 0.3).
+public struct SecondOrderBenchResult: Encodable, Sendable {
+    public var model: String
+    public var input: String
+    public var classes: Int
+    public var parameters: Int
+    public var batch: Int
+    public var threads: Int
+    /// Seconds per step (fastest of the timed repetitions).
+    public var ordinarySeconds: Double
+    public var linearizedSeconds: Double
+    public var secondOrderSeconds: Double
+    /// `ordinarySeconds / secondOrderSeconds` and `ordinarySeconds / linearizedSeconds`.
+    public var ratio: Double
+    public var linearizedRatio: Double
+    public var sgemmGFLOPs: Double
+}
+
 /// `ntkscape bench hvp`: seconds per exact (R-op) and finite-difference Hessian-vector product
 /// against seconds per full gradient on the same examples, side by side in one run (target: exact
 /// ratio <= 2.5; PyTorch's double-backward product measured 2.1 on these machines).
@@ -54,6 +74,26 @@ extension Benchmark {
                                      linearizedSeconds: linear, ordinaryImagesPerSecond: Double(batch) / ordinary,
                                      linearizedImagesPerSecond: Double(batch) / linear, ratio: ordinary / linear,
                                      sgemmGFLOPs: sgemm)
+    }
+
+    /// Ordinary (`Trainer`), linearised and second-order (`TaylorTrainer`) SGD steps of `kind` on the
+    /// same synthetic batch of `input` shape, alternating in the same process. The Taylor models
+    /// expand the trainer's initial network (BatchNorm frozen at its running statistics).
+    public static func secondOrder(_ kind: ModelKind, batch: Int, input: Shape, classes: Int, repeats: Int,
+                                   sgemm: Double, threads: Int, convolutions: ConvolutionChoice = .winograd) -> SecondOrderBenchResult {
+        let trainer = syntheticTrainer(kind, batch: batch, input: input, classes: classes, convolutions: convolutions)
+        let train = trainer.data, settings = LinearizedSettings(recipe: trainer.recipe)
+        let lin = LinearizedTrainer(model: LinearizedModel(around: trainer.network), settings: settings, data: train,
+                                    identity: TrainingIdentity(seed: 0))
+        let second = SecondOrderTrainer(model: SecondOrderModel(around: trainer.network), settings: settings, data: train,
+                                        identity: TrainingIdentity(seed: 0))
+        let best = bestSecondsInterleaved(repeats: repeats, [
+            { _ = try? trainer.trainStep() }, { _ = try? lin.trainStep() }, { _ = try? second.trainStep() },
+        ])
+        return SecondOrderBenchResult(model: kind.rawValue, input: "\(input.c)x\(input.h)x\(input.w)", classes: classes,
+                                      parameters: trainer.network.parameterCount, batch: batch, threads: threads,
+                                      ordinarySeconds: best[0], linearizedSeconds: best[1], secondOrderSeconds: best[2],
+                                      ratio: best[0] / best[2], linearizedRatio: best[0] / best[1], sgemmGFLOPs: sgemm)
     }
 
     /// A full gradient of the cross-entropy loss of `kind` (Kaiming-initialised, BatchNorm in inference

@@ -112,6 +112,8 @@ public struct LinearizedSection: Codable, Equatable, Sendable, ConfigSection {
     public var heldOut = 1000
     /// Training epochs of each grid run; nil = `epochs`.
     public var gridEpochs: Double?
+    /// Also train the second-order Taylor model (Fig. 18) per time and seed, like the linearised one.
+    public var secondOrder = false
     /// The low-learning-rate nonlinear child.
     public var child = LinearizedChildSection()
 
@@ -132,6 +134,11 @@ public struct LinearizedSection: Codable, Equatable, Sendable, ConfigSection {
               "Class-balanced training examples held out to choose learning_rate from a grid (a multiple of the class "
                 + "count; unused with a single rate)."),
         .init("grid_epochs", \.gridEpochs, "Training epochs of each grid run; null = epochs."),
+        .init("second_order", \.secondOrder,
+              "Also train the second-order Taylor model f(w~) + J d + d'(Hessian of f)d/2 (BatchNorm frozen as in the "
+                + "linearised model; the paper's Fig. 18) per time and seed, with the linearised model's settings, learning "
+                + "rate (or its grid's choice) and batches; rows with model second_order in linearized and nonlinear_advantage. "
+                + "A step costs about two linearised steps."),
         .init("child", \.child,
               "The low-learning-rate nonlinear child trained from the same t~ on the same batches as the linearised model."),
     ] }

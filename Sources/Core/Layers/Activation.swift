@@ -53,6 +53,23 @@ public final class ReLU<T: Real>: Layer {
             }
         }
     }
+    /// `ty = gate tx`, `tty = gate ttx` (the gate `x > 0` held) in one pass over `x`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        guard let tx, let ttx else {
+            fixedLinearJVP2(x: x, y: y, tx: tx, ttx: ttx, ty: ty, tty: tty, n: n, ctx)
+            return
+        }
+        Workers.split(n * inShape.count) { r in
+            for i in r {
+                let t = tx[i], tt = ttx[i], off = x[i] <= 0
+                ty[i] = off ? 0 : t
+                tty[i] = off ? 0 : tt
+            }
+        }
+    }
     public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                                 tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         fixedLinearBackwardTangent(x: x, y: y, tdy: tdy, tdx: tdx, n: n, ctx)

@@ -149,6 +149,53 @@ public final class BatchNorm2D<T: Real>: Layer {
         }
     }
 
+    /// Inference mode only: `y = γ s (x - μ) + β` with the running statistics (`s = 1/sqrt(σ² + eps)`)
+    /// is affine in `x` and bilinear in `(γ, x)`, so along `(γ + εγ̇, β + εβ̇)`
+    ///
+    ///     ty  = γ̇ s (x - μ) + β̇ + γ s tx           (as `jvp`)
+    ///     tty = γ s ttx + 2 γ̇ s tx
+    ///
+    /// In train mode the batch statistics make every example depend on the others; the analyses
+    /// freeze BatchNorm, so that mode is refused.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        precondition(ctx.mode == .eval, "BatchNorm2D.jvp2: second-order tangents are implemented for inference mode "
+                     + "(running statistics) only, as the second-order Taylor model freezes BatchNorm; use mode .eval")
+        let count = n * inShape.plane
+        let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
+        Workers.split(inShape.c, cost: 4 * count) { channels in
+        for c in channels {
+            let p = x + c * count, q = ty + c * count, r = tty + c * count
+            let mu = mean[c], s = invStd[c], k = ctx.params[weightOffset + c] * s
+            let tGamma = ctx.tangent.map { $0[weightOffset + c] } ?? 0
+            let tBeta = ctx.tangent.map { $0[biasOffset + c] } ?? 0
+            let a2 = 2 * tGamma * s
+            switch (tx.map { $0 + c * count }, ttx.map { $0 + c * count }) {
+            case let (t?, tt?):
+                for i in 0..<count {
+                    q[i] = (tGamma * (p[i] - mu) * s + tBeta) + k * t[i]
+                    r[i] = k * tt[i] + a2 * t[i]
+                }
+            case let (t?, nil):
+                for i in 0..<count {
+                    q[i] = (tGamma * (p[i] - mu) * s + tBeta) + k * t[i]
+                    r[i] = a2 * t[i]
+                }
+            case let (nil, tt?):
+                for i in 0..<count {
+                    q[i] = tGamma * (p[i] - mu) * s + tBeta
+                    r[i] = k * tt[i]
+                }
+            case (nil, nil):
+                for i in 0..<count { q[i] = tGamma * (p[i] - mu) * s + tBeta }
+                r.update(repeating: 0, count: count)
+            }
+        }
+        }
+    }
+
     /// The tangent of `backward` along the input tangent `t = tx`, the weight tangent `γ̇` and the
     /// output-gradient tangent `ġ = tdy` (`g = dy`, `x̂ = (x - μ) s`, `s = 1/sqrt(σ² + eps)`, means over
     /// the channel's `N H W` values):

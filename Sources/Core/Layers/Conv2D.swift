@@ -99,9 +99,9 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func convolve(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
-                          bias: UnsafePointer<T>?, accumulate: Bool = false, n: Int) {
+                          bias: UnsafePointer<T>?, alpha: T = 1, accumulate: Bool = false, n: Int) {
         if usesWinograd(n) {
-            winograd(x, weights: weights, into: y, bias: bias, store: accumulate ? .accumulate : .write, n: n)
+            winograd(x, weights: weights, into: y, bias: bias, alpha: alpha, store: accumulate ? .accumulate : .write, n: n)
             return
         }
         let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
@@ -114,7 +114,7 @@ public final class Conv2D<T: Real>: Layer {
             for c in range {
                 let n0 = c * step, nc = min(step, n - n0)
                 im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
-                gemm(false, false, cout, nc * plane, k, 1, weights, k, col, nc * plane, beta, y + n0 * plane, ld)
+                gemm(false, false, cout, nc * plane, k, alpha, weights, k, col, nc * plane, beta, y + n0 * plane, ld)
             }
         }
     }
@@ -144,6 +144,13 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Double)
     public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                                 tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        if let v = ctx.tangent, let tx, let tdx, usesWinograd(n) {
+            // Every term present (a layer inside the network along a weight tangent): one fused pass.
+            winogradBackwardTangent(x: x, tx: tx, weights: ctx.params + weightOffset, tangent: v + weightOffset, dy: dy, tdy: tdy,
+                                    tdx: tdx, weightGradient: ctx.grads + weightOffset, n: n)
+            if let b = biasOffset { accumulateChannelSums(tdy, into: ctx.grads + b, channels: outShape.c, stride: n * outShape.plane) }
+            return
+        }
         backward(x: x, weights: ctx.params + weightOffset, dy: tdy, dx: tdx, overwrite: false,
                  weightGradient: ctx.grads + weightOffset, biasGradient: biasOffset.map { ctx.grads + $0 }, n: n)
         guard let v = ctx.tangent, tx != nil || tdx != nil else { return }
@@ -226,7 +233,7 @@ public final class Conv2D<T: Real>: Layer {
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func winograd(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
-                          bias: UnsafePointer<T>?, store: Winograd.Store, n: Int) {
+                          bias: UnsafePointer<T>?, alpha: T = 1, store: Winograd.Store, n: Int) {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, slot = winogradSlot(step)
         let slots = scratch(slot: slot, partials: WinogradTiling.components * cout * cin)
@@ -239,8 +246,8 @@ public final class Conv2D<T: Real>: Layer {
                 let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
                 let m = v + WinogradTiling.components * sv
                 Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
-                componentProducts(transB: false, m: cout, n: ct, k: cin, a: u, b: v, c: m, strides: (cout * cin, sv, sm),
-                                  parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, alpha: alpha, a: u, b: v, c: m,
+                                  strides: (cout * cin, sv, sm), parallel: single)
                 Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: y, bias: bias,
                                          store: store, parallel: single)
             }
@@ -291,14 +298,63 @@ public final class Conv2D<T: Real>: Layer {
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 
+    /// `backwardTangent` by Winograd with every term present, fused: per chunk the weight-gradient
+    /// partial `dU = T'(tdy) T(x)^T + T'(dy) T(tx)^T` (one partial, one reduction and one transform
+    /// back for both terms) and the input-gradient tangent `W^T tdy + V^T dy` as the adjoint-filter
+    /// convolutions of `tdy` and `dy` summed before one output transform (accumulated into `tdx`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func winogradBackwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>, weights w: UnsafePointer<T>,
+                                         tangent v: UnsafePointer<T>, dy: UnsafePointer<T>, tdy: UnsafePointer<T>,
+                                         tdx: UnsafeMutablePointer<T>, weightGradient dw: UnsafeMutablePointer<T>, n: Int) {
+        let g = tiling, cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
+        let perExample = components * 2 * (cin + cout) * g.tiles
+        let step = max(1, min(n, Self.chunkElements / perExample)), chunks = (n + step - 1) / step, single = chunks < 2
+        let ctMax = step * g.tiles
+        let slot = 2 * components * (Winograd.componentStride(channels: cin, tiles: ctMax) + Winograd.componentStride(channels: cout, tiles: ctMax))
+        let size = components * cout * cin
+        let slots = scratch(slot: slot, partials: (chunks + 2) * size)
+        let partials = slots + Workers.count * slot, adjointW = partials + chunks * size, adjointV = adjointW + size
+        Winograd.transformWeights(w, outputs: cin, inputs: cout, adjoint: true, into: adjointW)
+        Winograd.transformWeights(v, outputs: cin, inputs: cout, adjoint: true, into: adjointV)
+        Workers.splitIndexed(chunks, cost: slot) { t, range in
+            let base = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                let vx = base, vt = vx + components * sv, mt = vt + components * sv, md = mt + components * sm
+                let partial = partials + c * size
+                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: vx, parallel: single)
+                Winograd.transformInput(tx, channels: cin, batch: n, first: n0, count: nc, g, into: vt, parallel: single)
+                Winograd.transformOutputGradient(tdy, channels: cout, batch: n, first: n0, count: nc, g, into: mt, parallel: single)
+                Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: md, parallel: single)
+                componentProducts(transB: true, m: cout, n: cin, k: ct, a: mt, b: vx, c: partial,
+                                  strides: (sm, sv, cout * cin), parallel: single)
+                componentProducts(transB: true, m: cout, n: cin, k: ct, a: md, b: vt, beta: 1, c: partial,
+                                  strides: (sm, sv, cout * cin), parallel: single)
+                // The transformed tdy and dy replace T'(tdy), T'(dy); the product replaces T(x).
+                Winograd.transformInput(tdy, channels: cout, batch: n, first: n0, count: nc, g, into: mt, parallel: single)
+                Winograd.transformInput(dy, channels: cout, batch: n, first: n0, count: nc, g, into: md, parallel: single)
+                componentProducts(transB: false, m: cin, n: ct, k: cout, a: adjointW, b: mt, c: vx,
+                                  strides: (cin * cout, sm, sv), parallel: single)
+                componentProducts(transB: false, m: cin, n: ct, k: cout, a: adjointV, b: md, beta: 1, c: vx,
+                                  strides: (cin * cout, sm, sv), parallel: single)
+                Winograd.transformOutput(vx, channels: cin, batch: n, first: n0, count: nc, g, into: tdx, bias: nil,
+                                         store: .accumulate, parallel: single)
+            }
+        }
+        sumPartials(partials, size: size, chunks: chunks)
+        Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
+    }
+
     /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with
     /// `transB`), each single-threaded, split over the workers when `parallel`.
-    private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, a: UnsafePointer<T>, b: UnsafePointer<T>,
-                                   c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
+    private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
+                                   beta: T = 0, c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
         Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
             for q in r {
-                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: 1, a: a + q * strides.a, lda: k,
-                                     b: b + q * strides.b, ldb: transB ? k : n, beta: 0, c: c + q * strides.c, ldc: n)
+                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, lda: k,
+                                     b: b + q * strides.b, ldb: transB ? k : n, beta: beta, c: c + q * strides.c, ldc: n)
             }
         }
     }
@@ -330,6 +386,110 @@ public final class Conv2D<T: Real>: Layer {
             convolve(tx, weights: ctx.params + weightOffset, into: ty, bias: nil, accumulate: ctx.tangent != nil, n: n)
         } else if ctx.tangent == nil {
             ty.update(repeating: 0, count: n * outShape.count)
+        }
+    }
+
+    /// `ty = conv(x, V) + b_V + conv(tx, W)` (what `jvp` writes, up to rounding) and
+    /// `tty = conv(ttx, W) + 2 conv(tx, V)`: the convolution is bilinear in `(W, x)` and affine in the
+    /// bias, so along `W + εV` the second derivative has no `W''` and no bias term. With both a weight
+    /// and an input tangent the pass is fused: each input (`x`, `tx`, `ttx`) is transformed once
+    /// (Winograd) or unfolded once (im2col, every other geometry: same-size, strided, 1x1), `tx`'s
+    /// for both of its products, and each output is formed from its two products at once (Winograd:
+    /// summed before the output transform).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        guard let v = ctx.tangent, let tx else {
+            // No `conv(tx, V)` term: the two tangents are independent convolutions.
+            jvp(x: x, y: y, tx: tx, ty: ty, n: n, ctx)
+            if let ttx {
+                convolve(ttx, weights: ctx.params + weightOffset, into: tty, bias: nil, n: n)
+            } else {
+                tty.update(repeating: 0, count: n * outShape.count)
+            }
+            return
+        }
+        let w = ctx.params + weightOffset, tangent = v + weightOffset, bias = biasOffset.map { v + $0 }
+        if usesWinograd(n) {
+            winogradJVP2(x: x, tx: tx, ttx: ttx, weights: w, tangent: tangent, bias: bias, ty: ty, tty: tty, n: n)
+        } else {
+            im2colJVP2(x: x, tx: tx, ttx: ttx, weights: w, tangent: tangent, bias: bias, ty: ty, tty: tty, n: n)
+        }
+    }
+
+    /// `jvp2` by im2col + GEMM, chunks of examples as in `convolve` (chunks of `chunk(n)` examples,
+    /// whole chunks per worker when there are several): per chunk `col(x)` for `V`, `col(tx)` for `W`
+    /// and `2V`, `col(ttx)` for `W`, each unfolded once into the worker's slot.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func im2colJVP2(x: UnsafePointer<T>, tx: UnsafePointer<T>, ttx: UnsafePointer<T>?, weights w: UnsafePointer<T>,
+                            tangent v: UnsafePointer<T>, bias: UnsafePointer<T>?, ty: UnsafeMutablePointer<T>,
+                            tty: UnsafeMutablePointer<T>, n: Int) {
+        let g = geometry, plane = outShape.plane, ld = n * plane, step = chunk(n), k = k, cout = outShape.c
+        let chunks = (n + step - 1) / step, slot = k * step * plane, single = chunks < 2
+        if let bias { broadcastBias(bias, ty, channels: cout, stride: ld) }
+        let beta: T = bias != nil ? 1 : 0, gemm = single ? T.gemm : T.gemmSingleThreaded
+        let slots = scratch(slot: slot, partials: 0)
+        Workers.splitIndexed(chunks, cost: 4 * slot) { t, range in
+            let col = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), cols = nc * plane
+                im2col(x, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                gemm(false, false, cout, cols, k, 1, v, k, col, cols, beta, ty + n0 * plane, ld)
+                im2col(tx, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                gemm(false, false, cout, cols, k, 1, w, k, col, cols, 1, ty + n0 * plane, ld)
+                gemm(false, false, cout, cols, k, 2, v, k, col, cols, 0, tty + n0 * plane, ld)
+                if let ttx {
+                    im2col(ttx, g, batch: n, first: n0, count: nc, col: col, parallel: single)
+                    gemm(false, false, cout, cols, k, 1, w, k, col, cols, 1, tty + n0 * plane, ld)
+                }
+            }
+        }
+    }
+
+    /// `jvp2` by Winograd F(2x2, 3x3), chunks as in `winograd` (sized for two transformed inputs
+    /// and one output per example): per chunk `T(tx)` and `T(x)`, `M = U_V T(x) + U_W T(tx)` into `ty`
+    /// (with the bias tangent), then `T(ttx)` over `T(x)`, `M = 2 U_V T(tx) + U_W T(ttx)` into `tty`.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func winogradJVP2(x: UnsafePointer<T>, tx: UnsafePointer<T>, ttx: UnsafePointer<T>?, weights w: UnsafePointer<T>,
+                              tangent v: UnsafePointer<T>, bias: UnsafePointer<T>?, ty: UnsafeMutablePointer<T>,
+                              tty: UnsafeMutablePointer<T>, n: Int) {
+        let g = tiling, cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
+        let perExample = components * (2 * cin + cout) * g.tiles
+        let step = max(1, min(n, Self.chunkElements / perExample)), chunks = (n + step - 1) / step, single = chunks < 2
+        let ctMax = step * g.tiles, svMax = Winograd.componentStride(channels: cin, tiles: ctMax)
+        let slot = components * (2 * svMax + Winograd.componentStride(channels: cout, tiles: ctMax))
+        let size = components * cout * cin
+        let slots = scratch(slot: slot, partials: 2 * size)
+        let uw = slots + Workers.count * slot, uv = uw + size
+        Winograd.transformWeights(w, outputs: cout, inputs: cin, adjoint: false, into: uw)
+        Winograd.transformWeights(v, outputs: cout, inputs: cin, adjoint: false, into: uv)
+        Workers.splitIndexed(chunks, cost: 4 * slot) { t, range in
+            let base = slots + t * slot
+            for c in range {
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                let vt = base, vx = base + components * sv, m = vx + components * sv
+                Winograd.transformInput(tx, channels: cin, batch: n, first: n0, count: nc, g, into: vt, parallel: single)
+                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: vx, parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, a: uv, b: vx, c: m, strides: (cout * cin, sv, sm),
+                                  parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, a: uw, b: vt, beta: 1, c: m,
+                                  strides: (cout * cin, sv, sm), parallel: single)
+                Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: ty, bias: bias,
+                                         store: .write, parallel: single)
+                componentProducts(transB: false, m: cout, n: ct, k: cin, alpha: 2, a: uv, b: vt, c: m,
+                                  strides: (cout * cin, sv, sm), parallel: single)
+                if let ttx {
+                    Winograd.transformInput(ttx, channels: cin, batch: n, first: n0, count: nc, g, into: vx, parallel: single)
+                    componentProducts(transB: false, m: cout, n: ct, k: cin, a: uw, b: vx, beta: 1, c: m,
+                                      strides: (cout * cin, sv, sm), parallel: single)
+                }
+                Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: tty, bias: nil,
+                                         store: .write, parallel: single)
+            }
         }
     }
 }

@@ -37,6 +37,10 @@ public final class Flatten<T: Real>: Layer {
         guard let tx else { ty.update(repeating: 0, count: n * inShape.count); return }
         permute(tx, ty, n: n, inverse: false)
     }
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        fixedLinearJVP2(x: x, y: y, tx: tx, ttx: ttx, ty: ty, tty: tty, n: n, ctx)
+    }
     public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                                 tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
         fixedLinearBackwardTangent(x: x, y: y, tdy: tdy, tdx: tdx, n: n, ctx)

@@ -56,6 +56,17 @@ public protocol Layer<Scalar>: AnyObject {
     func backwardTangent(x: UnsafePointer<Scalar>, tx: UnsafePointer<Scalar>?, y: UnsafePointer<Scalar>,
                          dy: UnsafePointer<Scalar>, tdy: UnsafePointer<Scalar>, tdx: UnsafeMutablePointer<Scalar>?,
                          n: Int, _ ctx: LayerContext<Scalar>)
+    /// Second-order forward tangent (a JVP of a JVP) along the straight line `w + ε v` in parameter
+    /// space (`v = ctx.tangent`, nil = 0) and an input curve `x(ε)` with first and second tangents
+    /// `tx = x'(0)`, `ttx = x''(0)` (nil = 0): *writes* `ty = y'(0)` (what `jvp` writes) and
+    /// `tty = y''(0)`. A layer bilinear in `(W, x)` (convolution, linear, inference-mode BatchNorm in
+    /// `(γ, x)`; biases enter linearly) has `y'' = L(W, x'') + 2 L(V, x')` (`W'' = 0` on a straight
+    /// line); ReLU and pooling are piecewise linear, `y'' = (gated/selected) x''` (a gate's derivative
+    /// is 0 almost everywhere, as in `backwardTangent`). Follows `forward` on the same `x` and mode and
+    /// leaves the caches `jvp` leaves, so `backwardTangent` may follow it. Inference mode only for
+    /// BatchNorm (train mode is refused: the analyses freeze BatchNorm).
+    func jvp2(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, tx: UnsafePointer<Scalar>?, ttx: UnsafePointer<Scalar>?,
+              ty: UnsafeMutablePointer<Scalar>, tty: UnsafeMutablePointer<Scalar>, n: Int, _ ctx: LayerContext<Scalar>)
     /// Multiply-adds ×2 of one example's forward pass.
     var forwardFlops: Int { get }
     /// FLOPs of one example's backward pass (parameter gradients plus, if asked, input gradient).
@@ -75,6 +86,15 @@ public extension Layer {
 }
 
 public extension Layer {
+    /// `jvp2` of a parameter-free layer whose JVP is a fixed linear map `A` of `tx` (ReLU and max
+    /// pooling with their gates and winners held, average pooling, reshapes): `ty = A tx`, `tty = A ttx`.
+    func fixedLinearJVP2(x: UnsafePointer<Scalar>, y: UnsafePointer<Scalar>, tx: UnsafePointer<Scalar>?,
+                         ttx: UnsafePointer<Scalar>?, ty: UnsafeMutablePointer<Scalar>, tty: UnsafeMutablePointer<Scalar>,
+                         n: Int, _ ctx: LayerContext<Scalar>) {
+        jvp(x: x, y: y, tx: tx, ty: ty, n: n, ctx)
+        jvp(x: x, y: y, tx: ttx, ty: tty, n: n, ctx)
+    }
+
     /// `backwardTangent` of a parameter-free layer whose input gradient is a fixed linear map `B` of
     /// `dy` (ReLU and max pooling with their gates and winners held, average pooling, reshapes):
     /// `tdx += B tdy`. A gate's derivative is 0 almost everywhere, as in autodiff frameworks.

@@ -10,6 +10,8 @@ public final class LayerChain<T: Real> {
     /// caller never uses (the tangent gradients outside Hessian products) cost no memory.
     private var acts: [Buffer<T>] = [], grads: [Buffer<T>] = [], tangents: [Buffer<T>] = []
     private var tangentGrads: [Buffer<T>] = []
+    /// `secondTangents[i]`: the second tangent of `layers[i]`'s output (`jvp2`).
+    private var secondTangents: [Buffer<T>] = []
 
     public init(_ layers: [any Layer<T>], inShape: Shape) {
         var shape = inShape
@@ -28,6 +30,7 @@ public final class LayerChain<T: Real> {
         grads = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
         tangents = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
         tangentGrads = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
+        secondTangents = layers.map { Buffer(count: maxBatch * $0.outShape.count) }
         layers.forEach { $0.prepare(maxBatch: maxBatch) }
     }
 
@@ -86,6 +89,25 @@ public final class LayerChain<T: Real> {
             tangent = UnsafePointer(tangents[i].pointer)
         }
         return tangents[layers.count - 1].pointer
+    }
+
+    /// First and second output tangents (`Layer.jvp2`) for input tangents `tx`, `ttx` (nil = 0) and
+    /// parameter tangent `ctx.tangent`; leaves the tangents `jvp` leaves (`outputTangent`, and what
+    /// `backwardTangent` reads).
+    @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?, n: Int, _ ctx: LayerContext<T>)
+        -> (first: UnsafeMutablePointer<T>, second: UnsafeMutablePointer<T>) {
+        var input = x, tangent = tx, second = ttx
+        for (i, l) in layers.enumerated() {
+            l.jvp2(x: input, y: acts[i].pointer, tx: tangent, ttx: second, ty: tangents[i].pointer, tty: secondTangents[i].pointer,
+                   n: n, ctx)
+            input = UnsafePointer(acts[i].pointer)
+            tangent = UnsafePointer(tangents[i].pointer)
+            second = UnsafePointer(secondTangents[i].pointer)
+        }
+        return (tangents[layers.count - 1].pointer, secondTangents[layers.count - 1].pointer)
     }
 
     /// Output tangent of the last `jvp` (valid until the next one).

@@ -72,6 +72,25 @@ public final class Linear<T: Real>: Layer {
             ty.update(repeating: 0, count: n * o)
         }
     }
+    /// `ty = V x + b_V + W tx` (as `jvp`), `tty = W ttx + 2 V tx` (bilinear in `(W, x)`, affine in `b`).
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        jvp(x: x, y: y, tx: tx, ty: ty, n: n, ctx)
+        var beta: T = 0
+        if let ttx {
+            T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 1, a: ctx.params + weightOffset, lda: f,
+                   b: ttx, ldb: n, beta: 0, c: tty, ldc: n)
+            beta = 1
+        }
+        if let v = ctx.tangent, let tx {
+            T.gemm(transA: false, transB: false, m: o, n: n, k: f, alpha: 2, a: v + weightOffset, lda: f,
+                   b: tx, ldb: n, beta: beta, c: tty, ldc: n)
+            beta = 1
+        }
+        if beta == 0 { tty.update(repeating: 0, count: n * o) }
+    }
     public var forwardFlops: Int { 2 * f * o }
     public func backwardFlops(inputGradient: Bool) -> Int { forwardFlops * (inputGradient ? 2 : 1) }
 }

@@ -25,6 +25,7 @@ public final class ResidualBlock<T: Real>: Layer {
     private var sumGrad: Buffer<T> = Buffer(count: 0)
     private var sumTangent: Buffer<T> = Buffer(count: 0), preGrad: Buffer<T> = Buffer(count: 0)
     private var sumTangentGrad: Buffer<T> = Buffer(count: 0), preTangentGrad: Buffer<T> = Buffer(count: 0)
+    private var sumSecondTangent: Buffer<T> = Buffer(count: 0)
     private var capacity = 0
 
     public init(pre: LayerChain<T>?, main: LayerChain<T>, projection: LayerChain<T>?, shortcutFromPre: Bool,
@@ -44,6 +45,7 @@ public final class ResidualBlock<T: Real>: Layer {
         sumGrad = Buffer(count: maxBatch * outShape.count)
         sumTangent = Buffer(count: maxBatch * outShape.count)
         sumTangentGrad = Buffer(count: maxBatch * outShape.count)
+        sumSecondTangent = Buffer(count: maxBatch * outShape.count)
         if let pre {
             preGrad = Buffer(count: maxBatch * pre.outShape.count)
             preTangentGrad = Buffer(count: maxBatch * pre.outShape.count)
@@ -148,6 +150,36 @@ public final class ResidualBlock<T: Real>: Layer {
             optionA(ts, tz, n: n, adjoint: false)
         }
         post?.jvp(x: main.output, y: y, tx: tz, ty: ty, n: n, ctx)
+    }
+
+    /// `jvp`'s structure with both tangents: the chains' `jvp2`, the shortcut (linear) applied to
+    /// both tangents, the post-activation's `jvp2`. Leaves the first tangents where `jvp` leaves them.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?, ttx: UnsafePointer<T>?,
+                     ty: UnsafeMutablePointer<T>, tty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        let count = n * outShape.count
+        let mainIn = pre.map { UnsafePointer($0.output) } ?? x
+        var tMainIn = tx, ttMainIn = ttx
+        if let pre {
+            let (t, tt) = pre.jvp2(x: x, tx: tx, ttx: ttx, n: n, ctx)
+            (tMainIn, ttMainIn) = (UnsafePointer(t), UnsafePointer(tt))
+        }
+        let tz = post == nil ? ty : sumTangent.pointer, ttz = post == nil ? tty : sumSecondTangent.pointer
+        let (mt, mtt) = main.jvp2(x: mainIn, tx: tMainIn, ttx: ttMainIn, n: n, ctx)
+        tz.update(from: mt, count: count)
+        ttz.update(from: mtt, count: count)
+        let (s, ts, tts) = shortcutFromPre ? (mainIn, tMainIn, ttMainIn) : (x, tx, ttx)
+        if let projection {
+            let (p, pp) = projection.jvp2(x: s, tx: ts, ttx: tts, n: n, ctx)
+            Workers.split(count) { r in for i in r { tz[i] += p[i]; ttz[i] += pp[i] } }
+        } else {
+            if let ts { optionA(ts, tz, n: n, adjoint: false) }
+            if let tts { optionA(tts, ttz, n: n, adjoint: false) }
+        }
+        if let post {
+            post.jvp2(x: main.output, y: y, tx: tz, ttx: ttz, ty: ty, tty: tty, n: n, ctx)
+        }
     }
 
     /// `backward`'s structure with every piece replaced by its tangent: the inner chains'

@@ -7,20 +7,25 @@ extension ExperimentTables {
             var replicate: Int, startEpoch: Double, seed: Int
             static func < (a: Key, b: Key) -> Bool { (a.replicate, a.startEpoch, a.seed) < (b.replicate, b.startEpoch, b.seed) }
         }
-        var lin: [Key: LinearizedRunRow] = [:], non: [Key: LinearizedRunRow] = [:]
+        var lin: [Key: LinearizedRunRow] = [:], non: [Key: LinearizedRunRow] = [:], second: [Key: LinearizedRunRow] = [:]
         for run in runs {
             let key = Key(replicate: run.replicate, startEpoch: run.startEpoch, seed: run.seed)
-            if run.model == LinearizedRow.linearizedModel { lin[key] = run } else { non[key] = run }
+            switch run.model {
+            case LinearizedRow.linearizedModel: lin[key] = run
+            case LinearizedRow.secondOrderModel: second[key] = run
+            default: non[key] = run
+            }
         }
         let rows = lin.keys.filter { non[$0] != nil }.sorted().map { key -> NonlinearAdvantageRow in
-            let a = lin[key]!, b = non[key]!
+            let a = lin[key]!, b = non[key]!, c = second[key]
             return NonlinearAdvantageRow(
                 replicate: key.replicate, startEpoch: key.startEpoch, seed: key.seed, startTestError: b.startTestError,
                 linearizedLearningRate: a.learningRate, linearizedEpochs: a.epochs, linearizedTestError: a.testError,
                 linearizedTestLoss: a.testLoss, linearizedStop: a.stop, nonlinearOptimizer: b.optimizer,
                 nonlinearLearningRate: b.learningRate, nonlinearEpochs: b.epochs, nonlinearTrainLoss: b.trainLoss,
                 nonlinearTestError: b.testError, nonlinearTestLoss: b.testLoss, nonlinearStop: b.stop,
-                nonlinearAdvantage: a.testError - b.testError)
+                nonlinearAdvantage: a.testError - b.testError, secondOrderEpochs: c?.epochs, secondOrderTestError: c?.testError,
+                secondOrderTestLoss: c?.testLoss, secondOrderStop: c?.stop, secondOrderAdvantage: c.map { $0.testError - b.testError })
         }
         var summary: [NonlinearAdvantageSummaryRow] = []
         var start = 0
@@ -31,6 +36,9 @@ extension ExperimentTables {
             let lin = SampleSummary(g.map(\.linearizedTestError)), non = SampleSummary(g.map(\.nonlinearTestError))
             let adv = SampleSummary(g.map(\.nonlinearAdvantage))
             func count(_ stop: RunStop) -> Int { g.filter { $0.nonlinearStop == stop.rawValue }.count }
+            let withSecond = g.filter { $0.secondOrderTestError != nil }
+            let secondError = withSecond.isEmpty ? nil : SampleSummary(withSecond.map { $0.secondOrderTestError! })
+            let secondAdvantage = withSecond.isEmpty ? nil : SampleSummary(withSecond.map { $0.secondOrderAdvantage! })
             summary.append(NonlinearAdvantageSummaryRow(
                 replicate: g[0].replicate, startEpoch: g[0].startEpoch, seeds: g.count, startTestError: g[0].startTestError,
                 linearizedTestErrorMean: lin.mean, linearizedTestErrorStd: lin.standardDeviation,
@@ -40,7 +48,10 @@ extension ExperimentTables {
                 nonlinearEpochsMean: SampleSummary(g.map(\.nonlinearEpochs)).mean,
                 nonlinearStopsPlateau: count(.plateau), nonlinearStopsMaxEpochs: count(.maxEpochs),
                 nonlinearStopsDiverged: count(.diverged),
-                linearizedDiverged: g.filter { $0.linearizedStop == RunStop.diverged.rawValue }.count))
+                linearizedDiverged: g.filter { $0.linearizedStop == RunStop.diverged.rawValue }.count,
+                secondOrderTestErrorMean: secondError?.mean, secondOrderTestErrorStd: secondError?.standardDeviation,
+                secondOrderAdvantageMean: secondAdvantage?.mean, secondOrderAdvantageStd: secondAdvantage?.standardDeviation,
+                secondOrderDiverged: withSecond.isEmpty ? nil : withSecond.filter { $0.secondOrderStop == RunStop.diverged.rawValue }.count))
             start = end
         }
         return (rows, summary)

@@ -15,6 +15,7 @@ public final class Network<T: Real> {
     private var inputCN = Buffer<T>(count: 0), inputTangentCN = Buffer<T>(count: 0)
     private var logits = Buffer<T>(count: 0), logitGradCN = Buffer<T>(count: 0), tangentNC = Buffer<T>(count: 0)
     private var inputGradCN = Buffer<T>(count: 0), logitTangentGradCN = Buffer<T>(count: 0)
+    private var secondTangentNC = Buffer<T>(count: 0)
     public private(set) var capacity = 0
 
     init(kind: ModelKind, inputShape: Shape, classes: Int, layout: ParameterLayout, layers: [any Layer<T>],
@@ -63,6 +64,7 @@ public final class Network<T: Real> {
         logitGradCN = Buffer(count: maxBatch * classes)
         logitTangentGradCN = Buffer(count: maxBatch * classes)
         tangentNC = Buffer(count: maxBatch * classes)
+        secondTangentNC = Buffer(count: maxBatch * classes)
     }
 
     func context(_ mode: LayerContext<T>.Mode, tangent: UnsafePointer<T>? = nil) -> LayerContext<T> {
@@ -112,6 +114,23 @@ public final class Network<T: Real> {
         let t = chain.jvp(x: inputCN.pointer, tx: tx, n: n, context(mode, tangent: parameterTangent))
         transpose(t, into: tangentNC.pointer, outer: classes, inner: n, block: 1)
         return tangentNC.pointer
+    }
+
+    /// First and second logit tangents `[n, classes]` along the straight line `w + ε v` in parameter
+    /// space (inputs fixed): `first = J v` (what `jvp(inputTangent: nil, parameterTangent: v)`
+    /// returns) and `second = f''[v, v] = Σ_ij v_i v_j ∂²f/∂w_i∂w_j`, at the last `forward`'s inputs,
+    /// by one fused pass (`Layer.jvp2`). BatchNorm must be in inference mode (`mode: .eval`). Leaves
+    /// the tangents `jvp` leaves, so `backwardTangent` with parameter tangent `v` may follow. Both
+    /// valid until the next call.
+    @discardableResult
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    public func jvp2(parameterTangent v: UnsafePointer<T>, n: Int, mode: LayerContext<T>.Mode)
+        -> (first: UnsafeMutablePointer<T>, second: UnsafeMutablePointer<T>) {
+        let (t, tt) = chain.jvp2(x: inputCN.pointer, tx: nil, ttx: nil, n: n, context(mode, tangent: v))
+        transpose(t, into: tangentNC.pointer, outer: classes, inner: n, block: 1)
+        transpose(tt, into: secondTangentNC.pointer, outer: classes, inner: n, block: 1)
+        return (tangentNC.pointer, secondTangentNC.pointer)
     }
 
     /// Adds `d/dε [∇_w loss](w + εv)` at ε = 0 into `hv [P]` — the batch's share of a Hessian-vector

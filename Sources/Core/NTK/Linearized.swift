@@ -95,6 +95,32 @@ extension LinearizedModel where T == Float {
     }
 }
 
+extension LinearizedModel: TaylorModel where T == Float {}
+
+/// A Taylor model of a network around a checkpoint `w0` (BatchNorm frozen in inference mode at
+/// `w0`), trained in its weights by `TaylorTrainer`: the first-order `LinearizedModel` and the
+/// second-order `SecondOrderModel`. The trainer needs only these members, so both models train
+/// with the same data order, optimiser and run loop.
+public protocol TaylorModel: AnyObject {
+    /// Expands `network` at its current parameters and BatchNorm running statistics (copied).
+    init(around network: Network<Float>)
+    /// The model's copy of the network at `w0` (its input shape and classes check the data).
+    var network: Network<Float> { get }
+    /// The trained weights `w` `[P]`, starting at `w0`; the optimiser writes them.
+    var weights: Buffer<Float> { get }
+    /// The gradient written by the last `lossAndGradient`, `[P]`.
+    var gradient: Buffer<Float> { get }
+    /// Allocates for batches of up to `maxBatch` examples.
+    func prepare(maxBatch: Int)
+    /// Loss of the model on one batch and its gradient with respect to `weights` (into `gradient`);
+    /// the mean is over `gradientDivisor` examples (nil: the batch's).
+    @discardableResult
+    func lossAndGradient(_ x: UnsafePointer<Float>, labels: UnsafeBufferPointer<Int32>, loss: LossFunction,
+                         gradientDivisor: Int?) -> LossSummary
+    /// Loss and error of the model on a data set, in data set order.
+    func evaluate(on data: Dataset, loss: LossFunction, batchSize: Int) -> LossSummary
+}
+
 /// How a linearised run is trained: SGD with heavy-ball momentum or Adam, both with L2 weight decay
 /// (PyTorch semantics, `SGD`, `Adam`), at a constant learning rate. Weight decay pulls `w` toward 0,
 /// not toward `w0`, exactly as it would for the nonlinear network.
@@ -148,9 +174,14 @@ public enum LinearizedDataStreams: Sendable {
     case training
 }
 
-/// Mini-batch SGD or Adam on a `LinearizedModel` with the same data pipeline as `Trainer`.
-public final class LinearizedTrainer {
-    public let model: LinearizedModel<Float>
+/// Mini-batch SGD or Adam on a `LinearizedModel`.
+public typealias LinearizedTrainer = TaylorTrainer<LinearizedModel<Float>>
+
+/// Mini-batch SGD or Adam on a Taylor model (`LinearizedModel`, `SecondOrderModel`) with the same
+/// data pipeline as `Trainer`: one trainer for every model order, so the models of one identity see
+/// the same batches and take the same optimiser steps on their own gradients.
+public final class TaylorTrainer<Model: TaylorModel> {
+    public let model: Model
     public let settings: LinearizedSettings
     public let data: Dataset
     public let identity: TrainingIdentity
@@ -165,7 +196,7 @@ public final class LinearizedTrainer {
     private let augmentation: CIFARAugmentation?
 
     /// Trains `model.weights` (starting wherever they are, normally `w0`).
-    public init(model: LinearizedModel<Float>, settings: LinearizedSettings, data: Dataset, identity: TrainingIdentity,
+    public init(model: Model, settings: LinearizedSettings, data: Dataset, identity: TrainingIdentity,
                 streams: LinearizedDataStreams = .linearized) {
         model.network.checkCompatible(data, "linearised training")
         self.model = model; self.settings = settings; self.data = data; self.identity = identity; self.streams = streams
@@ -209,7 +240,8 @@ public final class LinearizedTrainer {
         let n = batch.count
         let summary = batch.images.withUnsafeBufferPointer { x in
             batch.labels.withUnsafeBufferPointer { y in
-                model.lossAndGradient(x.baseAddress!, labels: UnsafeBufferPointer(rebasing: y[0..<n]), loss: settings.loss)
+                model.lossAndGradient(x.baseAddress!, labels: UnsafeBufferPointer(rebasing: y[0..<n]), loss: settings.loss,
+                                      gradientDivisor: nil)
             }
         }
         if TrainingError.diverges(summary.meanLoss) {
@@ -259,10 +291,21 @@ public func trainLinearizedRun(around network: Network<Float>, train: Dataset, t
                                identity: TrainingIdentity, streams: LinearizedDataStreams = .linearized,
                                plateau: PlateauStop = PlateauStop(),
                                progress: ((LinearizedTrainer, LossSummary) -> Void)? = nil) throws -> EpochRun {
+    try trainTaylorRun(LinearizedModel<Float>.self, around: network, train: train, test: test, settings: settings,
+                       identity: identity, streams: streams, plateau: plateau, progress: progress)
+}
+
+/// `trainLinearizedRun` for any Taylor model: `Model(around: network)` trained by a `TaylorTrainer`
+/// with `settings` on `train`, evaluated on `test` after every whole epoch and at the end (the
+/// second-order model trains through this with the linearised model's settings, streams and loop).
+public func trainTaylorRun<Model: TaylorModel>(_ model: Model.Type, around network: Network<Float>, train: Dataset,
+                                               test: Dataset, settings: LinearizedSettings, identity: TrainingIdentity,
+                                               streams: LinearizedDataStreams = .linearized, plateau: PlateauStop = PlateauStop(),
+                                               progress: ((TaylorTrainer<Model>, LossSummary) -> Void)? = nil) throws -> EpochRun {
     try settings.validate()
     network.checkCompatible(test, "linearised evaluation")
-    let trainer = LinearizedTrainer(model: LinearizedModel(around: network), settings: settings, data: train,
-                                    identity: identity, streams: streams)
+    let trainer = TaylorTrainer(model: Model(around: network), settings: settings, data: train,
+                                identity: identity, streams: streams)
     return try runEpochs(end: trainer.finalStep, stepsPerEpoch: trainer.stepsPerEpoch, plateau: plateau,
                          step: { trainer.step },
                          trainStep: {

@@ -110,11 +110,21 @@ public func linearizedLearningRateGrid(around network: Network<Float>, fit: Data
                                        settings: LinearizedSettings, learningRates: [Double], identity: TrainingIdentity,
                                        progress: ((Double, LinearizedTrainer, LossSummary) -> Void)? = nil)
     throws -> [LinearizedGridPoint] {
+    try taylorLearningRateGrid(LinearizedModel<Float>.self, around: network, fit: fit, heldOut: heldOut, settings: settings,
+                               learningRates: learningRates, identity: identity, progress: progress)
+}
+
+/// `linearizedLearningRateGrid` for any Taylor model (`trainTaylorRun` per rate).
+public func taylorLearningRateGrid<Model: TaylorModel>(_ model: Model.Type, around network: Network<Float>, fit: Dataset,
+                                                       heldOut: Dataset, settings: LinearizedSettings, learningRates: [Double],
+                                                       identity: TrainingIdentity,
+                                                       progress: ((Double, TaylorTrainer<Model>, LossSummary) -> Void)? = nil)
+    throws -> [LinearizedGridPoint] {
     try learningRates.map { lr in
         var s = settings
         s.learningRate = lr
-        let run = try trainLinearizedRun(around: network, train: fit, test: heldOut, settings: s, identity: identity,
-                                         streams: .linearized, progress: progress.map { p in { p(lr, $0, $1) } })
+        let run = try trainTaylorRun(Model.self, around: network, train: fit, test: heldOut, settings: s, identity: identity,
+                                     streams: .linearized, progress: progress.map { p in { p(lr, $0, $1) } })
         // The final row is the held-out measurement (the run ends at its last row unless it diverged).
         guard run.stop != .diverged, let last = run.rows.last, last.testLoss.isFinite else {
             return LinearizedGridPoint(learningRate: lr, heldOutLoss: nil, heldOutError: nil, stop: .diverged)

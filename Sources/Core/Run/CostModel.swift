@@ -15,8 +15,11 @@ extension ExperimentRunner {
         func evaluations(_ epochs: Double, _ examples: Int) -> Double {
             Double(Self.epochMarks(epochs).count + 1) * Double(examples) * f
         }
-        // A linearised step is a forward, a JVP and a backward: ~1.4 training passes.
-        let linearStep = 1.4
+        // A linearised step is a forward, a JVP and a backward: ~1.4 training passes. A second-order
+        // step is a forward, a fused first-and-second JVP (~4 forwards) and the forward-over-reverse
+        // backward (~5 forwards): ~10 forward units against a training pass's ~3; measured 3.0-3.1
+        // training passes on ResNet-20 and SimpleCNN (`ntkscape bench second-order`).
+        let linearStep = 1.4, secondOrderStep = 3.0
         switch task {
         case .parent: return T * n
         case let .child(_, s, _):
@@ -35,6 +38,8 @@ extension ExperimentRunner {
             let e = lin.resolvedGridEpochs
             return Double(lin.learningRates.count) * (e * (n - Double(lin.heldOut)) * linearStep + 2 * evaluations(e, lin.heldOut))
         case .linearized: return lin.epochs * n * linearStep + 2 * evaluations(lin.epochs, test.count)
+        // Evaluations of f2: a forward and a fused JVP pair, ~5 forwards each.
+        case .secondOrder: return lin.epochs * n * secondOrderStep + 5 * evaluations(lin.epochs, test.count)
         case .nonlinearChild: return lin.child.epochs * n + evaluations(lin.child.epochs, test.count)
         case .plane:
             // Per point: the network (after a BatchNorm re-estimation under recompute) and, with the

@@ -188,6 +188,7 @@ public final class ExperimentRunner {
         case let .timelinePairs(r): return try compareTimes(r)
         case let .linearizedGrid(r, t): return try chooseLinearizedLearningRate(r, t)
         case let .linearized(r, t, k): return try trainLinearizedModel(r, t, seed: k)
+        case let .secondOrder(r, t, k): return try trainSecondOrderModel(r, t, seed: k)
         case let .nonlinearChild(r, t, k): return try trainNonlinearChild(r, t, seed: k)
         case let .plane(r, p, k): return try measurePlane(r, p, part: k)
         case let .trajectories(r, s): return try measureTrajectories(r, s)

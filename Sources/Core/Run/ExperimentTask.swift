@@ -16,6 +16,9 @@ public enum ExperimentTask: Hashable, Sendable {
     case linearizedGrid(replicate: Int, time: Int)
     /// Linearised training around the parent at `linearized.times[time]`, seed `seed`.
     case linearized(replicate: Int, time: Int, seed: Int)
+    /// Second-order Taylor training around the parent at `linearized.times[time]`, seed `seed`
+    /// (`linearized.second_order`; the linearised run's settings, learning rate and batches).
+    case secondOrder(replicate: Int, time: Int, seed: Int)
     /// The low-learning-rate nonlinear child from the same point, seed `seed` (the same batches).
     case nonlinearChild(replicate: Int, time: Int, seed: Int)
     /// Part `part` of the loss plane through the parent at `plane.spawn_times[plane]` and children 0, 1.
@@ -43,6 +46,7 @@ public enum ExperimentTask: Hashable, Sendable {
         case let .timelinePairs(r): return "r\(r)-timeline-pairs"
         case let .linearizedGrid(r, t): return "r\(r)-lin\(t)-grid"
         case let .linearized(r, t, k): return "r\(r)-lin\(t)-k\(k)"
+        case let .secondOrder(r, t, k): return "r\(r)-lin\(t)-second-k\(k)"
         case let .nonlinearChild(r, t, k): return "r\(r)-lin\(t)-nonlinear-k\(k)"
         case let .plane(r, p, k): return "r\(r)-plane\(p)-part\(k)"
         case let .trajectories(r, s): return "r\(r)-s\(s)-trajectories"

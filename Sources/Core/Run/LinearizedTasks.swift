@@ -106,6 +106,27 @@ extension ExperimentRunner {
         return record
     }
 
+    /// The second-order Taylor model from the same point as the linearised run of seed `k`: its
+    /// settings, learning rate (or grid choice), identity and streams, so both see the same batches.
+    func trainSecondOrderModel(_ r: Int, _ i: Int, seed k: Int) throws -> TaskRecord {
+        let time = config.linearized.times[i]
+        let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
+        let lr = try linearizedLearningRate(r, i)
+        let settings = linearizedSettings(learningRate: lr, epochs: config.linearized.epochs)
+        let start = evaluate(net, on: test, loss: settings.loss)
+        let progress = ProgressPrinter(label: "r\(r) second-order from \(time) seed \(k)",
+                                       endStep: settings.recipe.step(atEpoch: settings.epochs, examples: train.count), interval: 30)
+        let run = try trainSecondOrderRun(around: net, train: train, test: test, settings: settings,
+                                          identity: linearizedIdentity(r, i, seed: k), streams: .training) { t, summary in
+            progress.report(step: t.step, epoch: t.epoch, batchSize: settings.batchSize, summary: summary)
+        }
+        var record = TaskRecord(id: ExperimentTask.secondOrder(replicate: r, time: i, seed: k).id)
+        record.linearized = linearizedRows(run, model: LinearizedRow.secondOrderModel, r: r, time: time, seed: k, network: net)
+        record.linearizedRuns = [runRow(run, model: LinearizedRow.secondOrderModel, r: r, time: time, seed: k,
+                                        optimizer: settings.optimizer, learningRate: lr, start: start)]
+        return record
+    }
+
     func trainNonlinearChild(_ r: Int, _ i: Int, seed k: Int) throws -> TaskRecord {
         let section = config.linearized, time = section.times[i]
         let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))

@@ -16,6 +16,9 @@ import Foundation
 ///                of a shard (forward-over-reverse), 4 networks' worth of parameters
 ///     plane      the basis in Double 3 x P x 8, 6 networks, activations and tangents of a batch
 ///     t-SNE      the prediction vectors (points x examples C x 8) and 3 points^2 x 8 of affinities
+///     second     (`linearized.second_order`) the second-order Taylor model: its network copy,
+///     order      w0, w, d, gradient and optimiser state, (6 + slots) x 4 P; activations, their
+///                gradients, first and second tangents and the tangents' gradients, 5 x 4 x batch x A
 ///
 /// `check` refuses an experiment whose NTK units cannot fit `ntk.memory_gb`: the Grams a unit keeps
 /// plus the least one Gram's construction needs (`GramPlan.minimumBytes`) must fit on each rank of
@@ -27,7 +30,7 @@ public struct MemoryEstimate: Sendable {
     }
 
     public struct Phase: Sendable {
-        /// `training`, `ntk-timeline`, `ntk-children`, `ntk-machine`, `hessian`, `plane`, `trajectories`.
+        /// `training`, `ntk-timeline`, `ntk-children`, `ntk-machine`, `hessian`, `second-order`, `plane`, `trajectories`.
         public let name: String
         public let items: [Item]
         /// For NTK units: bytes that must fit `ntk.memory_gb` (kept Grams + the least construction).
@@ -152,6 +155,17 @@ public struct MemoryEstimate: Sendable {
                 data,
                 Item(label: "\(n) prediction vectors of \(d) values (Double)", bytes: n * d * 8),
                 Item(label: "t-SNE affinities and distances (\(n) x \(n))", bytes: 3 * n * n * 8),
+            ], requiredBytes: nil))
+        }
+        let lin = config.linearized
+        if lin.secondOrder && !lin.times.isEmpty {
+            let batch = lin.batchSize > 0 ? lin.batchSize : config.recipe.batchSize
+            let linSlots = lin.optimizer == .adam ? 2 : 1
+            list.append(Phase(name: "second-order", items: [
+                data,
+                Item(label: "network copy, w0, w, d, gradients, \(lin.optimizer.rawValue) state", bytes: (6 + linSlots) * p * 4),
+                Item(label: "activations, gradients, two tangents and their gradients at batch \(batch)",
+                     bytes: 5 * 4 * batch * s.activationsPerExample),
             ], requiredBytes: nil))
         }
         phases = list

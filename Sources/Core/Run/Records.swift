@@ -234,7 +234,8 @@ public struct NTKMachineSummaryRow: Codable, Equatable, Sendable {
 
 /// One row of `linearized.csv`: run `seed` from the parent at `startEpoch` after `epochs` epochs of
 /// its own training (every whole epoch and the end); `model` is `linearized` (first-order Taylor
-/// model) or `nonlinear` (the low-learning-rate child). Seed `k` of both models sees the same batches.
+/// model), `second_order` (second-order Taylor model, `linearized.second_order`) or `nonlinear` (the
+/// low-learning-rate child). Seed `k` of every model sees the same batches.
 public struct LinearizedRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var startEpoch: Double
@@ -301,6 +302,9 @@ public struct LinearizedRunRow: Codable, Equatable, Sendable {
 /// One row of `nonlinear_advantage.csv`, per seed: the linearised model and the low-learning-rate
 /// nonlinear child from the parent at `startEpoch`, trained on the same batches, at their ends;
 /// `nonlinearAdvantage = linearizedTestError - nonlinearTestError` (positive: the nonlinear child is better).
+/// With `linearized.second_order`, the second-order Taylor model of the same seed (same settings and
+/// batches as the linearised one) at its end, and `secondOrderAdvantage = secondOrderTestError -
+/// nonlinearTestError`; these columns are empty without it.
 public struct NonlinearAdvantageRow: Codable, Equatable, Sendable {
     public var replicate: Int
     public var startEpoch: Double
@@ -320,6 +324,11 @@ public struct NonlinearAdvantageRow: Codable, Equatable, Sendable {
     public var nonlinearTestLoss: Double
     public var nonlinearStop: String
     public var nonlinearAdvantage: Double
+    public var secondOrderEpochs: Double?
+    public var secondOrderTestError: Double?
+    public var secondOrderTestLoss: Double?
+    public var secondOrderStop: String?
+    public var secondOrderAdvantage: Double?
 }
 
 /// One row of `nonlinear_advantage_summary.csv`: the seeds of one `(replicate, startEpoch)`, mean and
@@ -344,6 +353,13 @@ public struct NonlinearAdvantageSummaryRow: Codable, Equatable, Sendable {
     public var nonlinearStopsDiverged: Int
     /// Linearised runs that diverged.
     public var linearizedDiverged: Int
+    /// Over the seeds with a second-order run (`linearized.second_order`; empty without): its test
+    /// error and `secondOrderAdvantage`, mean and sample standard deviation, and how many diverged.
+    public var secondOrderTestErrorMean: Double?
+    public var secondOrderTestErrorStd: Double?
+    public var secondOrderAdvantageMean: Double?
+    public var secondOrderAdvantageStd: Double?
+    public var secondOrderDiverged: Int?
 }
 
 /// One row of `hessian.csv`: the Hessian of the training loss of the parent at `epoch` — top

@@ -7,7 +7,7 @@ extension ExperimentRunner {
     /// The fault-injection phase a task belongs to.
     static func faultPhase(_ task: ExperimentTask) -> FaultInjection.Phase {
         switch task {
-        case .parent, .child, .linearizedGrid, .linearized, .nonlinearChild: return .train
+        case .parent, .child, .linearizedGrid, .linearized, .secondOrder, .nonlinearChild: return .train
         case .pair, .timeline, .timelinePairs, .plane, .trajectories, .embedding: return .pairs
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian: return .ntk
         }

@@ -245,16 +245,19 @@ public struct ExperimentTables: Codable, Equatable, Sendable {
         }
         if !nonlinearAdvantageSummary.isEmpty {
             func pm(_ m: Double, _ sd: Double?) -> String { f(m) + (sd.map { String(format: "±%.4f", $0) } ?? "") }
-            var rows = [["rep", "from epoch", "start err", "seeds", "linearized err", "nonlinear err",
-                         "nonlinear advantage (lin - nonlin)", "child epochs", "child stops"]]
+            // The second-order model's column only when a run trained it (`linearized.second_order`).
+            let second = nonlinearAdvantageSummary.contains { $0.secondOrderTestErrorMean != nil }
+            var rows = [["rep", "from epoch", "start err", "seeds", "linearized err"] + (second ? ["second-order err"] : [])
+                        + ["nonlinear err", "nonlinear advantage (lin - nonlin)", "child epochs", "child stops"]]
             for a in nonlinearAdvantageSummary {
                 let stops = [("plateau", a.nonlinearStopsPlateau), ("max_epochs", a.nonlinearStopsMaxEpochs),
                              ("diverged", a.nonlinearStopsDiverged)].filter { $0.1 > 0 }.map { "\($0.0) \($0.1)" }
                 rows.append(["\(a.replicate)", "\(a.startEpoch)", f(a.startTestError), "\(a.seeds)",
-                             pm(a.linearizedTestErrorMean, a.linearizedTestErrorStd),
-                             pm(a.nonlinearTestErrorMean, a.nonlinearTestErrorStd),
-                             pm(a.nonlinearAdvantageMean, a.nonlinearAdvantageStd), f(a.nonlinearEpochsMean, "%.1f"),
-                             stops.joined(separator: ", ")])
+                             pm(a.linearizedTestErrorMean, a.linearizedTestErrorStd)]
+                            + (second ? [a.secondOrderTestErrorMean.map { pm($0, a.secondOrderTestErrorStd) } ?? "-"] : [])
+                            + [pm(a.nonlinearTestErrorMean, a.nonlinearTestErrorStd),
+                               pm(a.nonlinearAdvantageMean, a.nonlinearAdvantageStd), f(a.nonlinearEpochsMean, "%.1f"),
+                               stops.joined(separator: ", ")])
             }
             out.append(Self.aligned(rows))
         }
@@ -277,4 +280,6 @@ private struct ChildKey: Hashable {
 public extension LinearizedRow {
     static let linearizedModel = "linearized"
     static let nonlinearModel = "nonlinear"
+    /// The second-order Taylor model (`linearized.second_order`).
+    static let secondOrderModel = "second_order"
 }

@@ -57,6 +57,7 @@ public struct TaskGraph: Sendable {
                 }
                 for k in 0..<lin.child.seeds {
                     add(.linearized(replicate: r, time: i, seed: k), linearNeeds)
+                    if lin.secondOrder { add(.secondOrder(replicate: r, time: i, seed: k), linearNeeds) }
                     add(.nonlinearChild(replicate: r, time: i, seed: k), needs)
                 }
             }
