@@ -329,9 +329,14 @@ final class ExperimentTests: XCTestCase {
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
             + #""ntk":{"block_size":0,"children":true,"eigenvectors":0,"group_size":0,"memory_gb":4,"#
             + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#
+            + #""plane":{"margin":0.25,"parts":8,"points":21,"spawn_times":[],"tangent":true,"test_subset":1000},"#
             + #""probe_size":100,"recipe":{"batch_size":128,"epochs":10,"learning_rate":0.1,"loss":"cross_entropy","#
             + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","weight_decay":0.0005},"replicates":1,"#
-            + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"threads":null,"training_curves":{"every_steps":12}}"#
+            + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"#
+            + #""statistics":{"barrier_threshold":0.01,"level":0.95,"resamples":2000,"velocity_fraction":0.1},"#
+            + #""threads":null,"training_curves":{"every_steps":12},"#
+            + #""trajectories":{"enabled":false,"every":1,"examples":1000,"smoothing":3,"#
+            + #""tsne":{"iterations":1000,"method":"auto","perplexity":30,"theta":0.5}}}"#
         XCTAssertEqual(ExperimentConfig().canonicalJSON(), expected)
         // YAML -> config -> canonical JSON -> config is a fixed point.
         let reparsed = try ExperimentConfig.parse(yaml: expected)
@@ -400,19 +405,20 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(quick.identityJSON(),
                        #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":10000,"#
                         + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
-                        + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.times":[0,1,8],"#
-                        + #""kernel_machine.train_examples":500,"#
+                        + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.draws":2,"#
+                        + #""kernel_machine.times":[0,1,8],"kernel_machine.train_examples":400,"#
                         + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0003,"linearized.child.patience":1,"#
                         + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0003,"#
                         + #""linearized.optimizer":"adam","linearized.times":[0,1,4],"#
                         + #""measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
-                        + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"recipe.epochs":8,"#
+                        + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"#
+                        + #""plane.points":9,"plane.spawn_times":[0,2],"plane.test_subset":400,"recipe.epochs":8,"#
                         + #""recipe.learning_rate":0.001,"recipe.optimizer":"adam","#
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
-                        + #""spawn_times":[0,0.25,0.5,1,2]}"#)
+                        + #""spawn_times":[0,0.25,0.5,1,2],"statistics.barrier_threshold":0.005,"trajectories.enabled":true}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "c1f325b59d0739ed575fcf8537397df0214074299ad76c1ae5206e1dd7a95dd7")
-        XCTAssertEqual(quick.runName, "quick-c1f325b59d07")
+        XCTAssertEqual(quick.runHash, "3ccebdba78afddbae56e7ae1ec814b5341a7b794e194082c154962b2b579fe78")
+        XCTAssertEqual(quick.runName, "quick-3ccebdba78af")
     }
 
     func testDerivedDefaults() throws {
@@ -521,7 +527,12 @@ final class ExperimentTests: XCTestCase {
             let exact: Double
             switch task {
             case .parent: exact = images(fromEpoch: 0)
-            case .child(_, let s, _): exact = images(fromEpoch: [0, 0.25, 0.5, 1, 2][s])
+            case .child(_, let s, _):
+                // Training, and the trajectories' predictions: a forward of 1000 examples (cost 0.4 each) per saved time.
+                let spawn = [0, 0.25, 0.5, 1, 2][s]
+                exact = images(fromEpoch: spawn)
+                    + Double(q.trajectoryChildTimes(spawn: spawn).count * 1000) * 0.4
+                total -= Double(q.trajectoryChildTimes(spawn: spawn).count * 1000) * 0.4
             default: continue
             }
             trainingTasks += 1
