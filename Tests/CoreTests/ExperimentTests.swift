@@ -405,20 +405,20 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(quick.identityJSON(),
                        #"{"barrier.points":11,"dataset.test_subset":2000,"dataset.train_subset":10000,"#
                         + #""hessian.density_steps":15,"hessian.examples":500,"hessian.iterations":15,"#
-                        + #""hessian.times":[0,0.5,2,8],"hessian.trace_samples":5,"kernel_machine.draws":2,"#
-                        + #""kernel_machine.times":[0,1,8],"kernel_machine.train_examples":400,"#
+                        + #""hessian.times":[0,2,8],"hessian.trace_samples":5,"kernel_machine.draws":2,"#
+                        + #""kernel_machine.times":[0,1,8],"kernel_machine.train_examples":300,"#
                         + #""linearized.child.epochs":2,"linearized.child.learning_rate":0.0003,"linearized.child.patience":1,"#
                         + #""linearized.child.tolerance":0.01,"linearized.epochs":2,"linearized.learning_rate":0.0003,"#
                         + #""linearized.optimizer":"adam","linearized.times":[0,1,4],"#
                         + #""measurement_times":[0,0.25,0.5,1,2,4,8],"model":"simplecnn_w8","#
                         + #""ntk.times":[0,0.25,0.5,1,2,4,8],"ntk.velocity_dt":0.25,"#
-                        + #""plane.points":9,"plane.spawn_times":[0,2],"plane.test_subset":400,"recipe.epochs":8,"#
+                        + #""plane.points":7,"plane.spawn_times":[0,2],"plane.test_subset":300,"recipe.epochs":8,"#
                         + #""recipe.learning_rate":0.001,"recipe.optimizer":"adam","#
                         + #""recipe.schedule":{"gamma":0.1,"milestones":[6]},"recipe.weight_decay":0,"#
                         + #""spawn_times":[0,0.25,0.5,1,2],"statistics.barrier_threshold":0.005,"trajectories.enabled":true}"#)
         // hashlib.sha256 of the text above.
-        XCTAssertEqual(quick.runHash, "3ccebdba78afddbae56e7ae1ec814b5341a7b794e194082c154962b2b579fe78")
-        XCTAssertEqual(quick.runName, "quick-3ccebdba78af")
+        XCTAssertEqual(quick.runHash, "1c273d47f5eaffafee345178d9e392e302ea42191db249909e946a45e15c38d2")
+        XCTAssertEqual(quick.runName, "quick-1c273d47f5ea")
     }
 
     func testDerivedDefaults() throws {

@@ -12,13 +12,13 @@ public extension ExperimentConfig {
 # Budget: parent 8 epochs x 10k = 80k images; children 2 x (8 + 7.75 + 7.5 + 7 + 6) epochs x 10k =
 # 725k images; 11-point barriers on 2000 test + 1000 train images for 5 pairs; errors at 7 parent
 # times; NTK Grams (probe 100 -> 1000 x 1000) at those times, 0.25 epoch later (velocity) and for
-# every child; kernel machines on 2 draws of 400 examples (4000 x 4000 Gram; ridge chosen on
+# every child; kernel machines on 2 draws of 300 examples (3000 x 3000 Gram; ridge chosen on
 # held-out examples) at 3 times; from 3 times, 2 seeds
 # of the linearised model (2 epochs) and of the low-learning-rate child (at most 2 epochs, plateau
 # stop), both with Adam at learning rate 3e-4 - below the parent's 1e-3, the same for both so that
 # the nonlinear advantage compares like with like (docs/linearized.md gives measured values);
-# Hessian top-5 eigenvalues, trace and spectral density at 4 times (exact Hessian-vector products on
-# 500 examples); 9 x 9 loss planes (400 test images, with the tangent planes) at one early and one
+# Hessian top-5 eigenvalues, trace and spectral density at 3 times (exact Hessian-vector products on
+# 500 examples); 7 x 7 loss planes (300 test images, with the tangent planes) at one early and one
 # late spawn time; softmax predictions on 1000 test images every epoch of every child, their
 # distances over time and their joint t-SNE; statistics.json (basin-fate threshold 0.5 point, as
 # this small network's barriers stay below 1 point).
@@ -55,7 +55,7 @@ ntk:
   velocity_dt: 0.25
 kernel_machine:
   times: [0, 1, 8]
-  train_examples: 400
+  train_examples: 300
   draws: 2
 linearized:
   times: [0, 1, 4]
@@ -69,15 +69,15 @@ linearized:
     tolerance: 0.01
     seeds: 2
 hessian:
-  times: [0, 0.5, 2, 8]
+  times: [0, 2, 8]
   examples: 500
   iterations: 15
   trace_samples: 5
   density_steps: 15
 plane:
   spawn_times: [0, 2]
-  points: 9
-  test_subset: 400
+  points: 7
+  test_subset: 300
 trajectories:
   enabled: true
   examples: 1000
