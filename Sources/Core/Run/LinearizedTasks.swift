@@ -88,42 +88,36 @@ extension ExperimentRunner {
     }
 
     func trainLinearizedModel(_ r: Int, _ i: Int, seed k: Int) throws -> TaskRecord {
-        let time = config.linearized.times[i]
-        let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
-        let lr = try linearizedLearningRate(r, i)
-        let settings = linearizedSettings(learningRate: lr, epochs: config.linearized.epochs)
-        let start = evaluate(net, on: test, loss: settings.loss)
-        let progress = ProgressPrinter(label: "r\(r) linearized from \(time) seed \(k)",
-                                       endStep: settings.recipe.step(atEpoch: settings.epochs, examples: train.count), interval: 30)
-        let run = try trainLinearizedRun(around: net, train: train, test: test, settings: settings,
-                                         identity: linearizedIdentity(r, i, seed: k), streams: .training) { t, summary in
-            progress.report(step: t.step, epoch: t.epoch, batchSize: settings.batchSize, summary: summary)
-        }
-        var record = TaskRecord(id: ExperimentTask.linearized(replicate: r, time: i, seed: k).id)
-        record.linearized = linearizedRows(run, model: LinearizedRow.linearizedModel, r: r, time: time, seed: k, network: net)
-        record.linearizedRuns = [runRow(run, model: LinearizedRow.linearizedModel, r: r, time: time, seed: k,
-                                        optimizer: settings.optimizer, learningRate: lr, start: start)]
-        return record
+        try trainTaylorModel(LinearizedModel<Float>.self, r, i, seed: k, task: .linearized(replicate: r, time: i, seed: k),
+                             label: LinearizedRow.linearizedModel, name: "linearized")
     }
 
     /// The second-order Taylor model from the same point as the linearised run of seed `k`: its
     /// settings, learning rate (or grid choice), identity and streams, so both see the same batches.
     func trainSecondOrderModel(_ r: Int, _ i: Int, seed k: Int) throws -> TaskRecord {
+        try trainTaylorModel(SecondOrderModel<Float>.self, r, i, seed: k, task: .secondOrder(replicate: r, time: i, seed: k),
+                             label: LinearizedRow.secondOrderModel, name: "second-order")
+    }
+
+    /// Trains the Taylor model `Model` around the parent at `linearized.times[i]` with the linearised
+    /// settings and learning rate, on the batches of seed `k`; its rows are labelled `label`.
+    func trainTaylorModel<Model: TaylorModel>(_ model: Model.Type, _ r: Int, _ i: Int, seed k: Int, task: ExperimentTask,
+                                              label: String, name: String) throws -> TaskRecord {
         let time = config.linearized.times[i]
         let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
         let lr = try linearizedLearningRate(r, i)
         let settings = linearizedSettings(learningRate: lr, epochs: config.linearized.epochs)
         let start = evaluate(net, on: test, loss: settings.loss)
-        let progress = ProgressPrinter(label: "r\(r) second-order from \(time) seed \(k)",
+        let progress = ProgressPrinter(label: "r\(r) \(name) from \(time) seed \(k)",
                                        endStep: settings.recipe.step(atEpoch: settings.epochs, examples: train.count), interval: 30)
-        let run = try trainSecondOrderRun(around: net, train: train, test: test, settings: settings,
-                                          identity: linearizedIdentity(r, i, seed: k), streams: .training) { t, summary in
+        let run = try trainTaylorRun(model, around: net, train: train, test: test, settings: settings,
+                                     identity: linearizedIdentity(r, i, seed: k), streams: .training) { t, summary in
             progress.report(step: t.step, epoch: t.epoch, batchSize: settings.batchSize, summary: summary)
         }
-        var record = TaskRecord(id: ExperimentTask.secondOrder(replicate: r, time: i, seed: k).id)
-        record.linearized = linearizedRows(run, model: LinearizedRow.secondOrderModel, r: r, time: time, seed: k, network: net)
-        record.linearizedRuns = [runRow(run, model: LinearizedRow.secondOrderModel, r: r, time: time, seed: k,
-                                        optimizer: settings.optimizer, learningRate: lr, start: start)]
+        var record = TaskRecord(id: task.id)
+        record.linearized = linearizedRows(run, model: label, r: r, time: time, seed: k, network: net)
+        record.linearizedRuns = [runRow(run, model: label, r: r, time: time, seed: k, optimizer: settings.optimizer,
+                                        learningRate: lr, start: start)]
         return record
     }
 
