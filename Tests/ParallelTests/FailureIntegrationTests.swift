@@ -121,7 +121,7 @@ final class FailureIntegrationTests: XCTestCase {
         let clean = try run(root: "reference", ranks: 2)
         XCTAssertEqual(clean.status, 0, clean.output)
         let tables = try tables(try runDirectory("reference"))
-        XCTAssertEqual(tables.keys.filter { $0.hasSuffix(".csv") }.count, 22, "every table and statistics.csv")
+        XCTAssertEqual(tables.keys.filter { $0.hasSuffix(".csv") }.count, 25, "every table and statistics.csv")
         Self.referenceTables = tables
         return tables
     }
