@@ -25,15 +25,7 @@ public final class LinearizedModel<T: Real> {
     /// Linearises `network` at its current parameters and BatchNorm running statistics (copied:
     /// the caller's network is not used afterwards).
     public init(around network: Network<T>) {
-        let copy = network.rebuilt(as: T.self)
-        copy.params.pointer.update(from: network.params.pointer, count: network.parameterCount)
-        copy.state.pointer.update(from: network.state.pointer, count: network.layout.stateCount)
-        for (a, b) in zip(copy.batchNorms, network.batchNorms) { a.batchesTracked = b.batchesTracked }
-        self.network = copy
-        origin = Buffer(count: network.parameterCount)
-        origin.pointer.update(from: network.params.pointer, count: network.parameterCount)
-        weights = Buffer(count: network.parameterCount)
-        weights.pointer.update(from: network.params.pointer, count: network.parameterCount)
+        (self.network, origin, weights) = expansionPoint(network)
         delta = Buffer(count: network.parameterCount)
     }
 
@@ -96,6 +88,19 @@ extension LinearizedModel where T == Float {
 }
 
 extension LinearizedModel: TaylorModel where T == Float {}
+
+/// The expansion point of a Taylor model: a private copy of `network` (parameters, BatchNorm running
+/// statistics and counters) and two copies of its parameters, `w0` and the trained `w`.
+func expansionPoint<T: Real>(_ network: Network<T>) -> (copy: Network<T>, origin: Buffer<T>, weights: Buffer<T>) {
+    let copy = network.rebuilt(as: T.self), P = network.parameterCount
+    copy.params.pointer.update(from: network.params.pointer, count: P)
+    copy.state.pointer.update(from: network.state.pointer, count: network.layout.stateCount)
+    for (a, b) in zip(copy.batchNorms, network.batchNorms) { a.batchesTracked = b.batchesTracked }
+    let origin = Buffer<T>(count: P), weights = Buffer<T>(count: P)
+    origin.pointer.update(from: network.params.pointer, count: P)
+    weights.pointer.update(from: network.params.pointer, count: P)
+    return (copy, origin, weights)
+}
 
 /// A Taylor model of a network around a checkpoint `w0` (BatchNorm frozen in inference mode at
 /// `w0`), trained in its weights by `TaylorTrainer`: the first-order `LinearizedModel` and the

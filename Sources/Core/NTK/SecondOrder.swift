@@ -39,15 +39,7 @@ public final class SecondOrderModel<T: Real> {
     /// Expands `network` at its current parameters and BatchNorm running statistics (copied: the
     /// caller's network is not used afterwards).
     public init(around network: Network<T>) {
-        let copy = network.rebuilt(as: T.self)
-        copy.params.pointer.update(from: network.params.pointer, count: network.parameterCount)
-        copy.state.pointer.update(from: network.state.pointer, count: network.layout.stateCount)
-        for (a, b) in zip(copy.batchNorms, network.batchNorms) { a.batchesTracked = b.batchesTracked }
-        self.network = copy
-        origin = Buffer(count: network.parameterCount)
-        origin.pointer.update(from: network.params.pointer, count: network.parameterCount)
-        weights = Buffer(count: network.parameterCount)
-        weights.pointer.update(from: network.params.pointer, count: network.parameterCount)
+        (self.network, origin, weights) = expansionPoint(network)
         delta = Buffer(count: network.parameterCount)
         gradientBuffer = Buffer(count: network.parameterCount)
     }

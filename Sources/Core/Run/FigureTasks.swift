@@ -136,11 +136,9 @@ extension ExperimentRunner {
 
     /// The predicted labels (argmax, ties to the lower class) of `[N, C]` probabilities.
     func predictedLabels(_ p: [Float], classes C: Int) -> [Int32] {
-        (0..<(p.count / C)).map { i in
-            var best = 0
-            for c in 1..<C where p[i * C + c] > p[i * C + best] { best = c }
-            return Int32(best)
-        }
+        var labels = [Int32](repeating: 0, count: p.count / C)
+        p.withUnsafeBufferPointer { x in labels.withUnsafeMutableBufferPointer { argmaxRows(logits: x, classes: C, predictions: $0) } }
+        return labels
     }
 
     var trajectoryLabels: [Int32] { trajectoryIndices.map { Int32(test.label($0)) } }
