@@ -155,6 +155,10 @@ extension TrainingRecipe: ConfigSection {
         .init("schedule", \.schedule,
               "Learning-rate schedule; step decay multiplies the rate by gamma at each milestone epoch."),
         .init("batch_size", \.batchSize, "Examples per optimiser step."),
+        .init("shards", \.shards,
+              "Shards each batch is cut into: every shard's gradient is computed alone and the shards' gradients (and "
+                + "BatchNorm's batch statistics, over the whole batch) are summed in shard order, so training gives the same "
+                + "bits on 1 rank or on a group of up to `shards` ranks sharing one network (data parallelism)."),
         .init("epochs", \.epochs, "Parent training length in epochs (fractional allowed); children train until the same time."),
         .init("loss", \.loss, "Training loss: cross_entropy (softmax) or mse (on one-hot targets)."),
     ] }

@@ -19,6 +19,11 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
     public var loss: LossFunction = .crossEntropy
     /// CIFAR augmentation (4-pixel zero-pad random crop, horizontal flip).
     public var augment: Bool = false
+    /// Shards each batch is cut into for data-parallel training (`DataParallelStep`): a shard's
+    /// forward and backward are computed alone and their gradients (and BatchNorm's batch sums) are
+    /// added in shard order, so training is bit-identical whether 1 or up to `shards` ranks share a
+    /// network. At most `shards` ranks train one network.
+    public var shards: Int = 8
 
     public init() {}
 
@@ -46,6 +51,7 @@ public struct TrainingRecipe: Codable, Equatable, Sendable {
         func fail(_ field: String, _ message: String) throws { throw ConfigurationError(field: field, message: message) }
         if !(learningRate > 0) { try fail("learning_rate", "must be positive, got \(learningRate)") }
         if batchSize < 1 { try fail("batch_size", "must be at least 1, got \(batchSize)") }
+        if shards < 1 { try fail("shards", "must be at least 1, got \(shards)") }
         if !(epochs > 0) { try fail("epochs", "must be positive, got \(epochs)") }
         if !(epochs <= Self.maximumEpochs) {
             try fail("epochs", "is \(epochs), more than the \(Int(Self.maximumEpochs)) epochs a run can count (its steps must fit an integer)")

@@ -48,6 +48,9 @@ public final class Trainer {
     public let recipe: TrainingRecipe
     public let data: Dataset
     public let identity: TrainingIdentity
+    /// The ranks that train this network together (data parallelism, `DataParallelStep`); every
+    /// member runs the same steps and holds the same weights. `SerialCommunicator()`: this process alone.
+    public let group: Communicator
     public var optimizer: any Optimizer
     /// Optimiser steps taken so far (global over epochs).
     public var step = 0
@@ -62,8 +65,9 @@ public final class Trainer {
     private var order: (epoch: Int, iterator: BatchIterator)?
     private let augmentation: CIFARAugmentation?
 
-    public init(network: Network<Float>, recipe: TrainingRecipe, data: Dataset, identity: TrainingIdentity) {
-        self.network = network; self.recipe = recipe; self.data = data; self.identity = identity
+    public init(network: Network<Float>, recipe: TrainingRecipe, data: Dataset, identity: TrainingIdentity,
+                group: Communicator = SerialCommunicator()) {
+        self.network = network; self.recipe = recipe; self.data = data; self.identity = identity; self.group = group
         optimizer = recipe.makeOptimizer()
         stepsPerEpoch = recipe.stepsPerEpoch(examples: data.count)
         batch = Batch(capacity: recipe.batchSize, for: data)
@@ -77,6 +81,13 @@ public final class Trainer {
         var stream = RandomStream(seed: identity.seed, replicate: identity.replicate, role: .initialization,
                                   child: identity.child)
         network.initialize { stream.normal() }
+    }
+
+    /// Whether any member of the group passes `true` (one collective; every member must call it at
+    /// the same step). A decision that ends or changes training — a stop request — must be agreed
+    /// on, or the members that go on would wait forever for the ones that stopped.
+    public func anyMember(_ flag: Bool) -> Bool {
+        group.size == 1 ? flag : group.allreduce(flag ? 1 : 0, .max) == 1
     }
 
     /// Training time in epochs.
