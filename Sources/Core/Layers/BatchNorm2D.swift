@@ -68,11 +68,42 @@ public final class BatchNorm2D<T: Real>: Layer {
         if ctx.mode == .train { batchesTracked += 1 }
     }
 
+    /// `statistics` in training mode for one shard of a batch: the mean and the (biased) variance
+    /// of each channel over the whole batch, by the same two passes — the shard's sums, summed over
+    /// the shards (`ShardSums`, in Double), give the mean; the shard's squared deviations from it,
+    /// summed likewise, the variance.
+    @_specialize(where T == Float)
+    @_specialize(where T == Double)
+    private func shardStatistics(_ x: UnsafePointer<T>, count: Int, _ sums: ShardSums, _ ctx: LayerContext<T>) {
+        let channels = inShape.c, total = Double(sums.batchExamples * inShape.plane)
+        let mean = mean.pointer, invStd = invStd.pointer, eps = eps, meanOffset = meanOffset, varOffset = varOffset
+        let m = momentum ?? 1 / T(batchesTracked + 1)
+        var partial = [Double](repeating: 0, count: channels)
+        partial.withUnsafeMutableBufferPointer { s in
+            for c in 0..<channels { s[c] = Double(Reduce.sum(x + c * count, count: count)) }
+            sums.sumOverShards(s)
+            for c in 0..<channels { mean[c] = T(s[c] / total) }
+            for c in 0..<channels { s[c] = Double(Reduce.squaredDeviations(x + c * count, mean: mean[c], count: count)) }
+            sums.sumOverShards(s)
+            for c in 0..<channels {
+                let v = s[c] / total, unbiased = total > 1 ? s[c] / (total - 1) : v
+                invStd[c] = T(1 / (v + Double(eps)).squareRoot())
+                ctx.state[meanOffset + c] = (1 - m) * ctx.state[meanOffset + c] + m * mean[c]
+                ctx.state[varOffset + c] = (1 - m) * ctx.state[varOffset + c] + m * T(unbiased)
+            }
+        }
+        batchesTracked += 1
+    }
+
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
         let count = n * inShape.plane
-        statistics(x, count: count, ctx)
+        if ctx.mode == .train, let sums = ctx.shardSums {
+            shardStatistics(x, count: count, sums, ctx)
+        } else {
+            statistics(x, count: count, ctx)
+        }
         let mean = mean.pointer, invStd = invStd.pointer, w = ctx.params + weightOffset, b = ctx.params + biasOffset
         Workers.split(inShape.c, cost: count) { channels in
             for c in channels {
@@ -90,6 +121,8 @@ public final class BatchNorm2D<T: Real>: Layer {
         let count = n * inShape.plane
         let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
         let overwrite = ctx.overwriteInputGradient
+        // One shard of a batch in training mode: the means of g and g x̂ are over the whole batch.
+        let batch = ctx.mode == .train ? ctx.shardSums.map { shardGradientMeans(x: x, dy: dy, count: count, $0) } : nil
         Workers.split(inShape.c, cost: 3 * count) { channels in
         for c in channels {
             let p = x + c * count, g = dy + c * count
@@ -109,7 +142,7 @@ public final class BatchNorm2D<T: Real>: Layer {
             if ctx.mode == .eval {
                 (a, b) = (0, 0)
             } else {
-                let mg = sumG / T(count), mgx = sumGX / T(count)
+                let (mg, mgx) = batch.map { ($0[c], $0[inShape.c + c] * s) } ?? (sumG / T(count), sumGX / T(count))
                 (a, b) = (-k * s * mgx, -k * mg)
             }
             if overwrite {
@@ -121,10 +154,26 @@ public final class BatchNorm2D<T: Real>: Layer {
         }
     }
 
+    /// Training-mode backward of one shard: per channel, `mean(g)` and `mean(g (x - μ))` over the
+    /// whole batch (the shard's sums, summed over the shards), as `[C]` then `[C]`.
+    private func shardGradientMeans(x: UnsafePointer<T>, dy: UnsafePointer<T>, count: Int, _ sums: ShardSums) -> [T] {
+        let channels = inShape.c, total = Double(sums.batchExamples * inShape.plane), mean = mean.pointer
+        var partial = [Double](repeating: 0, count: 2 * channels)
+        partial.withUnsafeMutableBufferPointer { s in
+            for c in 0..<channels {
+                let (g, gx) = Reduce.sumAndDeviationProduct(dy + c * count, x + c * count, mean: mean[c], count: count)
+                (s[c], s[channels + c]) = (Double(g), Double(gx))
+            }
+            sums.sumOverShards(s)
+        }
+        return partial.map { T($0 / total) }
+    }
+
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func jvp(x: UnsafePointer<T>, y: UnsafePointer<T>, tx: UnsafePointer<T>?,
                     ty: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        precondition(ctx.shardSums == nil, "BatchNorm2D: tangents of a shard's training-mode statistics are not implemented")
         let count = n * inShape.plane
         let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
         Workers.split(inShape.c, cost: 3 * count) { channels in
@@ -208,6 +257,7 @@ public final class BatchNorm2D<T: Real>: Layer {
     @_specialize(where T == Double)
     public func backwardTangent(x: UnsafePointer<T>, tx: UnsafePointer<T>?, y: UnsafePointer<T>, dy: UnsafePointer<T>,
                                 tdy: UnsafePointer<T>, tdx: UnsafeMutablePointer<T>?, n: Int, _ ctx: LayerContext<T>) {
+        precondition(ctx.shardSums == nil, "BatchNorm2D: tangents of a shard's training-mode statistics are not implemented")
         let count = n * inShape.plane, nf = T(count)
         let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
         Workers.split(inShape.c, cost: 6 * count) { channels in

@@ -17,6 +17,10 @@ public struct LayerContext<T: Real> {
     /// Whether `backward` forms parameter gradients. Off for the primal pass of a Hessian-vector
     /// product, which needs only the input gradients of every layer (`backwardTangent` forms the rest).
     public var parameterGradients = true
+    /// Set when the batch is one shard of a larger one (data-parallel training, `DataParallelStep`):
+    /// BatchNorm in training mode then normalises with the statistics of the whole batch, summing
+    /// its per-channel partial sums over the shards through this. Nil: the batch is the whole batch.
+    public var shardSums: ShardSums?
 
     public init(params: UnsafeMutablePointer<T>, grads: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>,
                 tangent: UnsafePointer<T>? = nil, mode: Mode) {
@@ -30,6 +34,17 @@ public struct LayerContext<T: Real> {
         /// BatchNorm normalises with running statistics; the network is a per-example function.
         case eval
     }
+}
+
+/// The sums a layer needs over all shards of a batch that is computed shard by shard (on one rank
+/// or several): BatchNorm's per-channel sums in training mode.
+public protocol ShardSums: AnyObject {
+    /// Examples in the whole batch (every shard).
+    var batchExamples: Int { get }
+    /// Replaces `values`, this shard's partial sums, by their sums over every shard of the batch,
+    /// added in shard order (so the result does not depend on which rank holds which shard). Every
+    /// shard of the batch calls it the same number of times, with the same count, in the same order.
+    func sumOverShards(_ values: UnsafeMutableBufferPointer<Double>)
 }
 
 /// One differentiable operation. Contract (llm.c style): `forward` writes `y`; `backward` *adds*

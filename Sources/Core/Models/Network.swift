@@ -67,8 +67,14 @@ public final class Network<T: Real> {
         secondTangentNC = Buffer(count: maxBatch * classes)
     }
 
+    /// Set while this network computes one shard of a larger batch (`DataParallelStep`): BatchNorm in
+    /// training mode then normalises with the whole batch's statistics.
+    public var shardSums: ShardSums?
+
     func context(_ mode: LayerContext<T>.Mode, tangent: UnsafePointer<T>? = nil) -> LayerContext<T> {
-        LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent, mode: mode)
+        var ctx = LayerContext(params: params.pointer, grads: grads.pointer, state: state.pointer, tangent: tangent, mode: mode)
+        ctx.shardSums = shardSums
+        return ctx
     }
 
     /// Logits `[n, classes]` for inputs `x [n, C, H, W]`; valid until the next call.

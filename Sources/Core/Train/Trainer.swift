@@ -61,7 +61,8 @@ public final class Trainer {
     /// check it trains on the same data; nil: not recorded.
     public var dataDigest: String?
     private var batch: Batch
-    private var dlogits: [Float]
+    /// Computes each step's gradient shard by shard over `group` (DataParallel.swift).
+    private let parallel: DataParallelStep<Float>
     private var order: (epoch: Int, iterator: BatchIterator)?
     private let augmentation: CIFARAugmentation?
 
@@ -71,9 +72,8 @@ public final class Trainer {
         optimizer = recipe.makeOptimizer()
         stepsPerEpoch = recipe.stepsPerEpoch(examples: data.count)
         batch = Batch(capacity: recipe.batchSize, for: data)
-        dlogits = Array(repeating: 0, count: recipe.batchSize * network.classes)
         augmentation = recipe.augment ? CIFARAugmentation(for: data) : nil
-        network.prepare(maxBatch: recipe.batchSize)
+        parallel = DataParallelStep(master: network, group: group, shards: recipe.shards)
     }
 
     /// Draws the initial weights from the `.initialization` stream of this identity.
@@ -118,20 +118,15 @@ public final class Trainer {
         } else {
             data.gather(indices, into: &batch)
         }
-        let n = batch.count, classes = network.classes
-        let logits = batch.images.withUnsafeBufferPointer { network.forward($0.baseAddress!, n: n, mode: .train) }
-        let summary = batch.labels.withUnsafeBufferPointer { labels in
-            dlogits.withUnsafeMutableBufferPointer { d in
-                recipe.loss.evaluate(logits: UnsafeBufferPointer(start: logits, count: n * classes),
-                                     labels: UnsafeBufferPointer(rebasing: labels[0..<n]), classes: classes,
-                                     dlogits: UnsafeMutableBufferPointer(rebasing: d[0..<(n * classes)]))
+        let summary = batch.images.withUnsafeBufferPointer { x in
+            batch.labels.withUnsafeBufferPointer { y in
+                parallel.gradient(images: x.baseAddress!, labels: y.baseAddress!, n: batch.count, loss: recipe.loss,
+                                  concurrency: Workers.count)
             }
         }
         if TrainingError.diverges(summary.meanLoss) {
             throw TrainingError.diverged(epoch: e, step: step, loss: summary.meanLoss, setting: learningRateSetting)
         }
-        network.zeroGrads()
-        dlogits.withUnsafeBufferPointer { network.backward($0.baseAddress!, n: n, mode: .train) }
         let lr = recipe.schedule.lr(base: recipe.learningRate, step: step, stepsPerEpoch: stepsPerEpoch)
         optimizer.step(params: network.params.buffer, grads: UnsafeBufferPointer(network.grads.buffer), lr: lr)
         step += 1
