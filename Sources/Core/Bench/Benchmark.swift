@@ -75,13 +75,14 @@ public struct BenchResult: Encodable, Sendable {
 extension Benchmark {
     /// An initialised SGD trainer of `kind` on one batch of synthetic data of `input` shape.
     public static func syntheticTrainer(_ kind: ModelKind, batch: Int, input: Shape, classes: Int,
-                                        convolutions: ConvolutionChoice = .winograd) -> Trainer {
+                                        convolutions: ConvolutionChoice = .winograd, shards: Int = TrainingRecipe().shards,
+                                        group: Communicator = SerialCommunicator()) -> Trainer {
         let (train, _) = SyntheticData.make(SyntheticSpec(trainCount: batch, testCount: 1, channels: input.c,
                                                           height: input.h, width: input.w, classCount: classes))
         var recipe = TrainingRecipe()
-        recipe.batchSize = batch; recipe.learningRate = 0.01
+        recipe.batchSize = batch; recipe.learningRate = 0.01; recipe.shards = shards
         let trainer = Trainer(network: kind.build(input: input, classes: classes, convolutions: convolutions), recipe: recipe, data: train,
-                              identity: TrainingIdentity(seed: 0))
+                              identity: TrainingIdentity(seed: 0), group: group)
         trainer.initializeWeights()
         return trainer
     }
