@@ -1,0 +1,161 @@
+import Foundation
+import XCTest
+
+/// `ntkscape run` with data-parallel training groups (the plan's group slots, `Trainer.group`):
+/// under mpirun on 2 and 4 ranks, with a network model that makes groups free (`plan` section),
+/// the parent, the children and the low-learning-rate child train on groups of ranks; the tables
+/// and the final checkpoints are byte-identical to the 1-rank run, the records say how many ranks
+/// trained each network, and a failure on one member ends the whole job fast.
+final class TrainingGroupIntegrationTests: XCTestCase {
+    typealias Tool = SelftestIntegrationTests
+
+    static let experiment = """
+        name: groups
+        dataset:
+          kind: synthetic
+          train_subset: 200
+          test_subset: 100
+        model: simplecnn
+        recipe:
+          optimizer: adam
+          learning_rate: 0.003
+          weight_decay: 0
+          batch_size: 50
+          epochs: 2
+        spawn_times: [0.5, 1]
+        children: 2
+        probe_size: 10
+        barrier:
+          points: 3
+          train_subset: 50
+          recompute_batches: 1
+        ntk:
+          block_size: 20
+        training_curves:
+          every_steps: 3
+        linearized:
+          times: [0.5]
+          epochs: 0.25
+          learning_rate: [0.01]
+          held_out: 20
+          child:
+            epochs: 1
+            learning_rate: 0.001
+            seeds: 1
+        plan:
+          bandwidth_gb_s: 1000000
+          latency_us: 0
+        threads: 1
+
+        """
+
+    /// Longest time from a rank's error to the end of the job.
+    static let limit: TimeInterval = 30
+
+    private func workspace() throws -> URL {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ntkscape-groups-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try Self.experiment.write(to: dir.appendingPathComponent("groups.yaml"), atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    /// Runs `ntkscape run` on `ranks` ranks (0: without mpirun), `NTKSCAPE_FAULT=fault` if given.
+    private func run(_ dir: URL, root: String, ranks: Int, fault: String? = nil) throws -> (status: Int32, output: String, seconds: Double) {
+        let binary = try XCTUnwrap(Tool.binary, "ntkscape binary not found next to the tests")
+        let args = ["run", dir.appendingPathComponent("groups.yaml").path, "--runs", dir.appendingPathComponent(root).path]
+        let process = Process()
+        let log = dir.appendingPathComponent("out-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        if ranks == 0 {
+            process.executableURL = binary
+            process.arguments = args
+        } else {
+            process.executableURL = Tool.mpirun
+            process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary.path] + args
+        }
+        var environment = Tool.childEnvironment
+        environment["NTKSCAPE_FAULT"] = fault
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = environment
+        process.standardOutput = handle
+        process.standardError = handle
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        let start = Date()
+        try process.run()
+        // A hang must fail the test, not stall it.
+        if done.wait(timeout: .now() + 600) == .timedOut {
+            process.terminate()
+            done.wait()
+        }
+        try handle.close()
+        return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8), Date().timeIntervalSince(start))
+    }
+
+    private func runDirectory(_ root: URL) throws -> URL {
+        let name = try XCTUnwrap(try FileManager.default.contentsOfDirectory(atPath: root.path).first { $0.hasPrefix("groups-") })
+        return root.appendingPathComponent(name)
+    }
+
+    /// The tables and final child checkpoints, with their bytes.
+    private func results(_ run: URL) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for f in FileManager.default.enumerator(atPath: run.path)!.compactMap({ $0 as? String })
+        where f.hasPrefix("tables/") || f.hasSuffix("final.safetensors") {
+            out[f] = try Data(contentsOf: run.appendingPathComponent(f))
+        }
+        return out
+    }
+
+    /// `timing.ranks` of task `id`'s record.
+    private func recordRanks(_ run: URL, _ id: String) throws -> Int? {
+        let data = try Data(contentsOf: run.appendingPathComponent("tasks/\(id).json"))
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return (object["timing"] as? [String: Any])?["ranks"] as? Int
+    }
+
+    func testGroupsGiveTheOneRankTables() throws {
+        let dir = try workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let single = try run(dir, root: "runs1", ranks: 0)
+        XCTAssertEqual(single.status, 0, single.output)
+        let one = try results(runDirectory(dir.appendingPathComponent("runs1")))
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 4, "2 spawn times x 2 children")
+        XCTAssertGreaterThan(one.keys.filter { $0.hasSuffix(".csv") }.count, 10)
+        for ranks in [2, 4] {
+            let outcome = try run(dir, root: "runs\(ranks)", ranks: ranks)
+            XCTAssertEqual(outcome.status, 0, outcome.output)
+            let runDir = try runDirectory(dir.appendingPathComponent("runs\(ranks)"))
+            let other = try results(runDir)
+            XCTAssertEqual(Set(other.keys), Set(one.keys))
+            for (name, bytes) in one { XCTAssertEqual(other[name], bytes, "\(name) differs between 1 and \(ranks) ranks") }
+            // The parent trained on a group: on all ranks (free communication, it ends first there).
+            XCTAssertEqual(try recordRanks(runDir, "r0-parent"), ranks, outcome.output)
+            XCTAssertTrue(outcome.output.contains("r0-parent starts on ranks 0..<\(ranks)"), outcome.output)
+            let trainingRanks = try ["r0-s0-c0", "r0-s0-c1", "r0-s1-c0", "r0-s1-c1", "r0-lin0-nonlinear-k0"].map { try recordRanks(runDir, $0) ?? 0 }
+            XCTAssertTrue(trainingRanks.allSatisfy { $0 >= 1 && $0 <= ranks }, "\(trainingRanks)")
+            XCTAssertEqual(try recordRanks(runDir, "r0-t0"), 1, "a timeline task runs on one rank")
+        }
+    }
+
+    /// A member of the parent's group fails (an injected fault on rank 1 as the parent starts) while
+    /// rank 0 waits for it in the group's first collective: the job ends within the limit, the error
+    /// reported once, naming rank 1 and the task; the rerun finishes with the same tables.
+    func testFailingMemberEndsTheJob() throws {
+        let dir = try workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let failed = try run(dir, root: "runs", ranks: 2, fault: "train:1")
+        XCTAssertNotEqual(failed.status, 0, failed.output)
+        XCTAssertLessThan(failed.seconds, Self.limit, failed.output)
+        let errors = failed.output.split(separator: "\n").filter { $0.hasPrefix("ntkscape: error") }
+        XCTAssertEqual(errors.count, 1, failed.output)
+        XCTAssertTrue(errors.first?.hasPrefix("ntkscape: error on rank 1 of 2 in task r0-parent") ?? false, failed.output)
+        let rerun = try run(dir, root: "runs", ranks: 2)
+        XCTAssertEqual(rerun.status, 0, rerun.output)
+        let single = try run(dir, root: "runs1", ranks: 0)
+        XCTAssertEqual(single.status, 0, single.output)
+        XCTAssertEqual(try results(runDirectory(dir.appendingPathComponent("runs"))),
+                       try results(runDirectory(dir.appendingPathComponent("runs1"))))
+    }
+}
