@@ -143,7 +143,7 @@ public final class ExperimentRunner {
                 ran.append(task.id)
                 finished(task.id, seconds: record.seconds)
             } else {
-                status?.note("\(task.id) done")
+                status?.finished(task.id, seconds: record.seconds)   // a member: done here too, the record is rank 0's
             }
         }
         let kernel = try runKernelTasks()
