@@ -1,11 +1,13 @@
+import Core
 import Foundation
 import XCTest
 
 /// `ntkscape run` with data-parallel training groups (the plan's group slots, `Trainer.group`):
-/// under mpirun on 2 and 4 ranks, with a network model that makes groups free (`plan` section),
-/// the parent, the children and the low-learning-rate child train on groups of ranks; the tables
-/// and the final checkpoints are byte-identical to the 1-rank run, the records say how many ranks
-/// trained each network, and a failure on one member ends the whole job fast.
+/// under mpirun on 2 and 4 ranks, with a network model that makes groups free (`plan` section) and
+/// training that dominates the experiment, the parent, the children and the low-learning-rate
+/// child train on groups of ranks; the tables and the final checkpoints are byte-identical to the
+/// 1-rank run, every record's `timing.ranks` is its plan slot's group size, and a failure on one
+/// member ends the whole job fast.
 final class TrainingGroupIntegrationTests: XCTestCase {
     typealias Tool = SelftestIntegrationTests
 
@@ -21,8 +23,8 @@ final class TrainingGroupIntegrationTests: XCTestCase {
           learning_rate: 0.003
           weight_decay: 0
           batch_size: 50
-          epochs: 2
-        spawn_times: [0.5, 1]
+          epochs: 4
+        spawn_times: [0]
         children: 2
         probe_size: 10
         barrier:
@@ -108,11 +110,26 @@ final class TrainingGroupIntegrationTests: XCTestCase {
         return out
     }
 
+    /// `timing.rank` of task `id`'s record.
+    private func recordRank(_ run: URL, _ id: String) throws -> Int? {
+        let data = try Data(contentsOf: run.appendingPathComponent("tasks/\(id).json"))
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
+        return (object["timing"] as? [String: Any])?["rank"] as? Int
+    }
+
     /// `timing.ranks` of task `id`'s record.
     private func recordRanks(_ run: URL, _ id: String) throws -> Int? {
         let data = try Data(contentsOf: run.appendingPathComponent("tasks/\(id).json"))
         let object = try XCTUnwrap(JSONSerialization.jsonObject(with: data) as? [String: Any])
         return (object["timing"] as? [String: Any])?["ranks"] as? Int
+    }
+
+    /// The plan `ntkscape run` computes on `ranks` ranks, computed here from the same file and data.
+    private func plan(_ dir: URL, ranks: Int) throws -> TaskPlan {
+        let config = try ExperimentConfig.load(path: dir.appendingPathComponent("groups.yaml").path)
+        let runner = try ExperimentRunner(config: config, runsRoot: dir.appendingPathComponent("scratch").path,
+                                          comm: SerialCommunicator(), log: { _ in }, checks: false)
+        return runner.planner.plan(ranks: ranks)
     }
 
     func testGroupsGiveTheOneRankTables() throws {
@@ -121,8 +138,11 @@ final class TrainingGroupIntegrationTests: XCTestCase {
         let single = try run(dir, root: "runs1", ranks: 0)
         XCTAssertEqual(single.status, 0, single.output)
         let one = try results(runDirectory(dir.appendingPathComponent("runs1")))
-        XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 4, "2 spawn times x 2 children")
+        XCTAssertEqual(one.keys.filter { $0.hasSuffix("final.safetensors") }.count, 2, "1 spawn time x 2 children")
         XCTAssertGreaterThan(one.keys.filter { $0.hasSuffix(".csv") }.count, 10)
+        // On 4 ranks the parent and both children take all 4 ranks, the low-learning-rate child 2.
+        let four = try plan(dir, ranks: 4).slots
+        XCTAssertEqual(["r0-parent", "r0-s0-c0", "r0-s0-c1", "r0-lin0-nonlinear-k0"].map { four[$0]?.group.count }, [4, 4, 4, 2])
         for ranks in [2, 4] {
             let outcome = try run(dir, root: "runs\(ranks)", ranks: ranks)
             XCTAssertEqual(outcome.status, 0, outcome.output)
@@ -130,29 +150,32 @@ final class TrainingGroupIntegrationTests: XCTestCase {
             let other = try results(runDir)
             XCTAssertEqual(Set(other.keys), Set(one.keys))
             for (name, bytes) in one { XCTAssertEqual(other[name], bytes, "\(name) differs between 1 and \(ranks) ranks") }
-            // The parent trained on a group: on all ranks (free communication, it ends first there).
-            XCTAssertEqual(try recordRanks(runDir, "r0-parent"), ranks, outcome.output)
-            let log = try String(contentsOf: runDir.appendingPathComponent("logs/rank-0.log"), encoding: .utf8)
-            XCTAssertTrue(log.contains("r0-parent starts on ranks 0..<\(ranks)"), log)
-            let trainingRanks = try ["r0-s0-c0", "r0-s0-c1", "r0-s1-c0", "r0-s1-c1", "r0-lin0-nonlinear-k0"].map { try recordRanks(runDir, $0) ?? 0 }
-            XCTAssertTrue(trainingRanks.allSatisfy { $0 >= 1 && $0 <= ranks }, "\(trainingRanks)")
-            XCTAssertEqual(try recordRanks(runDir, "r0-t0"), 1, "a timeline task runs on one rank")
+            // Every pipelined task ran on the ranks of its plan slot.
+            let slots = try plan(dir, ranks: ranks).slots
+            for (id, slot) in slots {
+                XCTAssertEqual(try recordRanks(runDir, id), slot.group.count, "\(id) on \(ranks) ranks")
+                XCTAssertEqual(try recordRank(runDir, id), slot.group.lowerBound, "\(id) on \(ranks) ranks")
+            }
+            if ranks == 4 {
+                let log = try String(contentsOf: runDir.appendingPathComponent("logs/rank-0.log"), encoding: .utf8)
+                XCTAssertTrue(log.contains("r0-parent starts on ranks 0..<4"), log)
+            }
         }
     }
 
-    /// A member of the parent's group fails (an injected fault on rank 1 as the parent starts) while
-    /// rank 0 waits for it in the group's first collective: the job ends within the limit, the error
-    /// reported once, naming rank 1 and the task; the rerun finishes with the same tables.
+    /// A member of the parent's group of 4 fails (an injected fault on rank 1 as the parent starts)
+    /// while the other members wait for it in the group's first collective: the job ends within the
+    /// limit, the error reported once, naming rank 1 and the task; the rerun finishes with the same tables.
     func testFailingMemberEndsTheJob() throws {
         let dir = try workspace()
         defer { try? FileManager.default.removeItem(at: dir) }
-        let failed = try run(dir, root: "runs", ranks: 2, fault: "train:1")
+        let failed = try run(dir, root: "runs", ranks: 4, fault: "train:1")
         XCTAssertNotEqual(failed.status, 0, failed.output)
         XCTAssertLessThan(failed.seconds, Self.limit, failed.output)
         let errors = failed.output.split(separator: "\n").filter { $0.hasPrefix("ntkscape: error") }
         XCTAssertEqual(errors.count, 1, failed.output)
-        XCTAssertTrue(errors.first?.hasPrefix("ntkscape: error on rank 1 of 2 in task r0-parent") ?? false, failed.output)
-        let rerun = try run(dir, root: "runs", ranks: 2)
+        XCTAssertTrue(errors.first?.hasPrefix("ntkscape: error on rank 1 of 4 in task r0-parent") ?? false, failed.output)
+        let rerun = try run(dir, root: "runs", ranks: 4)
         XCTAssertEqual(rerun.status, 0, rerun.output)
         let single = try run(dir, root: "runs1", ranks: 0)
         XCTAssertEqual(single.status, 0, single.output)
