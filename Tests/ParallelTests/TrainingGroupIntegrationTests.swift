@@ -182,4 +182,60 @@ final class TrainingGroupIntegrationTests: XCTestCase {
         XCTAssertEqual(try results(runDirectory(dir.appendingPathComponent("runs"))),
                        try results(runDirectory(dir.appendingPathComponent("runs1"))))
     }
+    /// SIGUSR1 (forwarded by mpirun to every rank) while the parent trains on a group of 4: the
+    /// members agree to stop at one step (`Trainer.anyMember`) — every rank reports the same step —
+    /// the job ends with status 75, and the resumed run's tables equal the uninterrupted 1-rank run's.
+    func testStopRequestStopsTheGroupAtOneStep() throws {
+        let dir = try workspace()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // A longer parent, so the signal arrives while it trains.
+        let long = Self.experiment.replacingOccurrences(of: "  epochs: 4\n", with: "  epochs: 30\n")
+        XCTAssertNotEqual(long, Self.experiment)
+        try long.write(to: dir.appendingPathComponent("groups.yaml"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try plan(dir, ranks: 4).slots["r0-parent"]?.group, 0..<4)
+        let binary = try XCTUnwrap(Tool.binary)
+        let root = dir.appendingPathComponent("runs")
+        let log = dir.appendingPathComponent("stop.log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let process = Process()
+        process.executableURL = Tool.mpirun
+        process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "4", binary.path, "run",
+                             dir.appendingPathComponent("groups.yaml").path, "--runs", root.path]
+        var environment = Tool.childEnvironment
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = environment
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+        // The first epoch end of the parent (its rolling state): then ask to stop.
+        let deadline = Date().addingTimeInterval(120)
+        var signalled = false
+        while Date() < deadline && process.isRunning && !signalled {
+            let runs = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+            if let name = runs.first(where: { $0.hasPrefix("groups-") }),
+               FileManager.default.enumerator(atPath: root.appendingPathComponent(name).path)?.compactMap({ $0 as? String })
+                   .contains(where: { $0.hasSuffix("parent/training-state.safetensors") }) == true {
+                kill(process.processIdentifier, SIGUSR1)
+                signalled = true
+            }
+            usleep(20_000)
+        }
+        process.waitUntilExit()
+        try handle.close()
+        let output = try String(contentsOf: log, encoding: .utf8)
+        XCTAssertTrue(signalled, "the parent's rolling state never appeared\n\(output)")
+        XCTAssertEqual(process.terminationStatus, 75, output)
+        // Every rank stopped in the parent's task at the same step.
+        let stops = output.split(separator: "\n").filter { $0.contains("SIGUSR1: stopped on request in task r0-parent after step") }
+        XCTAssertEqual(stops.count, 4, output)
+        let steps = Set(stops.map { $0.components(separatedBy: "after step ").last!.prefix { $0.isNumber } })
+        XCTAssertEqual(steps.count, 1, "the members stopped at different steps\n\(output)")
+        // Resume on 4 ranks to the end; the 1-rank run without a stop gives the same tables and checkpoints.
+        let resumed = try run(dir, root: "runs", ranks: 4)
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        let single = try run(dir, root: "runs1", ranks: 0)
+        XCTAssertEqual(single.status, 0, single.output)
+        XCTAssertEqual(try results(runDirectory(root)), try results(runDirectory(dir.appendingPathComponent("runs1"))))
+    }
 }
