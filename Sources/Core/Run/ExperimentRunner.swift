@@ -21,9 +21,9 @@ public final class ExperimentRunner {
     /// Dense linear algebra on Grams held by a group of ranks (ScaLAPACK under MPI, LAPACK alone).
     let algebra: (Communicator) throws -> GramLinearAlgebra
     /// The tasks and their dependencies (TaskGraph.swift); costs in CostModel.swift, the schedule
-    /// (`planner`, with data-parallel training groups) in Scheduling.swift, training in TrainingTasks.swift, the measurements in ComparisonTasks.swift,
-    /// LinearizedTasks.swift, HessianTasks.swift and KernelTasks.swift, waiting and failures in
-    /// RunnerFailures.swift.
+    /// (`planner`, with data-parallel training groups) in Scheduling.swift, training in
+    /// TrainingTasks.swift, the measurements in ComparisonTasks.swift, LinearizedTasks.swift,
+    /// HessianTasks.swift and KernelTasks.swift, waiting and failures in RunnerFailures.swift.
     public let graph: TaskGraph
     /// The plan's costs and schedule from the experiment and its data's sizes (Scheduling.swift).
     public let planner: ExperimentPlanner

@@ -129,7 +129,7 @@ public struct ExperimentPlanner: Sendable {
         return graph.pipelined.map { node in
             let cost = cost(of: node.task)
             var groups: [(ranks: Int, duration: Double)] = []
-            if let (divisible, steps) = trainingWork(node.task) {
+            if ExperimentRunner.trainsWithGroups(node.task), let (divisible, steps) = trainingWork(node.task) {
                 var g = 2
                 while g <= largest {
                     let comm = network.secondsPerStep(ranks: g, parameters: parameters, batchNormLayers: batchNormLayers,
