@@ -149,12 +149,15 @@ struct Run: ParsableCommand {
         world.barrier()
     }
 
-    /// `plan: 40 tasks: 32 on one rank each (rank 0: 17, rank 1: 15; work 100% / 97% of the busiest rank),
-    /// then 8 NTK/Hessian tasks on 1 group of 2 ranks; 12 done already`.
+    /// `plan: 40 tasks: 32 pipelined, 5 of them on training groups of 2 ranks (rank 0: 17, rank 1: 15;
+    /// work 100% / 97% of the busiest rank), then 8 NTK/Hessian tasks on 1 group of 2 ranks; 12 done already`.
     static func planLine(_ runner: ExperimentRunner, _ plan: TaskPlan) -> String {
         let counts = plan.ranks.map(\.count), kernel = runner.kernelTasks().count
-        let busiest = max(plan.makespan, 1e-9)
-        var line = "plan: \(counts.reduce(0, +) + kernel) tasks: \(counts.reduce(0, +)) on one rank each ("
+        let slots = plan.slots, busiest = max(plan.makespan, 1e-9)
+        let grouped = slots.values.filter { $0.group.count > 1 }
+        let sizes = Set(grouped.map(\.group.count)).sorted().map(String.init).joined(separator: ", ")
+        var line = "plan: \(slots.count + kernel) tasks: \(slots.count) pipelined"
+            + (grouped.isEmpty ? " on one rank each (" : ", \(grouped.count) of them on training groups of \(sizes) ranks (")
             + counts.enumerated().map { "rank \($0.offset): \($0.element)" }.joined(separator: ", ")
         if counts.count > 1 {
             line += "; estimated work " + plan.busy.map { String(format: "%.0f%%", 100 * $0 / busiest) }.joined(separator: " / ")

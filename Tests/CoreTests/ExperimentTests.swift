@@ -329,6 +329,7 @@ final class ExperimentTests: XCTestCase {
             + #""measurement_times":[0,0.25,0.5,1,2,3,4,5,8,10],"model":"simplecnn","name":"experiment","#
             + #""ntk":{"block_size":0,"children":true,"eigenvectors":0,"group_size":0,"memory_gb":4,"#
             + #""times":[0,0.25,0.5,1,2,3,4,5,8,10],"velocity_dt":0.4},"#
+            + #""plan":{"bandwidth_gb_s":5,"group_ranks":0,"latency_us":20,"rank_tflops":0.12},"#
             + #""plane":{"margin":0.25,"parts":8,"points":21,"spawn_times":[],"tangent":true,"test_subset":1000},"#
             + #""probe_size":100,"recipe":{"batch_size":128,"epochs":10,"learning_rate":0.1,"loss":"cross_entropy","#
             + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","weight_decay":0.0005},"replicates":1,"#

@@ -39,7 +39,7 @@ final class RefusalTests: XCTestCase {
         XCTAssertEqual(MemoryEstimate.localGramBytes(examples: 100, classes: 10, blockSize: 500, ranks: 2), 500 * 1000 * 8)
         // 3 blocks on 2 ranks: the first rank holds two.
         XCTAssertEqual(MemoryEstimate.localGramBytes(examples: 150, classes: 10, blockSize: 500, ranks: 2), 1000 * 1500 * 8)
-        // The timeline phase: kept Grams x local share + the construction of one Gram (GramPlan).
+        // The timeline phase: kept Grams x local share + the construction of one Gram (GramPlan) ...
         let c = try config("ntk: {times: [0, 1, 2, 3], velocity_dt: 0}")
         let sizes = MemoryEstimate.Sizes(parameters: 10_000, activationsPerExample: 1000, inputCount: 192, classes: 10,
                                          trainExamples: 200, testExamples: 100, machineExamples: 0)
@@ -48,7 +48,10 @@ final class RefusalTests: XCTestCase {
         let kept = try XCTUnwrap(timeline.items.first { $0.label.hasPrefix("3 kept parent Gram(s) of 1000 x 1000") })
         XCTAssertEqual(kept.bytes, 3 * 8_000_000)
         let layout = GramLayout(examples: 100, classes: 10, blockSize: 500, processes: 1, rank: 0)
-        XCTAssertEqual(timeline.requiredBytes, 3 * 8_000_000 + GramPlan.minimumBytes(layout: layout, parameters: 10_000))
+        // ... and the traced 100 x 100 copy of each of the 4 Grams (the timeline's traced kernel distances).
+        let traced = try XCTUnwrap(timeline.items.first { $0.label.hasPrefix("4 traced Gram(s) of 100 x 100") })
+        XCTAssertEqual(traced.bytes, 4 * 100 * 100 * 8)
+        XCTAssertEqual(timeline.requiredBytes, 3 * 8_000_000 + 4 * 80_000 + GramPlan.minimumBytes(layout: layout, parameters: 10_000))
         XCTAssertEqual(GramPlan.minimumBytes(layout: layout, parameters: 10_000),
                        max(3 * 8_000_000, 8_000_000 + 1500 * 4096 * 4) + (256 << 20) + 64 * 10_000)
         // Data: both splits as F32 with their labels.

@@ -143,6 +143,37 @@ public struct TrainingCurvesSettings: Codable, Equatable, Sendable, ConfigSectio
     public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
 }
 
+/// The experiment file's `plan` section: how the static plan may use data-parallel training groups,
+/// and the network model it assumes for their communication (`ExperimentPlanner`, `NetworkModel`).
+/// Execution settings only: every network's bits are the same on any group (`recipe.shards`).
+public struct PlanSection: Codable, Equatable, Sendable, ConfigSection {
+    /// Most ranks that train one network together; 0 = automatic (up to `recipe.shards`), 1 = none.
+    public var groupRanks = 0
+    /// Assumed bandwidth per rank, GB/s.
+    public var bandwidthGbS = 5.0
+    /// Assumed latency of one stage of a small collective, microseconds.
+    public var latencyUs = 20.0
+    /// Assumed training throughput of one rank, TFLOP/s (turns seconds of communication into the cost model's units).
+    public var rankTflops = 0.12
+
+    public init() {}
+
+    static var fields: [ConfigField<PlanSection>] { [
+        .init("group_ranks", \.groupRanks, identity: false,
+              "Most ranks that train one network together (the plan gives the parent and early children groups of 2, 4, ... "
+                + "ranks, at most recipe.shards); 0 = automatic, 1 = every network on one rank. Results are the same bits."),
+        .init("bandwidth_gb_s", \.bandwidthGbS, identity: false,
+              "Network bandwidth per rank (GB/s) the plan assumes for a group's gradient allgather."),
+        .init("latency_us", \.latencyUs, identity: false,
+              "Latency (microseconds) of one stage of a small collective the plan assumes (log2 g stages per collective)."),
+        .init("rank_tflops", \.rankTflops, identity: false,
+              "Training throughput of one rank (TFLOP/s) the plan assumes to weigh communication against computation."),
+    ] }
+
+    public init(from decoder: Decoder) throws { self = try Self.decodeConfig(from: decoder) }
+    public func encode(to encoder: Encoder) throws { try configValue.encode(to: encoder) }
+}
+
 /// The `recipe` section decodes straight into `TrainingRecipe` (its defaults are the section's).
 /// `augment` is not part of the section: it comes from `dataset.augment` (see
 /// `ExperimentConfig.trainingRecipe`).
@@ -236,6 +267,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
     /// BLAS threads per rank; nil = `$OPENBLAS_NUM_THREADS`, else the cores per rank. An execution
     /// setting: not part of the run identity.
     public var threads: Int?
+    /// Data-parallel training groups in the plan and the network model they assume (execution settings).
+    public var plan = PlanSection()
 
     public init() {}
 
@@ -271,6 +304,8 @@ public struct ExperimentConfig: Codable, Equatable, Sendable, ConfigSection {
         .init("statistics", \.statistics, "Bootstrap intervals, basin-fate and plateau times, and correlations (statistics.json)."),
         .init("threads", \.threads, identity: false,
               "Compute threads per rank (BLAS and the layers' loops); null = 1. `run --threads` overrides it; slurm/ntkscape.sbatch passes --cpus-per-task."),
+        .init("plan", \.plan, identity: false,
+              "Data-parallel training groups in the static plan, and the network the plan assumes (execution settings)."),
     ] }
 
     /// The spawn times of Fort et al. 2020's figures, in epochs.

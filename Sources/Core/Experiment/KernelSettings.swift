@@ -15,7 +15,8 @@ public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
     /// The one default of the memory budget: experiments, `ntkscape ntk`, `bench ntk` and
     /// `NTKGramOptions()`.
     public static let defaultMemoryGb = 4.0
-    /// Ranks that build one Gram together; 0 = all ranks (one group).
+    /// Ranks that build one Gram together; 0 = automatic (`ExperimentPlanner.kernelGroups`: the
+    /// size whose NTK units fit `memoryGb` and that ends the collective phase first).
     public var groupSize = 0
     /// Rows per block of the block-cyclic Gram layout (a multiple of the class count); 0 = automatic.
     public var blockSize = 0
@@ -33,7 +34,8 @@ public struct NTKSection: Codable, Equatable, Sendable, ConfigSection {
         .init("memory_gb", \.memoryGb, identity: false,
               "Memory per rank (GiB) for Jacobian chunks and Gram blocks; a Gram that cannot fit is refused up front."),
         .init("group_size", \.groupSize, identity: false,
-              "Ranks that build one Gram together (ScaLAPACK process group); 0 = all ranks. Smaller groups build "
+              "Ranks that build one Gram or Hessian together (ScaLAPACK process group); 0 = automatic: the size whose NTK "
+                + "units fit ntk.memory_gb and that ends the NTK/Hessian phase first (docs/plan.md). Smaller groups build "
                 + "several Grams at once."),
         .init("block_size", \.blockSize, identity: false,
               "Rows per block of the block-cyclic Gram layout (a multiple of the class count); 0 = automatic."),

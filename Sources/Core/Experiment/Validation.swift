@@ -301,6 +301,13 @@ public extension ExperimentConfig {
 
         try validateFigureAnalyses()
 
+        if plan.groupRanks < 0 {
+            try fail("plan.group_ranks", "is \(plan.groupRanks).", fix: "use 0 (automatic), 1 (no groups) or a larger rank count.")
+        }
+        for (key, value) in [("plan.bandwidth_gb_s", plan.bandwidthGbS), ("plan.latency_us", plan.latencyUs),
+                             ("plan.rank_tflops", plan.rankTflops)] where !(value.isFinite && value >= 0) || (key != "plan.latency_us" && value == 0) {
+            try fail(key, "is \(value).", fix: key == "plan.latency_us" ? "use 0 or more microseconds." : "use a positive number.")
+        }
         if let t = threads, t < 1 {
             try fail("threads", "is \(t).", fix: "use 1 or more, or omit it for the default.")
         }

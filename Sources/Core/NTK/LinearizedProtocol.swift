@@ -53,8 +53,10 @@ public struct EpochRun {
 /// The loop shared by linearised and nonlinear runs: steps until `end`; after every whole epoch and
 /// at `end` evaluates (`evaluate`) and writes a row; after every whole epoch feeds the epoch's mean
 /// training loss to `plateau` and stops when it fires. A non-finite batch loss ends the run as `.diverged`.
+/// `agree` turns this process's plateau decision into the one every process training the same
+/// network takes (`Trainer.anyMember`; the identity alone).
 func runEpochs(end: Int, stepsPerEpoch: Int, plateau: PlateauStop, step: () -> Int, trainStep: () throws -> LossSummary,
-               evaluate: () -> LossSummary) throws -> EpochRun {
+               evaluate: () -> LossSummary, agree: (Bool) -> Bool = { $0 }) throws -> EpochRun {
     var plateau = plateau, rows: [LinearizedEpoch] = [], window = LossSummary()
     while step() < end {
         let s: LossSummary
@@ -71,13 +73,14 @@ func runEpochs(end: Int, stepsPerEpoch: Int, plateau: PlateauStop, step: () -> I
                                     trainError: window.errorRate, testLoss: e.meanLoss, testError: e.errorRate))
         let trainLoss = window.meanLoss
         window = LossSummary()
-        if whole && plateau.shouldStop(epochLoss: trainLoss) { return EpochRun(rows: rows, stop: .plateau) }
+        if whole && agree(plateau.shouldStop(epochLoss: trainLoss)) { return EpochRun(rows: rows, stop: .plateau) }
     }
     return EpochRun(rows: rows, stop: .maxEpochs)
 }
 
 /// Trains `trainer` (an ordinary network: the nonlinear child) up to `trainer.finalStep`,
-/// evaluating on `test` after every whole epoch and at the end, and stopping early on `plateau`.
+/// evaluating on `test` after every whole epoch and at the end, and stopping early on `plateau` —
+/// a decision every member of `trainer.group` takes together (`Trainer.anyMember`).
 public func trainUntilPlateau(_ trainer: Trainer, test: Dataset, loss: LossFunction, plateau: PlateauStop,
                               callbacks: [TrainingCallback] = []) throws -> EpochRun {
     try runEpochs(end: trainer.finalStep, stepsPerEpoch: trainer.stepsPerEpoch, plateau: plateau,
@@ -87,7 +90,8 @@ public func trainUntilPlateau(_ trainer: Trainer, test: Dataset, loss: LossFunct
                       for c in callbacks { try c.afterStep(trainer, summary: s) }
                       return s
                   },
-                  evaluate: { evaluate(trainer.network, on: test, loss: loss) })
+                  evaluate: { evaluate(trainer.network, on: test, loss: loss) },
+                  agree: { trainer.anyMember($0) })
 }
 
 /// One learning rate of the linearised model's grid: the loss and error of `f_lin` on the held-out

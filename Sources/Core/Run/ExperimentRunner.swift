@@ -20,11 +20,13 @@ public final class ExperimentRunner {
     var log: (String) -> Void
     /// Dense linear algebra on Grams held by a group of ranks (ScaLAPACK under MPI, LAPACK alone).
     let algebra: (Communicator) throws -> GramLinearAlgebra
-    /// The tasks and their dependencies (TaskGraph.swift); costs in CostModel.swift, the schedule in
-    /// Scheduling.swift, training in TrainingTasks.swift, the measurements in ComparisonTasks.swift,
-    /// LinearizedTasks.swift, HessianTasks.swift and KernelTasks.swift, waiting and failures in
-    /// RunnerFailures.swift.
+    /// The tasks and their dependencies (TaskGraph.swift); costs in CostModel.swift, the schedule
+    /// (`planner`, with data-parallel training groups) in Scheduling.swift, training in
+    /// TrainingTasks.swift, the measurements in ComparisonTasks.swift, LinearizedTasks.swift,
+    /// HessianTasks.swift and KernelTasks.swift, waiting and failures in RunnerFailures.swift.
     public let graph: TaskGraph
+    /// The plan's costs and schedule from the experiment and its data's sizes (Scheduling.swift).
+    public let planner: ExperimentPlanner
     /// Longest wait, in seconds, for a file another task writes (nil: until it can no longer appear).
     public var waitTimeout: Double?
     /// Asked after every training step, between tasks and while waiting for a file: true ends the
@@ -65,6 +67,10 @@ public final class ExperimentRunner {
             throw ConfigurationError(field: "trajectories.examples", message: "\(e) (the examples come from the test subset)")
         }
         graph = TaskGraph(self.config)
+        planner = ExperimentPlanner(config: self.config, sizes: PlanSizes(
+            trainExamples: train.count, testExamples: test.count, probeExamples: probe.count,
+            barrierTrainExamples: barrierTrain.count, classes: train.classCount,
+            input: Shape(train.channels, train.height, train.width), smallestClass: train.classCounts().min() ?? 0))
         if checks {   // SetupChecks.swift: NTK memory against ntk.memory_gb, disk space; before any training
             try checkBeforeTraining()
             warnAboutDiskSpace()
@@ -115,21 +121,30 @@ public final class ExperimentRunner {
         var records: [TaskRecord] = [], ran: [String] = []
         clearFailureMarkers()
         recheckCheckpoints()   // RunIntegrity.swift: finished tasks with missing or corrupt checkpoints run again
+        let groups = trainingGroups(plan)
         startStatus(plan)
         defer { ProgressPrinter.output = nil }
         for slot in plan.ranks[comm.rank] {
             let task = byID[slot.task]!
-            if let record = TaskRecord.decoded(storedRecord(task)) {
-                records.append(record)
+            // A group's first rank decides whether the task is done, so every member skips or runs it.
+            let group = slot.group.count > 1 ? groups[slot.group]! : SerialCommunicator()
+            let stored = group.broadcast(bytes: group.rank == 0 ? storedRecord(task) : [], root: 0)
+            if let record = TaskRecord.decoded(stored) {
+                if group.rank == 0 { records.append(record) }
                 continue
             }
-            if shouldStop() { throw StopRequested(task: "between tasks (next: \(task.id))") }
-            log("rank \(comm.rank): \(task.id) starts")
-            let record = try runTimed(task, ranks: 1) { try execute(task) }
-            try store(record)
-            records.append(record)
-            ran.append(task.id)
-            finished(task.id, seconds: record.seconds)
+            // Agreed: a member that stopped alone would leave the others waiting in the task's collectives.
+            if Self.anyMember(of: group, shouldStop()) { throw StopRequested(task: "between tasks (next: \(task.id))") }
+            if group.rank == 0 { log("rank \(comm.rank): \(task.id) starts" + (group.size > 1 ? " on ranks \(slot.group)" : "")) }
+            let record = try runTimed(task, ranks: group.size) { try execute(task, group: group) }
+            if group.rank == 0 {
+                try store(record)
+                records.append(record)
+                ran.append(task.id)
+                finished(task.id, seconds: record.seconds)
+            } else {
+                status?.finished(task.id, seconds: record.seconds)   // a member: done here too, the record is rank 0's
+            }
         }
         let kernel = try runKernelTasks()
         records += kernel.records
@@ -142,6 +157,27 @@ public final class ExperimentRunner {
         guard let all = comm.gather(Array(mine), root: 0) else { return nil }
         let reports = try all.map { try JSONDecoder.records.decode(RankReport.self, from: Data($0)) }
         return Outcome(records: reports.flatMap(\.records), hosts: reports.map(\.host), ran: Set(reports.flatMap(\.ran)))
+    }
+
+    /// The sub-communicators of the plan's training groups, keyed by their ranks. Collective on
+    /// `comm`: every rank splits once per group size, in increasing size, in the same order; a rank
+    /// in no group of a size passes a negative colour.
+    func trainingGroups(_ plan: TaskPlan) -> [Range<Int>: Communicator] {
+        let used = plan.groups
+        var out: [Range<Int>: Communicator] = [:]
+        for size in Set(used.map(\.count)).sorted() {
+            let mine = used.first { $0.count == size && $0.contains(comm.rank) }
+            if let sub = comm.split(color: mine?.lowerBound ?? -1, key: comm.rank), let mine {
+                precondition(sub.size == size, "training group \(mine): \(sub.size) ranks")
+                out[mine] = sub
+            }
+        }
+        return out
+    }
+
+    /// Whether any rank of `group` passes `flag` (one collective on a group of several ranks).
+    static func anyMember(of group: Communicator, _ flag: Bool) -> Bool {
+        group.size == 1 ? flag : group.allreduce(flag ? 1 : 0, .max) == 1
     }
 
     /// This rank's tasks with their costs: its pipelined share, and the collective tasks of its group
@@ -179,22 +215,34 @@ public final class ExperimentRunner {
         if let status { status.finished(task, seconds: seconds) } else { log("rank \(comm.rank): \(task) done in \(formatDuration(seconds))") }
     }
 
-    func execute(_ task: ExperimentTask) throws -> TaskRecord {
+    /// Runs pipelined `task`; a training task (parent, child, low-learning-rate child) trains with
+    /// `group` (its data-parallel group; only the group's rank 0 writes files), the others run on
+    /// this rank alone (`group` is then `SerialCommunicator`).
+    func execute(_ task: ExperimentTask, group: Communicator = SerialCommunicator()) throws -> TaskRecord {
+        precondition(group.size == 1 || Self.trainsWithGroups(task), "\(task.id) runs on one rank")
         switch task {
-        case let .parent(r): return try trainParent(r)
-        case let .child(r, s, k): return try trainChild(r, s, k)
+        case let .parent(r): return try trainParent(r, group: group)
+        case let .child(r, s, k): return try trainChild(r, s, k, group: group)
         case let .pair(r, s, a, b): return try comparePair(r, s, a, b)
         case let .timeline(r, t): return try measureTimeline(r, t)
         case let .timelinePairs(r): return try compareTimes(r)
         case let .linearizedGrid(r, t): return try chooseLinearizedLearningRate(r, t)
         case let .linearized(r, t, k): return try trainLinearizedModel(r, t, seed: k)
         case let .secondOrder(r, t, k): return try trainSecondOrderModel(r, t, seed: k)
-        case let .nonlinearChild(r, t, k): return try trainNonlinearChild(r, t, seed: k)
+        case let .nonlinearChild(r, t, k): return try trainNonlinearChild(r, t, seed: k, group: group)
         case let .plane(r, p, k): return try measurePlane(r, p, part: k)
         case let .trajectories(r, s): return try measureTrajectories(r, s)
         case let .embedding(r): return try embedPredictions(r)
         case .kernelTimeline, .kernelChildren, .kernelMachine, .hessian:
             preconditionFailure("\(task.id) is collective: run it through runKernelTasks")
+        }
+    }
+
+    /// Whether `task` trains a network with `Trainer`, so a data-parallel group may run it.
+    public static func trainsWithGroups(_ task: ExperimentTask) -> Bool {
+        switch task {
+        case .parent, .child, .nonlinearChild: return true
+        default: return false
         }
     }
 

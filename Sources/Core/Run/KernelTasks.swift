@@ -72,30 +72,6 @@ extension ExperimentRunner {
     /// The `batch_norm` column of tables over this experiment's networks (`batchNormLabel`).
     var analysisBatchNormLabel: String { config.model.hasBatchNorm ? config.analysis.batchnorm.rawValue : "none" }
 
-    /// Examples of each kernel-machine draw for a group of `ranks` ranks: `kernel_machine.train_examples`,
-    /// or (0) the most whose matrices fit in half of the group's `ntk.memory_gb`: the Gram, its fit
-    /// part, the eigendecomposition's copy, eigenvectors and workspace, ~5 x 8 (nC)^2 bytes over the
-    /// group; a multiple of C, at most C x the smallest class of the training subset.
-    func machineExamples(groupRanks ranks: Int) -> Int {
-        let c = train.classCount
-        var counts = [Int](repeating: 0, count: c)
-        for y in train.labels { counts[Int(y)] += 1 }
-        let available = c * (counts.min() ?? 0)
-        if config.kernelMachine.trainExamples > 0 { return config.kernelMachine.trainExamples }
-        let budget = 0.5 * config.ntk.memoryGb * 1_073_741_824 * Double(max(1, ranks))
-        let rows = (budget / 40).squareRoot()
-        var n = min(available, max(2, Int(rows) / (c * c)) * c)
-        // The Gram is built under the serial rule of GramPlan (3 Grams per rank whatever the group's
-        // size): fewer examples until it fits, so a large group is not refused after training.
-        let parameters = config.model.build(input: inputShape, classes: c, as: Float.self).parameterCount
-        let nb = config.ntk.blockSize > 0 ? config.ntk.blockSize : GramLayout.defaultBlockSize(classes: c)
-        while n > 2 * c && GramPlan.minimumBytes(layout: GramLayout(examples: n, classes: c, blockSize: nb, processes: 1, rank: 0),
-                                                 parameters: parameters) > ntkOptions.memoryBudgetBytes {
-            n -= c
-        }
-        return n
-    }
-
     /// The examples of kernel-machine draw `d` (the same for every replicate and time): `n`
     /// class-balanced training examples (stream role `.subset`, replicate `1 + d`), ordered fit part
     /// first, then the held-out part — the last `max(1, round(held_out n / C))` of each class (at

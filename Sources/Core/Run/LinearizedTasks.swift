@@ -121,14 +121,16 @@ extension ExperimentRunner {
         return record
     }
 
-    func trainNonlinearChild(_ r: Int, _ i: Int, seed k: Int) throws -> TaskRecord {
+    /// The low-learning-rate nonlinear child, on one rank or a data-parallel `group` (every member
+    /// trains and evaluates; the plateau stop is agreed, `trainUntilPlateau`; it writes no files).
+    func trainNonlinearChild(_ r: Int, _ i: Int, seed k: Int, group: Communicator = SerialCommunicator()) throws -> TaskRecord {
         let section = config.linearized, time = section.times[i]
         let net = try loadForAnalysis(paths.parentCheckpoint(replicate: r, epoch: time))
         let childRecipe = nonlinearChildRecipe
         let start = evaluate(net, on: test, loss: recipe.loss)
         // A fresh optimiser (no momentum or moments from the parent), step 0: the batches of seed k
         // are those of the linearised run of seed k.
-        let trainer = Trainer(network: net, recipe: childRecipe, data: train, identity: linearizedIdentity(r, i, seed: k))
+        let trainer = Trainer(network: net, recipe: childRecipe, data: train, identity: linearizedIdentity(r, i, seed: k), group: group)
         trainer.learningRateSetting = "linearized.child.learning_rate"
         let progress = ProgressPrinter(label: "r\(r) low-lr child from \(time) seed \(k)", endStep: trainer.finalStep, interval: 30)
         let run = try trainUntilPlateau(trainer, test: test, loss: recipe.loss,

@@ -10,8 +10,9 @@ import Foundation
 ///     training   parameters, gradients, optimiser state (SGD 1, Adam 2 slots), 2 more networks
 ///                (pair metrics: two children and the interpolated point) 4 P each;
 ///                activations and their gradients 2 x 4 x batch x A (A: activations per example)
-///     NTK unit   the Grams it keeps (each (mC)^2 x 8 bytes, a rank of a group of p holding
-///                ceil(blocks/p) blocks of nb rows) + one Gram under construction (`GramPlan`)
+///     NTK unit   every Gram it holds at once: the finished ones (each (mC)^2 x 8 bytes, a rank
+///                of a group of p holding ceil(blocks/p) blocks of nb rows), the parent
+///                timeline's traced m x m copies, and one Gram under construction (`GramPlan`)
 ///     Hessian    Lanczos vectors (iterations + 4) x P x 8, four activation buffers per example
 ///                of a shard (forward-over-reverse), 4 networks' worth of parameters
 ///     plane      the basis in Double 3 x P x 8, 6 networks, activations and tangents of a batch
@@ -103,10 +104,13 @@ public struct MemoryEstimate: Sendable {
         ], requiredBytes: nil))
 
         let nb = config.ntk.blockSize > 0 ? config.ntk.blockSize : GramLayout.defaultBlockSize(classes: c)
-        /// An NTK unit keeping `kept` Grams of `m` examples (the last one under construction).
-        func unit(_ name: String, examples m: Int, kept: Int, what: String) -> Phase {
+        /// An NTK unit keeping `kept` Grams of `m` examples at once — `kept - 1` finished, this rank's
+        /// share, and the last one under construction (whole, `GramPlan`'s serial rule) — and
+        /// `traced` logit-traced `m x m` copies (the timeline's traced kernel distances).
+        func unit(_ name: String, examples m: Int, kept: Int, traced: Int = 0, what: String) -> Phase {
             let layout = GramLayout(examples: max(1, m), classes: c, blockSize: nb, processes: ranks, rank: 0)
             let local = Self.localGramBytes(examples: m, classes: c, blockSize: nb, ranks: ranks)
+            let localTraced = Self.localGramBytes(examples: m, classes: 1, blockSize: max(1, nb / c), ranks: ranks)
             let minimum = GramPlan.minimumBytes(layout: layout, parameters: p)
             let planned = (try? GramPlan(layout: layout, parameters: p, budgetBytes: budget))?.plannedBytes ?? minimum
             var items = [data]
@@ -114,12 +118,16 @@ public struct MemoryEstimate: Sendable {
                 items.append(Item(label: "\(kept - 1) kept \(what) Gram(s) of \(m * c) x \(m * c), this rank's share of \(ranks)",
                                   bytes: (kept - 1) * local))
             }
+            if traced > 0 {
+                items.append(Item(label: "\(traced) traced Gram(s) of \(m) x \(m), this rank's share of \(ranks)", bytes: traced * localTraced))
+            }
             items.append(Item(label: "one Gram under construction (Gram, Jacobian chunk, eigensolver)", bytes: planned))
-            return Phase(name: name, items: items, requiredBytes: (kept - 1) * local + minimum)
+            return Phase(name: name, items: items, requiredBytes: (kept - 1) * local + traced * localTraced + minimum)
         }
         let m = config.probeSize
         let gramTimes = config.parentGramTimes.count
-        if gramTimes > 0 { list.append(unit("ntk-timeline", examples: m, kept: gramTimes, what: "parent")) }
+        // kernelTimeline holds the Gram of every parent Gram time and, for the kernel distances, their traced copies.
+        if gramTimes > 0 { list.append(unit("ntk-timeline", examples: m, kept: gramTimes, traced: gramTimes, what: "parent")) }
         if config.ntk.children { list.append(unit("ntk-children", examples: m, kept: config.children, what: "child")) }
         if !config.kernelMachine.times.isEmpty {
             let n = s.machineExamples

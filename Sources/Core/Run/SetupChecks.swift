@@ -7,28 +7,11 @@ import Foundation
 extension ExperimentRunner {
     /// The per-rank memory estimate of this experiment on `ranks` ranks (NTK groups as `kernelGroups`).
     public func memoryEstimate(ranks: Int) -> MemoryEstimate {
-        let groupRanks = max(1, ranks / kernelGroups(ranks: ranks))
-        let sizes = MemoryEstimate.Sizes(model: config.model, input: inputShape, classes: train.classCount,
-                                         trainExamples: train.count, testExamples: test.count,
-                                         machineExamples: machineExamples(groupRanks: groupRanks))
-        return MemoryEstimate(config: config, sizes: sizes, groupRanks: groupRanks)
+        planner.memoryEstimate(groupRanks: planner.kernelGroupRanks(ranks: ranks))
     }
 
-    /// Bytes of the checkpoints the run writes: the parent at every checkpoint time and its rolling
-    /// state, every child's final weights and rolling state, the linearised runs' low-learning-rate
-    /// children; a checkpoint holds the parameters and BatchNorm state as F32 (4 P bytes, plus
-    /// optimiser state in rolling states) and a header of at most 64 KiB.
-    public func checkpointBytes() -> (count: Int, bytes: Int) {
-        let p = config.model.build(input: inputShape, classes: train.classCount, as: Float.self).parameterCount
-        let slots = config.recipe.optimizer == .adam ? 2 : 1
-        let weights = 4 * p + 65_536, state = 4 * p * (1 + slots) + 65_536
-        let spawns = spawnTimes.count * childrenPerSpawn
-        let linearized = config.linearized.times.count * config.linearized.child.seeds
-        let perReplicate = (config.parentCheckpointTimes.count, 1 + spawns + linearized, spawns + linearized)
-        let count = config.replicates * (perReplicate.0 + perReplicate.1 + perReplicate.2)
-        let bytes = config.replicates * (perReplicate.0 * weights + perReplicate.1 * state + perReplicate.2 * weights)
-        return (count, bytes)
-    }
+    /// Bytes of the checkpoints the run writes (`ExperimentPlanner.checkpointBytes`).
+    public func checkpointBytes() -> (count: Int, bytes: Int) { planner.checkpointBytes() }
 
     /// Set-up checks: the runs root takes new files (rank 0), and NTK units fit `ntk.memory_gb` (every rank).
     func checkBeforeTraining() throws {

@@ -43,22 +43,30 @@ public struct StopRequested: Error, CustomStringConvertible, Sendable {
 /// an epoch end it only rewrites what they wrote. A trainer resumed from that state continues
 /// exactly as an uninterrupted one: data order, augmentation and learning rate are functions of the
 /// step (Trainer).
+///
+/// In a data-parallel group (`Trainer.group`) the members decide together (`Trainer.anyMember`: a
+/// request seen by one stops all at the same step, so none waits in a collective for the others)
+/// and only the member with `writes` writes the resume state.
 public final class StopOnRequest: TrainingCallback {
     let path: String, task: String
     let curve: TrainingCurveRecorder?
     let shouldStop: () -> Bool
+    let writes: Bool
 
-    public init(path: String, task: String, curve: TrainingCurveRecorder?, shouldStop: @escaping () -> Bool) {
+    public init(path: String, task: String, curve: TrainingCurveRecorder?, writes: Bool = true, shouldStop: @escaping () -> Bool) {
         self.path = path
         self.task = task
         self.curve = curve
+        self.writes = writes
         self.shouldStop = shouldStop
     }
 
     public func afterStep(_ t: Trainer, summary: LossSummary) throws {
-        guard t.step < t.finalStep, shouldStop() else { return }
-        try curve?.saveResumeState(t)
-        try Checkpoint(trainer: t).write(to: path)
+        guard t.step < t.finalStep, t.anyMember(shouldStop()) else { return }
+        if writes {
+            try curve?.saveResumeState(t)
+            try Checkpoint(trainer: t).write(to: path)
+        }
         throw StopRequested(task: task, saved: path, step: t.step)
     }
 }

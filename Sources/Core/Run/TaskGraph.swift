@@ -11,7 +11,8 @@ public struct TaskGraph: Sendable {
         public let needs: [(task: String, fraction: Double)]
     }
 
-    /// One-rank tasks in plan order, per replicate: the parent, per spawn time its children and
+    /// Pipelined tasks in plan order (training tasks may run on a data-parallel group, the others on
+    /// one rank; `ExperimentPlanner`), per replicate: the parent, per spawn time its children and
     /// their pairs, the timeline, the timeline pairs, the linearised runs.
     public let pipelined: [Node]
     /// Tasks collective over a group of ranks (NTK, Hessian), run after the pipelined ones.

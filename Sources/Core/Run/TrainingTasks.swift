@@ -1,34 +1,50 @@
 import Foundation
 
-// Training the parent and the children: pipelined one-rank tasks that write the checkpoints
-// every other task reads.
+// Training the parent and the children: pipelined tasks that write the checkpoints every other
+// task reads. Each trains on one rank or on a data-parallel group of ranks (`Trainer.group`, the
+// plan's group slots): every member trains every step and holds the same weights, only the
+// group's rank 0 writes files (checkpoints, rolling state, curves, predictions), and decisions
+// that end training are agreed (`Trainer.anyMember`).
 
 extension ExperimentRunner {
-    func makeTrainer(identity: TrainingIdentity) -> Trainer {
+    func makeTrainer(identity: TrainingIdentity, group: Communicator) -> Trainer {
         Trainer(network: config.model.build(input: inputShape, classes: train.classCount), recipe: recipe, data: train,
-                identity: identity)
+                identity: identity, group: group)
     }
 
-    func trainParent(_ r: Int) throws -> TaskRecord {
-        let trainer = makeTrainer(identity: TrainingIdentity(seed: config.seed, replicate: r))
-        let state = paths.parentTrainingState(replicate: r)
-        if FileManager.default.fileExists(atPath: state) {
+    /// Restores `trainer` from its rolling resume state `state` when there is one — the group's
+    /// rank 0 decides, so every member resumes alike — and otherwise runs `start`. Every member has
+    /// read what it needs before any member goes on (a barrier): rank 0 rewrites `state` at its
+    /// first epoch end.
+    func resume(_ trainer: Trainer, from state: String, otherwise start: () throws -> Void) throws {
+        let group = trainer.group
+        let found = FileManager.default.fileExists(atPath: state)
+        let exists = group.size == 1 ? found : group.broadcast(bytes: group.rank == 0 ? [found ? 1 : 0] : [], root: 0) == [1]
+        if exists {
             try Checkpoint.read(state).restore(into: trainer)
         } else {
-            trainer.initializeWeights()
+            try start()
         }
+        group.barrier()
+    }
+
+    func trainParent(_ r: Int, group: Communicator = SerialCommunicator()) throws -> TaskRecord {
+        let trainer = makeTrainer(identity: TrainingIdentity(seed: config.seed, replicate: r), group: group)
+        let state = paths.parentTrainingState(replicate: r), writes = group.rank == 0
+        try resume(trainer, from: state) { trainer.initializeWeights() }
         let saves = config.parentCheckpointTimes.map { (time: $0, step: recipe.step(atEpoch: $0, examples: train.count)) }
         // Checkpoints with the optimiser state, so children can continue from them.
         let saver = TimedSaves(saves: saves) { t, time in
             try Checkpoint(trainer: t).write(to: self.paths.parentCheckpoint(replicate: r, epoch: time))
         }
-        try saver.fire(trainer)   // time 0 (and anything at the resumed step)
-        let curve = curveRecorder(trainer, replicate: r, run: "parent", spawnEpoch: nil,
-                                  path: paths.parentTrainingCurve(replicate: r))
+        if writes { try saver.fire(trainer) }   // time 0 (and anything at the resumed step)
+        let curve = writes ? curveRecorder(trainer, replicate: r, run: "parent", spawnEpoch: nil,
+                                           path: paths.parentTrainingCurve(replicate: r)) : nil
         // The curve is written before the rolling state (TrainingCurveRecorder explains why).
-        try trainer.train(until: trainer.finalStep, callbacks: [saver] + (curve.map { [$0] } ?? []) + [
-            RollingState(path: state),
-            StopOnRequest(path: state, task: "task \(ExperimentTask.parent(replicate: r).id)", curve: curve, shouldStop: shouldStop),
+        let files: [TrainingCallback] = writes ? [saver] + (curve.map { [$0] } ?? []) + [RollingState(path: state)] : []
+        try trainer.train(until: trainer.finalStep, callbacks: files + [
+            StopOnRequest(path: state, task: "task \(ExperimentTask.parent(replicate: r).id)", curve: curve, writes: writes,
+                          shouldStop: shouldStop),
             ProgressPrinter(label: "r\(r) parent", endStep: trainer.finalStep, interval: 15),
         ])
         var record = TaskRecord(id: ExperimentTask.parent(replicate: r).id)
@@ -44,30 +60,30 @@ extension ExperimentRunner {
                                      spawnEpoch: spawnEpoch, path: path)
     }
 
-    func trainChild(_ r: Int, _ s: Int, _ k: Int) throws -> TaskRecord {
+    func trainChild(_ r: Int, _ s: Int, _ k: Int, group: Communicator = SerialCommunicator()) throws -> TaskRecord {
         let spawn = spawnTimes[s]
         let final = paths.childCheckpoint(replicate: r, spawn: spawn, child: k)
-        let trainer = makeTrainer(identity: TrainingIdentity(seed: config.seed, replicate: r, child: childNumber(spawn: s, child: k)))
-        let state = paths.childTrainingState(replicate: r, spawn: spawn, child: k)
-        if FileManager.default.fileExists(atPath: state) {
-            try Checkpoint.read(state).restore(into: trainer)
-        } else {
+        let trainer = makeTrainer(identity: TrainingIdentity(seed: config.seed, replicate: r, child: childNumber(spawn: s, child: k)),
+                                  group: group)
+        let state = paths.childTrainingState(replicate: r, spawn: spawn, child: k), writes = group.rank == 0
+        try resume(trainer, from: state) {
             let source = paths.parentCheckpoint(replicate: r, epoch: spawn)
-            try waitFor(source)
+            try waitFor(source)   // every member waits for the parent's checkpoint and reads it
             try Checkpoint.read(source).restore(into: trainer)   // weights, BN state, optimiser, step
         }
-        let curve = curveRecorder(trainer, replicate: r, run: "child-\(k)", spawnEpoch: spawn,
-                                  path: paths.childTrainingCurve(replicate: r, spawn: spawn, child: k))
-        let predictions = predictionSaver(replicate: r, spawn: spawn, child: k)
+        let curve = writes ? curveRecorder(trainer, replicate: r, run: "child-\(k)", spawnEpoch: spawn,
+                                           path: paths.childTrainingCurve(replicate: r, spawn: spawn, child: k)) : nil
+        let predictions = writes ? predictionSaver(replicate: r, spawn: spawn, child: k) : nil
         try predictions?.fire(trainer)   // the spawn time (and anything at the resumed step)
         // Predictions before the rolling state, so a resumed child never skips a prediction time.
-        try trainer.train(until: trainer.finalStep, callbacks: (predictions.map { [$0] } ?? []) + (curve.map { [$0] } ?? []) + [
-            RollingState(path: state),
+        let files: [TrainingCallback] = (predictions.map { [$0] } ?? []) + (curve.map { [$0] } ?? [])
+            + (writes ? [RollingState(path: state)] : [])
+        try trainer.train(until: trainer.finalStep, callbacks: files + [
             StopOnRequest(path: state, task: "task \(ExperimentTask.child(replicate: r, spawn: s, child: k).id)", curve: curve,
-                          shouldStop: shouldStop),
+                          writes: writes, shouldStop: shouldStop),
             ProgressPrinter(label: "r\(r) spawn \(spawn) child \(k)", endStep: trainer.finalStep, interval: 30),
         ])
-        try Checkpoint(trainer: trainer).write(to: final)
+        if writes { try Checkpoint(trainer: trainer).write(to: final) }
         var record = TaskRecord(id: ExperimentTask.child(replicate: r, spawn: s, child: k).id)
         record.trainingCurves = curve?.rows ?? []
         return record
