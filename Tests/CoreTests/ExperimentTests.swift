@@ -68,7 +68,7 @@ final class ExperimentTests: XCTestCase {
         XCTAssertEqual(e.keyPath, "recipe.learnig_rate")
         XCTAssertEqual(e.suggestion, "learning_rate")
         XCTAssertEqual(e.validKeys, ["optimizer", "learning_rate", "momentum", "weight_decay", "schedule",
-                                     "batch_size", "epochs", "loss"])
+                                     "batch_size", "shards", "epochs", "loss"])
         XCTAssertEqual(e.file, "exp.yaml")
         XCTAssertEqual(e.line, 3)
         let text = e.description
@@ -332,7 +332,7 @@ final class ExperimentTests: XCTestCase {
             + #""plan":{"bandwidth_gb_s":5,"group_ranks":0,"latency_us":20,"rank_tflops":0.12},"#
             + #""plane":{"margin":0.25,"parts":8,"points":21,"spawn_times":[],"tangent":true,"test_subset":1000},"#
             + #""probe_size":100,"recipe":{"batch_size":128,"epochs":10,"learning_rate":0.1,"loss":"cross_entropy","#
-            + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","weight_decay":0.0005},"replicates":1,"#
+            + #""momentum":0.9,"optimizer":"sgd","schedule":"constant","shards":8,"weight_decay":0.0005},"replicates":1,"#
             + #""seed":0,"spawn_times":[0,0.25,0.5,1,2,3,4,5,8],"#
             + #""statistics":{"barrier_threshold":0.01,"level":0.95,"resamples":2000,"velocity_fraction":0.1},"#
             + #""threads":null,"training_curves":{"every_steps":12},"#
