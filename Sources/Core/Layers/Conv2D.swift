@@ -67,6 +67,9 @@ public final class Conv2D<T: Real>: Layer {
 
     /// Per-worker im2col slots, then per-chunk weight-gradient partials (grown on demand, never shrunk).
     private var scratch = Buffer<T>(count: 0)
+    /// The Winograd transforms of the weights last used forward and (adjoint) backward, reused while
+    /// the weights are unchanged (evaluation; the shards of one training step).
+    private let forwardFilters = WinogradFilterCache<T>(), adjointFilters = WinogradFilterCache<T>()
 
     /// `Workers.count` slots of `slot` elements followed by `partials` elements.
     private func scratch(slot: Int, partials: Int) -> UnsafeMutablePointer<T> {
@@ -236,9 +239,8 @@ public final class Conv2D<T: Real>: Layer {
                           bias: UnsafePointer<T>?, alpha: T = 1, store: Winograd.Store, n: Int) {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, slot = winogradSlot(step)
-        let slots = scratch(slot: slot, partials: WinogradTiling.components * cout * cin)
-        let u = slots + Workers.count * slot
-        Winograd.transformWeights(weights, outputs: cout, inputs: cin, adjoint: false, into: u)
+        let slots = scratch(slot: slot, partials: 0)
+        let u = forwardFilters.transformed(weights, outputs: cout, inputs: cin, adjoint: false)
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
             for c in range {
@@ -265,12 +267,10 @@ public final class Conv2D<T: Real>: Layer {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
         let size = components * cout * cin, slot = winogradSlot(step)
-        let slots = scratch(slot: slot, partials: (chunks + 1) * size)
-        let partials = slots + Workers.count * slot, adjointU = partials + chunks * size
+        let slots = scratch(slot: slot, partials: chunks * size)
+        let partials = slots + Workers.count * slot
         let store: Winograd.Store = overwrite ? .write : .accumulate
-        if dx != nil {
-            Winograd.transformWeights(weights, outputs: cin, inputs: cout, adjoint: true, into: adjointU)
-        }
+        let adjointU = dx == nil ? UnsafePointer(partials) : adjointFilters.transformed(weights, outputs: cin, inputs: cout, adjoint: true)
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
             for c in range {
@@ -347,14 +347,23 @@ public final class Conv2D<T: Real>: Layer {
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 
-    /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with
-    /// `transB`), each single-threaded, split over the workers when `parallel`.
+    /// The 16 products `C[ξ] = alpha A[ξ] op(B[ξ]) (+ C[ξ] with beta = 1)` (`A[ξ]` `m x k`, `B[ξ]`
+    /// `k x n`, or `n x k` with `transB`), each on one thread (`SmallGEMM`, whose result for an
+    /// element does not depend on the shape around it), split over the workers when `parallel`.
+    /// Measured against OpenBLAS's `sgemm` for these products (paired runs, same window): see
+    /// `docs/performance.md`.
     private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                    beta: T = 0, c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
+        precondition(beta == 0 || beta == 1, "componentProducts: beta \(beta)")
         Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
             for q in r {
-                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, lda: k,
-                                     b: b + q * strides.b, ldb: transB ? k : n, beta: beta, c: c + q * strides.c, ldc: n)
+                if transB {
+                    SmallGEMM.nt(m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, b: b + q * strides.b,
+                                 accumulate: beta == 1, c: c + q * strides.c)
+                } else {
+                    SmallGEMM.nn(m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, b: b + q * strides.b,
+                                 accumulate: beta == 1, c: c + q * strides.c)
+                }
             }
         }
     }

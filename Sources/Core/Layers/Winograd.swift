@@ -1,3 +1,5 @@
+import Foundation
+
 /// Winograd's minimal filtering algorithm F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for
 /// Convolutional Neural Networks", CVPR 2016) for 3x3 convolutions with stride 1 and padding 1.
 ///
@@ -29,6 +31,33 @@ extension Winograd {
     /// to the same L1 set (the block size is a power of two for these networks' layers: measured,
     /// ResNet-20 training spent ~25% of its time in the input transform without the offset).
     static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
+}
+
+/// One Winograd filter transform (`Winograd.transformWeights`) kept between calls, with a copy of
+/// the weights it was computed from: reused only while the weights passed in are bit-identical to
+/// the copy (`memcmp`, `9 Cout Cin` values: far cheaper than the transform), so it follows the
+/// weights' values, never their address. Owned by one layer, used like its scratch (one caller at a
+/// time).
+final class WinogradFilterCache<T: Real> {
+    private var weights = Buffer<T>(count: 0), transform = Buffer<T>(count: 0)
+    private var valid = false
+
+    /// `U` for `w` (`transformWeights(w, outputs:, inputs:, adjoint:)`), recomputed when `w` differs
+    /// from the weights of the stored transform.
+    func transformed(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool) -> UnsafePointer<T> {
+        let count = 9 * outputs * inputs
+        if valid && weights.count == count && memcmp(weights.pointer, w, count * MemoryLayout<T>.stride) == 0 {
+            return UnsafePointer(transform.pointer)
+        }
+        if weights.count != count {
+            weights = Buffer(count: count)
+            transform = Buffer(count: WinogradTiling.components * outputs * inputs)
+        }
+        Winograd.transformWeights(w, outputs: outputs, inputs: inputs, adjoint: adjoint, into: transform.pointer)
+        weights.pointer.update(from: w, count: count)
+        valid = true
+        return UnsafePointer(transform.pointer)
+    }
 }
 
 enum Winograd {
