@@ -100,4 +100,32 @@ final class ConvKernelTests: XCTestCase {
             XCTAssertEqual(run(cached, params).map(\.bitPattern), run(fresh, params).map(\.bitPattern), "after changing parameter \(i)")
         }
     }
+    /// Forward and backward of a Winograd convolution in several chunks give the same bits on one
+    /// worker (weight-gradient terms added into one partial as they come) and on two (one partial
+    /// per chunk, summed in chunk order), Float.
+    func testWinogradSameBitsForAnyWorkerCount() {
+        let shape = Shape(16, 32, 32), cout = 16, n = 5
+        let layout = ParameterLayout()
+        let conv = Conv2D<Float>("c", in: shape, out: cout, kernel: 3, padding: 1, bias: true, layout: layout)
+        conv.algorithm = .winograd
+        XCTAssertLessThan(conv.winogradChunk(n), n, "several chunks")
+        var r = TestRandom(11)
+        let params = Buffer<Float>(r.array(layout.parameterCount).map { Float($0) })
+        let x = r.array(n * shape.count).map { Float($0) }, dy = r.array(n * cout * shape.plane).map { Float($0) }
+        func run() -> [UInt32] {
+            let grads = Buffer<Float>(count: params.count)
+            var y = [Float](repeating: 0, count: dy.count), dx = [Float](repeating: 0, count: x.count)
+            let ctx = LayerContext(params: params.pointer, grads: grads.pointer, state: grads.pointer, mode: .train)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, ctx) }
+                dx.withUnsafeMutableBufferPointer { dxp in
+                    conv.backward(x: xp.baseAddress!, y: y, dy: dy, dx: dxp.baseAddress!, n: n, ctx)
+                }
+            }
+            return (y + dx + grads.array).map(\.bitPattern)
+        }
+        let one = BLASThreads.with(threads: 1) { run() }, two = BLASThreads.with(threads: 2) { run() }
+        XCTAssertEqual(one, two)
+    }
 }
+

@@ -21,7 +21,8 @@ public final class Conv2D<T: Real>: Layer {
     /// 2^23 (32 MiB, DRAM-bound) -> 2^18 raised train ratio 0.22-0.24 -> 0.30-0.31, eval 0.22-0.26 -> 0.39-0.43.
     /// Rechecked after the AVX2 build (paired single-thread runs on the two cores): 2^17 ties 2^18 for
     /// ResNet-20 training but is 16-30% slower for its evaluation; 2^16 and 2^19 are slower. Winograd
-    /// chunks use the same budget (`winogradChunk`; not tuned separately).
+    /// chunks have their own budget (`winogradChunkElements`); the fused second-order passes
+    /// (`winogradJVP2`, `winogradBackwardTangent`) still use this one.
     static var chunkElements: Int { 1 << 18 }
 
     /// How the convolution is computed. Both compute the same function (up to rounding); `.im2col`
@@ -215,11 +216,18 @@ public final class Conv2D<T: Real>: Layer {
     // MARK: Winograd F(2x2, 3x3)
 
     /// Examples per Winograd chunk: the chunk's transformed input and output (`16 (Cin + Cout)`
-    /// values per tile) stay within `chunkElements`, for the same reason as im2col's columns.
+    /// values per tile) stay within `winogradChunkElements`, for the same reason as im2col's columns.
     public func winogradChunk(_ n: Int) -> Int {
         let perExample = WinogradTiling.components * (inShape.c + outShape.c) * tiling.tiles
-        return max(1, min(n, Self.chunkElements / perExample))
+        return max(1, min(n, Self.winogradChunkElements / perExample))
     }
+    /// Budget of a Winograd chunk's transformed input and output (elements): 2^17 (512 KiB of
+    /// Float, half of L2 here), so `V` and `M` stay in L2 between the transforms and the component
+    /// products. Measured with the products on `SmallGEMM` (`ntkscape bench train --threads 1
+    /// --batch 16 --model resnet20 --repeats 40`, runs alternating): 2^16 177-184 img/s, 2^17
+    /// 198, 2^18 183-191, 2^19 163-164; evaluation (2 threads, batch 1000): 2^17 0.87-0.90 of the
+    /// same-run sgemm, 2^18 0.80-0.82; training at batch 128 on 2 threads: the same (0.81).
+    static var winogradChunkElements: Int { 1 << 17 }
 
     private var tiling: WinogradTiling { WinogradTiling(h: inShape.h, w: inShape.w) }
 
@@ -267,7 +275,12 @@ public final class Conv2D<T: Real>: Layer {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
         let size = components * cout * cin, slot = winogradSlot(step)
-        let slots = scratch(slot: slot, partials: chunks * size)
+        // On one worker the chunks' weight-gradient terms are added into one partial as they come
+        // (`P = p0`, then `P += p_c` in chunk order: the same additions, in the same order, as
+        // summing per-chunk partials afterwards, so the same bits), saving the partials' memory
+        // traffic; with several workers each chunk keeps its own partial.
+        let direct = Workers.count == 1 || chunks == 1
+        let slots = scratch(slot: slot, partials: (direct ? 1 : chunks) * size)
         let partials = slots + Workers.count * slot
         let store: Winograd.Store = overwrite ? .write : .accumulate
         let adjointU = dx == nil ? UnsafePointer(partials) : adjointFilters.transformed(weights, outputs: cin, inputs: cout, adjoint: true)
@@ -280,8 +293,8 @@ public final class Conv2D<T: Real>: Layer {
                 if dw != nil {
                     Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
                     Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
-                    componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, c: partials + c * size,
-                                      strides: (sm, sv, cout * cin), parallel: single)
+                    componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, beta: direct && c > 0 ? 1 : 0,
+                                      c: partials + (direct ? 0 : c) * size, strides: (sm, sv, cout * cin), parallel: single)
                 }
                 if let dx {
                     // The transformed dy replaces dM, the product replaces V.
@@ -294,7 +307,7 @@ public final class Conv2D<T: Real>: Layer {
             }
         }
         guard let dw else { return }
-        sumPartials(partials, size: size, chunks: chunks)
+        if !direct { sumPartials(partials, size: size, chunks: chunks) }
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 

@@ -109,10 +109,23 @@ enum SmallGEMM {
         }
     }
 
-    /// Fixed-order horizontal sum of a vector (the same for every element of `C`).
+    /// Fixed-order horizontal sum of a vector, `((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7))`:
+    /// the order `totals` uses for each of its eight vectors.
     @inline(__always) static func total<T: Real>(_ v: SIMD8<T>) -> T {
-        let h = v.lowHalf + v.highHalf, q = h.lowHalf + h.highHalf
+        let h = v.lowHalf + v.highHalf, q = h.evenHalf + h.oddHalf
         return q[0] + q[1]
+    }
+
+    /// `[total(a), total(b), ..., total(h)]` by a transposing network of 7 vector additions.
+    @inline(__always) static func totals<T: Real>(_ a: SIMD8<T>, _ b: SIMD8<T>, _ c: SIMD8<T>, _ d: SIMD8<T>,
+                                                  _ e: SIMD8<T>, _ f: SIMD8<T>, _ g: SIMD8<T>, _ h: SIMD8<T>) -> SIMD8<T> {
+        @inline(__always) func halves(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> {
+            SIMD8(lowHalf: x.lowHalf + x.highHalf, highHalf: y.lowHalf + y.highHalf)
+        }
+        @inline(__always) func pairs(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> {
+            SIMD8(lowHalf: x.evenHalf + x.oddHalf, highHalf: y.evenHalf + y.oddHalf)
+        }
+        return pairs(pairs(halves(a, b), halves(c, d)), pairs(halves(e, f), halves(g, h)))
     }
 
     /// `C[m x n] = alpha A[m x k] B[n x k]^T` (`+ C` with `accumulate`), row-major and dense
@@ -122,8 +135,9 @@ enum SmallGEMM {
     static func nt<T: Real>(m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, b: UnsafePointer<T>,
                             accumulate: Bool, c: UnsafeMutablePointer<T>) {
         let body = k / 8 * 8
-        @inline(__always) func finish(_ acc: SIMD8<T>, _ i: Int, _ j: Int) {
-            var s = total(acc)
+        @inline(__always) func finish(_ acc: SIMD8<T>, _ i: Int, _ j: Int) { finish(total(acc), i, j) }
+        @inline(__always) func finish(_ sum: T, _ i: Int, _ j: Int) {
+            var s = sum
             let ai = a + i * k, bj = b + j * k
             for p in body..<k { s = s.addingProduct(ai[p], bj[p]) }
             if alpha != 1 { s *= alpha }
@@ -147,10 +161,24 @@ enum SmallGEMM {
                     c30.addProduct(x3, y0); c31.addProduct(x3, y1)
                     p += 8
                 }
-                finish(c00, i, j); finish(c01, i, j + 1)
-                finish(c10, i + 1, j); finish(c11, i + 1, j + 1)
-                finish(c20, i + 2, j); finish(c21, i + 2, j + 1)
-                finish(c30, i + 3, j); finish(c31, i + 3, j + 1)
+                let t = totals(c00, c01, c10, c11, c20, c21, c30, c31)
+                if body == k && alpha == 1 {
+                    // The common case (no tail, no scale), what `finish` does without its branches.
+                    let r0 = c + i * n + j, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n
+                    if accumulate {
+                        r0[0] += t[0]; r0[1] += t[1]; r1[0] += t[2]; r1[1] += t[3]
+                        r2[0] += t[4]; r2[1] += t[5]; r3[0] += t[6]; r3[1] += t[7]
+                    } else {
+                        r0[0] = t[0]; r0[1] = t[1]; r1[0] = t[2]; r1[1] = t[3]
+                        r2[0] = t[4]; r2[1] = t[5]; r3[0] = t[6]; r3[1] = t[7]
+                    }
+                    j += 2
+                    continue
+                }
+                finish(t[0], i, j); finish(t[1], i, j + 1)
+                finish(t[2], i + 1, j); finish(t[3], i + 1, j + 1)
+                finish(t[4], i + 2, j); finish(t[5], i + 2, j + 1)
+                finish(t[6], i + 3, j); finish(t[7], i + 3, j + 1)
                 j += 2
             }
             while j < n {
