@@ -21,7 +21,8 @@ public final class Conv2D<T: Real>: Layer {
     /// 2^23 (32 MiB, DRAM-bound) -> 2^18 raised train ratio 0.22-0.24 -> 0.30-0.31, eval 0.22-0.26 -> 0.39-0.43.
     /// Rechecked after the AVX2 build (paired single-thread runs on the two cores): 2^17 ties 2^18 for
     /// ResNet-20 training but is 16-30% slower for its evaluation; 2^16 and 2^19 are slower. Winograd
-    /// chunks use the same budget (`winogradChunk`; not tuned separately).
+    /// chunks have their own budget (`winogradChunkElements`); the fused second-order passes
+    /// (`winogradJVP2`, `winogradBackwardTangent`) still use this one.
     static var chunkElements: Int { 1 << 18 }
 
     /// How the convolution is computed. Both compute the same function (up to rounding); `.im2col`
@@ -67,6 +68,9 @@ public final class Conv2D<T: Real>: Layer {
 
     /// Per-worker im2col slots, then per-chunk weight-gradient partials (grown on demand, never shrunk).
     private var scratch = Buffer<T>(count: 0)
+    /// The Winograd transforms of the weights last used forward and (adjoint) backward, reused while
+    /// the weights are unchanged (evaluation; the shards of one training step).
+    private let forwardFilters = WinogradFilterCache<T>(), adjointFilters = WinogradFilterCache<T>()
 
     /// `Workers.count` slots of `slot` elements followed by `partials` elements.
     private func scratch(slot: Int, partials: Int) -> UnsafeMutablePointer<T> {
@@ -212,11 +216,18 @@ public final class Conv2D<T: Real>: Layer {
     // MARK: Winograd F(2x2, 3x3)
 
     /// Examples per Winograd chunk: the chunk's transformed input and output (`16 (Cin + Cout)`
-    /// values per tile) stay within `chunkElements`, for the same reason as im2col's columns.
+    /// values per tile) stay within `winogradChunkElements`, for the same reason as im2col's columns.
     public func winogradChunk(_ n: Int) -> Int {
         let perExample = WinogradTiling.components * (inShape.c + outShape.c) * tiling.tiles
-        return max(1, min(n, Self.chunkElements / perExample))
+        return max(1, min(n, Self.winogradChunkElements / perExample))
     }
+    /// Budget of a Winograd chunk's transformed input and output (elements): 2^17 (512 KiB of
+    /// Float, half of L2 here), so `V` and `M` stay in L2 between the transforms and the component
+    /// products. Measured with the products on `SmallGEMM` (`ntkscape bench train --threads 1
+    /// --batch 16 --model resnet20 --repeats 40`, runs alternating): 2^16 177-184 img/s, 2^17
+    /// 198, 2^18 183-191, 2^19 163-164; evaluation (2 threads, batch 1000): 2^17 0.87-0.90 of the
+    /// same-run sgemm, 2^18 0.80-0.82; training at batch 128 on 2 threads: the same (0.81).
+    static var winogradChunkElements: Int { 1 << 17 }
 
     private var tiling: WinogradTiling { WinogradTiling(h: inShape.h, w: inShape.w) }
 
@@ -236,9 +247,8 @@ public final class Conv2D<T: Real>: Layer {
                           bias: UnsafePointer<T>?, alpha: T = 1, store: Winograd.Store, n: Int) {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, slot = winogradSlot(step)
-        let slots = scratch(slot: slot, partials: WinogradTiling.components * cout * cin)
-        let u = slots + Workers.count * slot
-        Winograd.transformWeights(weights, outputs: cout, inputs: cin, adjoint: false, into: u)
+        let slots = scratch(slot: slot, partials: 0)
+        let u = forwardFilters.transformed(weights, outputs: cout, inputs: cin, adjoint: false)
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
             for c in range {
@@ -265,12 +275,15 @@ public final class Conv2D<T: Real>: Layer {
         let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
         let cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
         let size = components * cout * cin, slot = winogradSlot(step)
-        let slots = scratch(slot: slot, partials: (chunks + 1) * size)
-        let partials = slots + Workers.count * slot, adjointU = partials + chunks * size
+        // On one worker the chunks' weight-gradient terms are added into one partial as they come
+        // (`P = p0`, then `P += p_c` in chunk order: the same additions, in the same order, as
+        // summing per-chunk partials afterwards, so the same bits), saving the partials' memory
+        // traffic; with several workers each chunk keeps its own partial.
+        let direct = Workers.count == 1 || chunks == 1
+        let slots = scratch(slot: slot, partials: (direct ? 1 : chunks) * size)
+        let partials = slots + Workers.count * slot
         let store: Winograd.Store = overwrite ? .write : .accumulate
-        if dx != nil {
-            Winograd.transformWeights(weights, outputs: cin, inputs: cout, adjoint: true, into: adjointU)
-        }
+        let adjointU = dx == nil ? UnsafePointer(partials) : adjointFilters.transformed(weights, outputs: cin, inputs: cout, adjoint: true)
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
             for c in range {
@@ -280,8 +293,8 @@ public final class Conv2D<T: Real>: Layer {
                 if dw != nil {
                     Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
                     Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
-                    componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, c: partials + c * size,
-                                      strides: (sm, sv, cout * cin), parallel: single)
+                    componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, beta: direct && c > 0 ? 1 : 0,
+                                      c: partials + (direct ? 0 : c) * size, strides: (sm, sv, cout * cin), parallel: single)
                 }
                 if let dx {
                     // The transformed dy replaces dM, the product replaces V.
@@ -294,7 +307,7 @@ public final class Conv2D<T: Real>: Layer {
             }
         }
         guard let dw else { return }
-        sumPartials(partials, size: size, chunks: chunks)
+        if !direct { sumPartials(partials, size: size, chunks: chunks) }
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 
@@ -347,14 +360,23 @@ public final class Conv2D<T: Real>: Layer {
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 
-    /// The 16 products `C[ξ] = A[ξ] op(B[ξ])` (`A[ξ]` `m x k`, `B[ξ]` `k x n`, or `n x k` with
-    /// `transB`), each single-threaded, split over the workers when `parallel`.
+    /// The 16 products `C[ξ] = alpha A[ξ] op(B[ξ]) (+ C[ξ] with beta = 1)` (`A[ξ]` `m x k`, `B[ξ]`
+    /// `k x n`, or `n x k` with `transB`), each on one thread (`SmallGEMM`, whose result for an
+    /// element does not depend on the shape around it), split over the workers when `parallel`.
+    /// Measured against OpenBLAS's `sgemm` for these products (paired runs, same window): see
+    /// `docs/performance.md`.
     private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                    beta: T = 0, c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
+        precondition(beta == 0 || beta == 1, "componentProducts: beta \(beta)")
         Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
             for q in r {
-                T.gemmSingleThreaded(transA: false, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, lda: k,
-                                     b: b + q * strides.b, ldb: transB ? k : n, beta: beta, c: c + q * strides.c, ldc: n)
+                if transB {
+                    SmallGEMM.nt(m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, b: b + q * strides.b,
+                                 accumulate: beta == 1, c: c + q * strides.c)
+                } else {
+                    SmallGEMM.nn(m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, b: b + q * strides.b,
+                                 accumulate: beta == 1, c: c + q * strides.c)
+                }
             }
         }
     }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Winograd's minimal filtering algorithm F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for
 /// Convolutional Neural Networks", CVPR 2016) for 3x3 convolutions with stride 1 and padding 1.
 ///
@@ -31,6 +33,33 @@ extension Winograd {
     static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
 }
 
+/// One Winograd filter transform (`Winograd.transformWeights`) kept between calls, with a copy of
+/// the weights it was computed from: reused only while the weights passed in are bit-identical to
+/// the copy (`memcmp`, `9 Cout Cin` values: far cheaper than the transform), so it follows the
+/// weights' values, never their address. Owned by one layer, used like its scratch (one caller at a
+/// time).
+final class WinogradFilterCache<T: Real> {
+    private var weights = Buffer<T>(count: 0), transform = Buffer<T>(count: 0)
+    private var valid = false
+
+    /// `U` for `w` (`transformWeights(w, outputs:, inputs:, adjoint:)`), recomputed when `w` differs
+    /// from the weights of the stored transform.
+    func transformed(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool) -> UnsafePointer<T> {
+        let count = 9 * outputs * inputs
+        if valid && weights.count == count && memcmp(weights.pointer, w, count * MemoryLayout<T>.stride) == 0 {
+            return UnsafePointer(transform.pointer)
+        }
+        if weights.count != count {
+            weights = Buffer(count: count)
+            transform = Buffer(count: WinogradTiling.components * outputs * inputs)
+        }
+        Winograd.transformWeights(w, outputs: outputs, inputs: inputs, adjoint: adjoint, into: transform.pointer)
+        weights.pointer.update(from: w, count: count)
+        valid = true
+        return UnsafePointer(transform.pointer)
+    }
+}
+
 enum Winograd {
     /// `U[ξ][o][i] = (G g G^T)_ξ` with `g = W[o, i]` from `W [outputs, inputs, 3, 3]`, or with
     /// `adjoint`, `g = W[i, o]` rotated by 180 degrees from `W [inputs, outputs, 3, 3]` (the filter
@@ -39,26 +68,51 @@ enum Winograd {
     @_specialize(where T == Double)
     static func transformWeights<T: Real>(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool,
                                           into u: UnsafeMutablePointer<T>) {
-        let stride = outputs * inputs
-        let scratch = UnsafeMutablePointer<T>.allocate(capacity: 21)
-        defer { scratch.deallocate() }
-        let g = scratch, t = scratch + 9
+        // Everything in registers: the earlier version went through a 21-value scratch array whose
+        // scalar stores and wider reloads stalled on store forwarding (perf: over half its time on
+        // one reload). Same operations, same order, same bits. `x * 0.5` is `x / 2` exactly.
+        let stride = outputs * inputs, half: T = 0.5
+        /// `(a, (a + b + c) / 2, (a - b + c) / 2, c)`: `G` applied to one column (or row) `(a, b, c)`.
+        @inline(__always) func expand(_ a: T, _ b: T, _ c: T) -> (T, T, T, T) { (a, (a + b + c) * half, (a - b + c) * half, c) }
+        /// `expand` lane by lane, for 8 filters at once.
+        @inline(__always) func expand8(_ a: SIMD8<T>, _ b: SIMD8<T>, _ c: SIMD8<T>) -> (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>) {
+            (a, (a + b + c) * half, (a - b + c) * half, c)
+        }
+        @inline(__always) func store8(_ v: SIMD8<T>, _ p: UnsafeMutablePointer<T>) {
+            UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<T>.self)
+        }
         for o in 0..<outputs {
-            for i in 0..<inputs {
-                for k in 0..<9 { g[k] = adjoint ? w[(i * outputs + o) * 9 + 8 - k] : w[(o * inputs + i) * 9 + k] }
-                // t = G g (4x3), then U = t G^T (4x4).
-                for c in 0..<3 {
-                    let g0 = g[c], g1 = g[3 + c], g2 = g[6 + c]
-                    t[c] = g0; t[3 + c] = (g0 + g1 + g2) / 2; t[6 + c] = (g0 - g1 + g2) / 2; t[9 + c] = g2
+            // Eight consecutive inputs at a time: the 16 components then go out as 16 vector stores
+            // (one per component block) instead of 128 scalar ones into 16 streams a power of two apart.
+            var i0 = 0
+            while i0 + 8 <= inputs {
+                @inline(__always) func g8(_ k: Int) -> SIMD8<T> {
+                    var v = SIMD8<T>()
+                    for l in 0..<8 { v[l] = adjoint ? w[((i0 + l) * outputs + o) * 9 + 8 - k] : w[(o * inputs + i0 + l) * 9 + k] }
+                    return v
                 }
+                let c0 = expand8(g8(0), g8(3), g8(6)), c1 = expand8(g8(1), g8(4), g8(7)), c2 = expand8(g8(2), g8(5), g8(8))
+                let base = u + o * inputs + i0
+                @inline(__always) func row8(_ r: Int, _ t0: SIMD8<T>, _ t1: SIMD8<T>, _ t2: SIMD8<T>) {
+                    let v = expand8(t0, t1, t2)
+                    store8(v.0, base + (4 * r) * stride); store8(v.1, base + (4 * r + 1) * stride)
+                    store8(v.2, base + (4 * r + 2) * stride); store8(v.3, base + (4 * r + 3) * stride)
+                }
+                row8(0, c0.0, c1.0, c2.0); row8(1, c0.1, c1.1, c2.1); row8(2, c0.2, c1.2, c2.2); row8(3, c0.3, c1.3, c2.3)
+                i0 += 8
+            }
+            for i in i0..<inputs {
+                let src = adjoint ? w + (i * outputs + o) * 9 : w + (o * inputs + i) * 9
+                @inline(__always) func g(_ k: Int) -> T { adjoint ? src[8 - k] : src[k] }
+                // t = G g (4x3), by columns; then U = t G^T (4x4), by rows of t.
+                let c0 = expand(g(0), g(3), g(6)), c1 = expand(g(1), g(4), g(7)), c2 = expand(g(2), g(5), g(8))
                 let base = u + o * inputs + i
-                for r in 0..<4 {
-                    let t0 = t[3 * r], t1 = t[3 * r + 1], t2 = t[3 * r + 2]
-                    base[(4 * r) * stride] = t0
-                    base[(4 * r + 1) * stride] = (t0 + t1 + t2) / 2
-                    base[(4 * r + 2) * stride] = (t0 - t1 + t2) / 2
-                    base[(4 * r + 3) * stride] = t2
+                @inline(__always) func row(_ r: Int, _ t0: T, _ t1: T, _ t2: T) {
+                    let v = expand(t0, t1, t2)
+                    base[(4 * r) * stride] = v.0; base[(4 * r + 1) * stride] = v.1
+                    base[(4 * r + 2) * stride] = v.2; base[(4 * r + 3) * stride] = v.3
                 }
+                row(0, c0.0, c1.0, c2.0); row(1, c0.1, c1.1, c2.1); row(2, c0.2, c1.2, c2.2); row(3, c0.3, c1.3, c2.3)
             }
         }
     }
@@ -68,25 +122,24 @@ enum Winograd {
     @_specialize(where T == Double)
     static func accumulateWeightGradient<T: Real>(_ du: UnsafePointer<T>, outputs: Int, inputs: Int,
                                                   into dw: UnsafeMutablePointer<T>) {
-        let stride = outputs * inputs
-        let s = UnsafeMutablePointer<T>.allocate(capacity: 12)
-        defer { s.deallocate() }
+        let stride = outputs * inputs, half: T = 0.5
+        /// `(d0 + (d1 + d2) / 2, (d1 - d2) / 2, (d1 + d2) / 2 + d3)`: `G^T` applied to `(d0, d1, d2, d3)`.
+        @inline(__always) func reduce(_ d0: T, _ d1: T, _ d2: T, _ d3: T) -> (T, T, T) {
+            (d0 + (d1 + d2) * half, (d1 - d2) * half, (d1 + d2) * half + d3)
+        }
         for o in 0..<outputs {
             for i in 0..<inputs {
                 let base = du + o * inputs + i
-                // s = dU G (4x3), then G^T s (3x3). G^T rows: [1 ½ ½ 0], [0 ½ -½ 0], [0 ½ ½ 1].
-                for r in 0..<4 {
-                    let d0 = base[(4 * r) * stride], d1 = base[(4 * r + 1) * stride]
-                    let d2 = base[(4 * r + 2) * stride], d3 = base[(4 * r + 3) * stride]
-                    s[3 * r] = d0 + (d1 + d2) / 2; s[3 * r + 1] = (d1 - d2) / 2; s[3 * r + 2] = (d1 + d2) / 2 + d3
+                // s = dU G (4x3) by rows, then G^T s (3x3) by columns, in registers.
+                @inline(__always) func s(_ r: Int) -> (T, T, T) {
+                    reduce(base[(4 * r) * stride], base[(4 * r + 1) * stride], base[(4 * r + 2) * stride], base[(4 * r + 3) * stride])
                 }
+                let s0 = s(0), s1 = s(1), s2 = s(2), s3 = s(3)
                 let out = dw + (o * inputs + i) * 9
-                for c in 0..<3 {
-                    let s0 = s[c], s1 = s[3 + c], s2 = s[6 + c], s3 = s[9 + c]
-                    out[c] += s0 + (s1 + s2) / 2
-                    out[3 + c] += (s1 - s2) / 2
-                    out[6 + c] += (s1 + s2) / 2 + s3
-                }
+                let x0 = reduce(s0.0, s1.0, s2.0, s3.0), x1 = reduce(s0.1, s1.1, s2.1, s3.1), x2 = reduce(s0.2, s1.2, s2.2, s3.2)
+                out[0] += x0.0; out[3] += x0.1; out[6] += x0.2
+                out[1] += x1.0; out[4] += x1.1; out[7] += x1.2
+                out[2] += x2.0; out[5] += x2.1; out[8] += x2.2
             }
         }
     }
@@ -160,10 +213,18 @@ enum Winograd {
     @inline(__always)
     private static func split<T: Real>(_ row: UnsafePointer<T>, _ w: Int, _ tw: Int,
                                        _ e: UnsafeMutablePointer<T>, _ o: UnsafeMutablePointer<T>) {
-        let inner = (w - 1) / 2   // j in 1...inner has both 2j-1 and 2j inside the row
-        e[0] = 0; o[0] = row[0]
-        if inner >= 1 { for j in 1...inner { e[j] = row[2 &* j &- 1]; o[j] = row[2 &* j] } }
-        for j in (inner + 1)...tw { e[j] = 2 * j - 1 < w ? row[2 * j - 1] : 0; o[j] = 0 }
+        // o[j] = row[2j], e[j+1] = row[2j+1]: 16 row values at a time split by two shuffles (the
+        // scalar loop was the hottest spot of the forward pass, perf), then the rest one by one.
+        e[0] = 0
+        var j = 0
+        while 2 &* j &+ 16 <= w {
+            let a: SIMD8<T> = load(row + 2 &* j), b: SIMD8<T> = load(row + (2 &* j &+ 8))
+            store(SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf), o + j)
+            store(SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf), e + (j &+ 1))
+            j &+= 8
+        }
+        for q in j...tw { o[q] = 2 &* q < w ? row[2 &* q] : 0 }
+        if j + 1 <= tw { for q in (j + 1)...tw { e[q] = 2 &* q &- 1 < w ? row[2 &* q &- 1] : 0 } }
     }
 
     @inline(__always) private static func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>) -> V {
@@ -307,7 +368,14 @@ enum Winograd {
     private static func deinterleave<T: Real>(_ row: UnsafePointer<T>, _ w: Int, _ e: UnsafeMutablePointer<T>,
                                               _ o: UnsafeMutablePointer<T>) {
         let pairs = w / 2
-        for i in 0..<pairs { e[i] = row[2 &* i]; o[i] = row[2 &* i &+ 1] }
+        var i = 0
+        while 2 &* i &+ 16 <= w {
+            let a: SIMD8<T> = load(row + 2 &* i), b: SIMD8<T> = load(row + (2 &* i &+ 8))
+            store(SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf), e + i)
+            store(SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf), o + i)
+            i &+= 8
+        }
+        while i < pairs { e[i] = row[2 &* i]; o[i] = row[2 &* i &+ 1]; i &+= 1 }
         if w & 1 == 1 { e[pairs] = row[w - 1]; o[pairs] = 0 }
     }
 

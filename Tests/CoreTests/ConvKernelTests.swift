@@ -1,0 +1,131 @@
+@testable import Core
+import TestSupport
+import XCTest
+
+/// The Winograd convolution's own GEMM kernels (`SmallGEMM`) and its cached filter transforms.
+final class ConvKernelTests: XCTestCase {
+    /// Both kernels against a Double triple loop, on shapes with every kind of tail (rows not a
+    /// multiple of 4, columns not a multiple of 8 or 16, inner dimensions not a multiple of 8),
+    /// writing and accumulating, with and without a scale.
+    func testSmallGEMMMatchesNaiveProducts() {
+        var r = TestRandom(3)
+        for (m, n, k) in [(1, 1, 1), (3, 5, 2), (4, 8, 8), (5, 17, 9), (16, 512, 16), (7, 49, 13), (9, 30, 33), (64, 16, 64)] {
+            for accumulate in [false, true] {
+                for alpha in [1.0, 2.0] {
+                    let a = r.array(m * k), bnn = r.array(k * n), bnt = r.array(n * k), c0 = r.array(m * n)
+                    var nn = c0, nt = c0
+                    a.withUnsafeBufferPointer { ap in
+                        bnn.withUnsafeBufferPointer { bp in nn.withUnsafeMutableBufferPointer {
+                            SmallGEMM.nn(m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, b: bp.baseAddress!, accumulate: accumulate,
+                                         c: $0.baseAddress!)
+                        } }
+                        bnt.withUnsafeBufferPointer { bp in nt.withUnsafeMutableBufferPointer {
+                            SmallGEMM.nt(m: m, n: n, k: k, alpha: alpha, a: ap.baseAddress!, b: bp.baseAddress!, accumulate: accumulate,
+                                         c: $0.baseAddress!)
+                        } }
+                    }
+                    var wantNN = [Double](repeating: 0, count: m * n), wantNT = wantNN
+                    for i in 0..<m { for j in 0..<n {
+                        var s = 0.0, t = 0.0
+                        for p in 0..<k { s += a[i * k + p] * bnn[p * n + j]; t += a[i * k + p] * bnt[j * k + p] }
+                        wantNN[i * n + j] = alpha * s + (accumulate ? c0[i * n + j] : 0)
+                        wantNT[i * n + j] = alpha * t + (accumulate ? c0[i * n + j] : 0)
+                    } }
+                    assertClose(nn, wantNN, Tolerance.double, "nn \(m)x\(n)x\(k) accumulate \(accumulate) alpha \(alpha)")
+                    assertClose(nt, wantNT, Tolerance.double, "nt \(m)x\(n)x\(k) accumulate \(accumulate) alpha \(alpha)")
+                }
+            }
+        }
+    }
+
+    /// A column's result does not depend on where it lies in `C` or how wide `C` is (the tails run
+    /// the same arithmetic), in Float: the property that keeps a tile's result independent of the
+    /// chunk it is computed in.
+    func testSmallGEMMColumnsIndependentOfWidth() {
+        var r = TestRandom(4)
+        let m = 6, k = 13, n = 37
+        let a = r.array(m * k).map { Float($0) }, b = r.array(k * n).map { Float($0) }
+        func product(_ cols: Range<Int>) -> [Float] {
+            let w = cols.count
+            var sub = [Float](repeating: 0, count: k * w), c = [Float](repeating: 0, count: m * w)
+            for p in 0..<k { for j in 0..<w { sub[p * w + j] = b[p * n + cols.lowerBound + j] } }
+            a.withUnsafeBufferPointer { ap in sub.withUnsafeBufferPointer { bp in c.withUnsafeMutableBufferPointer {
+                SmallGEMM.nn(m: m, n: w, k: k, alpha: 1, a: ap.baseAddress!, b: bp.baseAddress!, accumulate: false, c: $0.baseAddress!)
+            } } }
+            return c
+        }
+        let whole = product(0..<n)
+        for cols in [0..<5, 3..<20, 17..<37, 30..<37] {
+            let part = product(cols)
+            for i in 0..<m { for j in 0..<cols.count {
+                XCTAssertEqual(part[i * cols.count + j].bitPattern, whole[i * n + cols.lowerBound + j].bitPattern, "column \(cols.lowerBound + j)")
+            } }
+        }
+    }
+
+    /// The Winograd filter transforms cached between calls follow the weights, not their address:
+    /// after changing weights in place (first, middle and last element), forward and backward equal
+    /// those of a fresh layer bit for bit (Float), and the bias-only change keeps the cache valid.
+    func testWinogradFilterCacheFollowsWeights() {
+        let shape = Shape(5, 6, 7), cout = 4, n = 2
+        var r = TestRandom(9)
+        let x = r.array(n * shape.count).map { Float($0) }, dy = r.array(n * cout * shape.plane).map { Float($0) }
+        func make() -> (Conv2D<Float>, Int) {
+            let layout = ParameterLayout()
+            let conv = Conv2D<Float>("c", in: shape, out: cout, kernel: 3, padding: 1, bias: true, layout: layout)
+            conv.algorithm = .winograd
+            return (conv, layout.parameterCount)
+        }
+        /// `y`, `dx` and the parameter gradient of one forward and backward.
+        func run(_ conv: Conv2D<Float>, _ params: Buffer<Float>) -> [Float] {
+            let grads = Buffer<Float>(count: params.count)
+            var y = [Float](repeating: 0, count: dy.count), dx = [Float](repeating: 0, count: x.count)
+            let ctx = LayerContext(params: params.pointer, grads: grads.pointer, state: grads.pointer, mode: .train)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, ctx) }
+                dx.withUnsafeMutableBufferPointer { dxp in
+                    conv.backward(x: xp.baseAddress!, y: y, dy: dy, dx: dxp.baseAddress!, n: n, ctx)
+                }
+            }
+            return y + dx + grads.array
+        }
+        let (cached, count) = make()
+        let params = Buffer<Float>(r.array(count).map { Float($0) })
+        let first = run(cached, params)
+        XCTAssertEqual(run(cached, params), first, "unchanged weights")
+        let weights = cout * shape.c * 9
+        for i in [0, weights / 2, weights - 1, weights] {   // the last: a bias, outside the transformed weights
+            params[i] += 0.25
+            let (fresh, _) = make()
+            XCTAssertEqual(run(cached, params).map(\.bitPattern), run(fresh, params).map(\.bitPattern), "after changing parameter \(i)")
+        }
+    }
+    /// Forward and backward of a Winograd convolution in several chunks give the same bits on one
+    /// worker (weight-gradient terms added into one partial as they come) and on two (one partial
+    /// per chunk, summed in chunk order), Float.
+    func testWinogradSameBitsForAnyWorkerCount() {
+        let shape = Shape(16, 32, 32), cout = 16, n = 5
+        let layout = ParameterLayout()
+        let conv = Conv2D<Float>("c", in: shape, out: cout, kernel: 3, padding: 1, bias: true, layout: layout)
+        conv.algorithm = .winograd
+        XCTAssertLessThan(conv.winogradChunk(n), n, "several chunks")
+        var r = TestRandom(11)
+        let params = Buffer<Float>(r.array(layout.parameterCount).map { Float($0) })
+        let x = r.array(n * shape.count).map { Float($0) }, dy = r.array(n * cout * shape.plane).map { Float($0) }
+        func run() -> [UInt32] {
+            let grads = Buffer<Float>(count: params.count)
+            var y = [Float](repeating: 0, count: dy.count), dx = [Float](repeating: 0, count: x.count)
+            let ctx = LayerContext(params: params.pointer, grads: grads.pointer, state: grads.pointer, mode: .train)
+            x.withUnsafeBufferPointer { xp in
+                y.withUnsafeMutableBufferPointer { conv.forward(xp.baseAddress!, $0.baseAddress!, n: n, ctx) }
+                dx.withUnsafeMutableBufferPointer { dxp in
+                    conv.backward(x: xp.baseAddress!, y: y, dy: dy, dx: dxp.baseAddress!, n: n, ctx)
+                }
+            }
+            return (y + dx + grads.array).map(\.bitPattern)
+        }
+        let one = BLASThreads.with(threads: 1) { run() }, two = BLASThreads.with(threads: 2) { run() }
+        XCTAssertEqual(one, two)
+    }
+}
+
