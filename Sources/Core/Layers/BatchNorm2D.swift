@@ -121,13 +121,15 @@ public final class BatchNorm2D<T: Real>: Layer {
         let count = n * inShape.plane
         let mean = mean.pointer, invStd = invStd.pointer, weightOffset = weightOffset, biasOffset = biasOffset
         let overwrite = ctx.overwriteInputGradient
-        // One shard of a batch in training mode: the means of g and g x̂ are over the whole batch.
-        let batch = ctx.mode == .train ? ctx.shardSums.map { shardGradientMeans(x: x, dy: dy, count: count, $0) } : nil
+        // One shard of a batch in training mode: this shard's sums, and the means of g and g x̂ over the whole batch.
+        let shard = ctx.mode == .train ? ctx.shardSums.map { shardGradientSums(x: x, dy: dy, count: count, $0) } : nil
+        let channelCount = inShape.c
         Workers.split(inShape.c, cost: 3 * count) { channels in
         for c in channels {
             let p = x + c * count, g = dy + c * count
             let mu = mean[c], s = invStd[c], gamma = ctx.params[weightOffset + c]
-            let (sumG, sumGXc) = Reduce.sumAndDeviationProduct(g, p, mean: mu, count: count)
+            let (sumG, sumGXc) = shard.map { ($0.local[c], $0.local[channelCount + c]) }
+                ?? Reduce.sumAndDeviationProduct(g, p, mean: mu, count: count)
             let sumGX = sumGXc * s
             if ctx.parameterGradients {
                 ctx.grads[weightOffset + c] += sumGX
@@ -142,7 +144,7 @@ public final class BatchNorm2D<T: Real>: Layer {
             if ctx.mode == .eval {
                 (a, b) = (0, 0)
             } else {
-                let (mg, mgx) = batch.map { ($0[c], $0[inShape.c + c] * s) } ?? (sumG / T(count), sumGX / T(count))
+                let (mg, mgx) = shard.map { ($0.batchMeans[c], $0.batchMeans[channelCount + c] * s) } ?? (sumG / T(count), sumGX / T(count))
                 (a, b) = (-k * s * mgx, -k * mg)
             }
             if overwrite {
@@ -154,19 +156,19 @@ public final class BatchNorm2D<T: Real>: Layer {
         }
     }
 
-    /// Training-mode backward of one shard: per channel, `mean(g)` and `mean(g (x - μ))` over the
-    /// whole batch (the shard's sums, summed over the shards), as `[C]` then `[C]`.
-    private func shardGradientMeans(x: UnsafePointer<T>, dy: UnsafePointer<T>, count: Int, _ sums: ShardSums) -> [T] {
+    /// Training-mode backward of one shard: per channel, this shard's `Σg` and `Σg (x - μ)` (`[C]`
+    /// then `[C]`; its parameter gradients) and their means over the whole batch (the shards' sums
+    /// summed over the shards).
+    private func shardGradientSums(x: UnsafePointer<T>, dy: UnsafePointer<T>, count: Int, _ sums: ShardSums)
+        -> (local: [T], batchMeans: [T]) {
         let channels = inShape.c, total = Double(sums.batchExamples * inShape.plane), mean = mean.pointer
-        var partial = [Double](repeating: 0, count: 2 * channels)
-        partial.withUnsafeMutableBufferPointer { s in
-            for c in 0..<channels {
-                let (g, gx) = Reduce.sumAndDeviationProduct(dy + c * count, x + c * count, mean: mean[c], count: count)
-                (s[c], s[channels + c]) = (Double(g), Double(gx))
-            }
-            sums.sumOverShards(s)
+        var local = [T](repeating: 0, count: 2 * channels)
+        for c in 0..<channels {
+            (local[c], local[channels + c]) = Reduce.sumAndDeviationProduct(dy + c * count, x + c * count, mean: mean[c], count: count)
         }
-        return partial.map { T($0 / total) }
+        var partial = local.map { Double($0) }
+        partial.withUnsafeMutableBufferPointer { sums.sumOverShards($0) }
+        return (local, partial.map { T($0 / total) })
     }
 
     @_specialize(where T == Float)
