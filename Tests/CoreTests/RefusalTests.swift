@@ -56,9 +56,10 @@ final class RefusalTests: XCTestCase {
                        max(3 * 8_000_000, 8_000_000 + 1500 * 4096 * 4) + (256 << 20) + 64 * 10_000)
         // Data: both splits as F32 with their labels.
         XCTAssertEqual(timeline.items[0].bytes, 300 * 193 * 4)
-        // Training: parameters, gradients and two Adam slots; two more networks; activations at the batch.
+        // Training: parameters, gradients and two Adam slots; two more networks; activations at the batch;
+        // 8 shard replicas' parameters and gradients and the exchange of the 8 shard gradients.
         let training = try XCTUnwrap(estimate.phases.first { $0.name == "training" })
-        XCTAssertEqual(training.bytes, 300 * 193 * 4 + 4 * 10_000 * 4 + 2 * 10_000 * 4 + 2 * 4 * 50 * 1000)
+        XCTAssertEqual(training.bytes, 300 * 193 * 4 + 4 * 10_000 * 4 + 2 * 10_000 * 4 + 2 * 4 * 50 * 1000 + 3 * 8 * 10_000 * 4)
     }
 
     /// An experiment keeping too many parent Grams for `ntk.memory_gb` is refused at set-up — before

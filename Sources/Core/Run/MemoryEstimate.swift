@@ -9,7 +9,9 @@ import Foundation
 ///     data       (train + test) x (C H W + 1) x 4                 every rank holds both splits
 ///     training   parameters, gradients, optimiser state (SGD 1, Adam 2 slots), 2 more networks
 ///                (pair metrics: two children and the interpolated point) 4 P each;
-///                activations and their gradients 2 x 4 x batch x A (A: activations per example)
+///                activations and their gradients 2 x 4 x batch x A (A: activations per example);
+///                data parallelism: a replica per shard (parameters, gradients) and the shards'
+///                gradients exchanged, 3 x shards x 4 P
 ///     NTK unit   every Gram it holds at once: the finished ones (each (mC)^2 x 8 bytes, a rank
 ///                of a group of p holding ceil(blocks/p) blocks of nb rows), the parent
 ///                timeline's traced m x m copies, and one Gram under construction (`GramPlan`)
@@ -95,12 +97,15 @@ public struct MemoryEstimate: Sendable {
                         bytes: (s.trainExamples + s.testExamples) * (s.inputCount + 1) * 4)
         var list: [Phase] = []
 
-        let slots = config.recipe.optimizer == .adam ? 2 : 1
+        let slots = config.recipe.optimizer == .adam ? 2 : 1, shards = min(config.recipe.shards, config.recipe.batchSize)
         list.append(Phase(name: "training", items: [
             data,
             Item(label: "parameters, gradients, \(config.recipe.optimizer.rawValue) state", bytes: (2 + slots) * p * 4),
             Item(label: "2 more networks (pair metrics)", bytes: 2 * p * 4),
             Item(label: "activations at batch \(config.recipe.batchSize)", bytes: 2 * 4 * config.recipe.batchSize * s.activationsPerExample),
+            // DataParallelStep: a rank computing every shard (a group of one) keeps a replica per
+            // shard; a group exchanges every shard's gradient.
+            Item(label: "\(shards) shard replicas (parameters, gradients) and the shard-gradient exchange", bytes: 3 * shards * p * 4),
         ], requiredBytes: nil))
 
         let nb = config.ntk.blockSize > 0 ? config.ntk.blockSize : GramLayout.defaultBlockSize(classes: c)
