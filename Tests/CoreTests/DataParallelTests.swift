@@ -3,9 +3,9 @@ import Foundation
 import TestSupport
 import XCTest
 
-/// Data-parallel training (`DataParallelStep`): the sharded gradient is the whole batch's gradient
-/// (against the one-call forward/backward of the whole batch), and training gives the same bits
-/// on any number of ranks sharing the network (against one process, `SerialCommunicator`).
+/// Data-parallel training (`DataParallelStep`): how batches are cut into shards, and the sharded
+/// gradient against the one-call forward/backward of the whole batch. That groups of ranks train
+/// to the bits of one process is tested in ParallelTests (`DataParallelGroupTests`).
 final class DataParallelTests: XCTestCase {
     func testShardsCoverTheBatchAndRankZeroAlwaysHasTheFirst() {
         XCTAssertEqual(BatchShards.ranges(examples: 10, shards: 4), [0..<2, 2..<5, 5..<7, 7..<10])
@@ -84,39 +84,5 @@ final class DataParallelTests: XCTestCase {
         net.zeroGrads()
         dlogits.withUnsafeBufferPointer { net.backward($0.baseAddress!, n: n, mode: .train) }
         return summary
-    }
-
-    /// A short epoch (batches of 24, 24 and 2: the last has fewer shards than some groups have
-    /// ranks) on groups of 2 and 3 in-process ranks gives the weights, BatchNorm state, optimiser
-    /// state and losses of one process, bit for bit.
-    func testGroupsOfAnySizeTrainBitIdentically() throws {
-        for kind in [ModelKind.resnet20, .simplecnn] {
-            let reference = try Self.train(kind, group: SerialCommunicator())
-            for size in [2, 3] {
-                let members = try ThreadGroup.run(size: size) { comm in try Self.train(kind, group: comm) }
-                for (rank, result) in members.enumerated() {
-                    XCTAssertEqual(result.losses, reference.losses, "\(kind), rank \(rank) of \(size): losses")
-                    XCTAssertTrue(result.checkpoint == reference.checkpoint, "\(kind), rank \(rank) of \(size): checkpoint differs")
-                }
-            }
-        }
-    }
-
-    /// Trains one epoch of 50 synthetic examples; returns the step losses and the checkpoint's bytes.
-    static func train(_ kind: ModelKind, group: Communicator) throws -> (losses: [Double], checkpoint: Data) {
-        let (data, _) = SyntheticData.make(SyntheticSpec(trainCount: 50, testCount: 1, channels: 3, height: 8, width: 8,
-                                                         classCount: 4, seed: 7))
-        var recipe = TrainingRecipe()
-        recipe.batchSize = 24; recipe.learningRate = 0.05; recipe.epochs = 1; recipe.shards = 8
-        let trainer = Trainer(network: kind.build(input: Shape(3, 8, 8), classes: 4), recipe: recipe, data: data,
-                              identity: TrainingIdentity(seed: 11), group: group)
-        trainer.initializeWeights()
-        var losses: [Double] = []
-        while trainer.step < trainer.finalStep { losses.append(try trainer.trainStep().lossSum) }
-        let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("dp-\(kind)-\(group.size)-\(group.rank)-\(UUID().uuidString).safetensors").path
-        defer { try? FileManager.default.removeItem(atPath: path) }
-        try Checkpoint(trainer: trainer).write(to: path)
-        return (losses, try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }

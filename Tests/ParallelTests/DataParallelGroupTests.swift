@@ -3,25 +3,42 @@ import Foundation
 import Parallel
 import XCTest
 
-/// Data-parallel training under real MPI: groups of 1, 2 and 3 ranks (`Trainer.group`, split from
-/// the world of `mpirun -np 3`) train ResNet-20 (BatchNorm) and SimpleCNN to the same bytes as one
-/// process with `SerialCommunicator`. The test relaunches this bundle under mpirun, running only
-/// `testTrainingOnEveryRank`, which compares on every member and prints a line per match.
-final class DataParallelMPITests: XCTestCase {
+/// Data-parallel training (`Trainer.group`): groups of 1, 2 and 3 ranks train ResNet-20 (BatchNorm)
+/// and SimpleCNN to the same bytes as one process with `SerialCommunicator` — in-process ranks
+/// (`ThreadGroup`), and real MPI ranks split from the world of `mpirun -np 3` (the test relaunches
+/// this bundle under mpirun, running only `testTrainingOnEveryRank`, which compares on every member
+/// and prints a line per match).
+final class DataParallelGroupTests: XCTestCase {
     static let childFlag = "NTKSCAPE_TEST_DATA_PARALLEL_CHILD"
     static let models: [ModelKind] = [.resnet20, .simplecnn]
 
-    func testGroupsOfOneTwoAndThreeRanksTrainBitIdentically() throws {
+    /// A short epoch (batches of 24, 24 and 2: the last has fewer shards than a group of 3 has
+    /// ranks) on groups of 2 and 3 in-process ranks gives the weights, BatchNorm state, optimiser
+    /// state and losses of one process, bit for bit.
+    func testInProcessGroupsTrainBitIdentically() throws {
+        for kind in Self.models {
+            let reference = try Self.train(kind, group: SerialCommunicator())
+            for size in [2, 3] {
+                let members = try ThreadGroup.run(size: size) { comm in try Self.train(kind, group: comm) }
+                for (rank, result) in members.enumerated() {
+                    XCTAssertEqual(result.losses, reference.losses, "\(kind), rank \(rank) of \(size): losses")
+                    XCTAssertTrue(result.checkpoint == reference.checkpoint, "\(kind), rank \(rank) of \(size): checkpoint differs")
+                }
+            }
+        }
+    }
+
+    func testGroupsOfOneTwoAndThreeMPIRanksTrainBitIdentically() throws {
         if ProcessInfo.processInfo.environment[Self.childFlag] != nil { return }   // the child runs the other test
         let bundle = try XCTUnwrap(try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe"))
         let (status, output) = try SelftestIntegrationTests.run(SelftestIntegrationTests.mpirun, [
             "--allow-run-as-root", "--oversubscribe", "-np", "3", "-x", "\(Self.childFlag)=1", bundle,
-            "ParallelTests.DataParallelMPITests/testTrainingOnEveryRank"], timeout: 300)
+            "ParallelTests.DataParallelGroupTests/testTrainingOnEveryRank"], timeout: 300)
         XCTAssertEqual(status, 0, output)
         for kind in Self.models {
             for size in 1...3 {
                 for rank in 0..<size {
-                    XCTAssertTrue(output.contains("DataParallelMPITests: \(kind) rank \(rank) of \(size) matches one process"),
+                    XCTAssertTrue(output.contains("DataParallelGroupTests: \(kind) rank \(rank) of \(size) matches one process"),
                                   "\(kind), rank \(rank) of \(size):\n\(output)")
                 }
             }
@@ -31,7 +48,7 @@ final class DataParallelMPITests: XCTestCase {
     /// Runs only under the relaunch above (skipped in a normal test run).
     func testTrainingOnEveryRank() throws {
         guard ProcessInfo.processInfo.environment[Self.childFlag] != nil else {
-            throw XCTSkip("runs only on the ranks started by testGroupsOfOneTwoAndThreeRanksTrainBitIdentically")
+            throw XCTSkip("runs only on the ranks started by testGroupsOfOneTwoAndThreeMPIRanksTrainBitIdentically")
         }
         let world = Parallel.worldCommunicator()
         XCTAssertEqual(world.size, 3)
@@ -43,7 +60,7 @@ final class DataParallelMPITests: XCTestCase {
                     XCTAssertEqual(result.losses, reference.losses, "\(kind), rank \(group.rank) of \(size): losses")
                     XCTAssertTrue(result.checkpoint == reference.checkpoint, "\(kind), rank \(group.rank) of \(size): checkpoint differs")
                     if result.losses == reference.losses && result.checkpoint == reference.checkpoint {
-                        print("DataParallelMPITests: \(kind) rank \(group.rank) of \(size) matches one process")
+                        print("DataParallelGroupTests: \(kind) rank \(group.rank) of \(size) matches one process")
                     }
                 }
                 world.barrier()
@@ -64,7 +81,7 @@ final class DataParallelMPITests: XCTestCase {
         var losses: [Double] = []
         while trainer.step < trainer.finalStep { losses.append(try trainer.trainStep().lossSum) }
         let path = FileManager.default.temporaryDirectory
-            .appendingPathComponent("dp-mpi-\(kind)-\(group.size)-\(group.rank)-\(UUID().uuidString).safetensors").path
+            .appendingPathComponent("dp-\(kind)-\(group.size)-\(group.rank)-\(UUID().uuidString).safetensors").path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Checkpoint(trainer: trainer).write(to: path)
         return (losses, try Data(contentsOf: URL(fileURLWithPath: path)))
