@@ -61,39 +61,11 @@ final class FailureIntegrationTests: XCTestCase {
         var status: Int32, output: String, seconds: Double
     }
 
-    /// Runs `ntkscape <arguments>` on `ranks` ranks (0: without mpirun) with `NTKSCAPE_FAULT=fault`.
+    /// Runs `ntkscape <arguments>` on `ranks` ranks (0: without mpirun) with `NTKSCAPE_FAULT=fault`;
+    /// the launcher is killed well after the limit (a hang fails the test instead of stalling it).
     private func launch(_ arguments: [String], ranks: Int, fault: String? = nil) throws -> Outcome {
-        let binary = try XCTUnwrap(Tool.binary, "ntkscape binary not found next to the tests")
-        let log = Self.workspace.appendingPathComponent("out-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: log) }
-        let handle = try FileHandle(forWritingTo: log)
-        let process = Process()
-        if ranks == 0 {
-            process.executableURL = binary
-            process.arguments = arguments
-        } else {
-            process.executableURL = Tool.mpirun
-            process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary.path] + arguments
-        }
-        var environment = Tool.childEnvironment
-        environment["NTKSCAPE_FAULT"] = fault
-        environment["OPENBLAS_NUM_THREADS"] = "1"
-        process.environment = environment
-        process.standardOutput = handle
-        process.standardError = handle
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        let start = Date()
-        try process.run()
-        // A hang must fail the test, not stall it: kill the launcher well after the limit.
-        if done.wait(timeout: .now() + Self.limit * 4) == .timedOut {
-            process.terminate()
-            done.wait()
-        }
-        let seconds = Date().timeIntervalSince(start)
-        try handle.close()
-        return Outcome(status: process.terminationStatus, output: try String(contentsOf: log, encoding: .utf8), seconds: seconds)
+        let r = try Tool.launch(arguments, ranks: ranks, fault: fault, timeout: Self.limit * 4)
+        return Outcome(status: r.status, output: r.output, seconds: r.seconds)
     }
 
     private func run(root: String, ranks: Int, fault: String? = nil) throws -> Outcome {

@@ -44,6 +44,44 @@ final class SelftestIntegrationTests: XCTestCase {
         executableOnPath("mpirun") ?? URL(fileURLWithPath: "mpirun")
     }
 
+    /// Runs `ntkscape arguments` on `ranks` ranks (0: without mpirun), one OpenBLAS thread per rank,
+    /// `NTKSCAPE_FAULT=fault` if given; stdout and stderr merged. A hang must fail the test, not
+    /// stall it: the launcher is killed after `timeout` s and its status returned.
+    static func launch(_ arguments: [String], ranks: Int, fault: String? = nil, timeout: TimeInterval)
+        throws -> (status: Int32, output: String, seconds: Double)
+    {
+        let binary = try XCTUnwrap(binary, "ntkscape binary not found next to the tests")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ntkscape-launch-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: log) }
+        let handle = try FileHandle(forWritingTo: log)
+        let process = Process()
+        if ranks == 0 {
+            process.executableURL = binary
+            process.arguments = arguments
+        } else {
+            process.executableURL = mpirun
+            process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary.path] + arguments
+        }
+        var environment = childEnvironment
+        environment["NTKSCAPE_FAULT"] = fault
+        environment["OPENBLAS_NUM_THREADS"] = "1"
+        process.environment = environment
+        process.standardOutput = handle
+        process.standardError = handle
+        let done = DispatchSemaphore(value: 0)
+        process.terminationHandler = { _ in done.signal() }
+        let start = Date()
+        try process.run()
+        if done.wait(timeout: .now() + timeout) == .timedOut {
+            process.terminate()
+            done.wait()
+        }
+        let seconds = Date().timeIntervalSince(start)
+        try handle.close()
+        return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8), seconds)
+    }
+
     /// Runs `executable arguments` to completion (killed after `timeout` s); stdout and stderr merged.
     static func run(_ executable: URL, _ arguments: [String], timeout: TimeInterval = 300)
         throws -> (status: Int32, output: String)

@@ -63,36 +63,8 @@ final class TrainingGroupIntegrationTests: XCTestCase {
 
     /// Runs `ntkscape run` on `ranks` ranks (0: without mpirun), `NTKSCAPE_FAULT=fault` if given.
     private func run(_ dir: URL, root: String, ranks: Int, fault: String? = nil) throws -> (status: Int32, output: String, seconds: Double) {
-        let binary = try XCTUnwrap(Tool.binary, "ntkscape binary not found next to the tests")
-        let args = ["run", dir.appendingPathComponent("groups.yaml").path, "--runs", dir.appendingPathComponent(root).path]
-        let process = Process()
-        let log = dir.appendingPathComponent("out-\(UUID().uuidString).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        if ranks == 0 {
-            process.executableURL = binary
-            process.arguments = args
-        } else {
-            process.executableURL = Tool.mpirun
-            process.arguments = ["--allow-run-as-root", "--oversubscribe", "-np", "\(ranks)", binary.path] + args
-        }
-        var environment = Tool.childEnvironment
-        environment["NTKSCAPE_FAULT"] = fault
-        environment["OPENBLAS_NUM_THREADS"] = "1"
-        process.environment = environment
-        process.standardOutput = handle
-        process.standardError = handle
-        let done = DispatchSemaphore(value: 0)
-        process.terminationHandler = { _ in done.signal() }
-        let start = Date()
-        try process.run()
-        // A hang must fail the test, not stall it.
-        if done.wait(timeout: .now() + 600) == .timedOut {
-            process.terminate()
-            done.wait()
-        }
-        try handle.close()
-        return (process.terminationStatus, try String(contentsOf: log, encoding: .utf8), Date().timeIntervalSince(start))
+        try Tool.launch(["run", dir.appendingPathComponent("groups.yaml").path, "--runs", dir.appendingPathComponent(root).path],
+                        ranks: ranks, fault: fault, timeout: 600)
     }
 
     private func runDirectory(_ root: URL) throws -> URL {

@@ -137,12 +137,7 @@ public final class ExperimentRunner {
             if Self.anyMember(of: group, shouldStop()) { throw StopRequested(task: "between tasks (next: \(task.id))") }
             if group.rank == 0 { log("rank \(comm.rank): \(task.id) starts" + (group.size > 1 ? " on ranks \(slot.group)" : "")) }
             let record = try runTimed(task, ranks: group.size) { try execute(task, group: group) }
-            if group.rank == 0 {
-                try store(record)
-                records.append(record)
-                ran.append(task.id)
-                finished(task.id, seconds: record.seconds)
-            } else {
+            if try !keep(record, of: task, group: group, records: &records, ran: &ran) {
                 status?.finished(task.id, seconds: record.seconds)   // a member: done here too, the record is rank 0's
             }
         }
@@ -246,6 +241,18 @@ public final class ExperimentRunner {
         }
     }
 
+    /// On the group's rank 0: stores the record of a task the group ran, adds it to this rank's
+    /// records and logs it; returns whether this rank is the group's rank 0.
+    private func keep(_ record: TaskRecord, of task: ExperimentTask, group: Communicator,
+                      records: inout [TaskRecord], ran: inout [String]) throws -> Bool {
+        guard group.rank == 0 else { return false }
+        try store(record)
+        records.append(record)
+        ran.append(task.id)
+        finished(task.id, seconds: record.seconds)
+        return true
+    }
+
     /// This rank's part of the collective NTK tasks, after its pipelined ones: the ranks split into
     /// groups, each group runs its static share; the group's first rank keeps the records.
     func runKernelTasks() throws -> (records: [TaskRecord], ran: [String]) {
@@ -273,12 +280,7 @@ public final class ExperimentRunner {
                 default: preconditionFailure("\(task.id) is not a kernel task")
                 }
             }
-            if group.rank == 0 {
-                try store(record)
-                records.append(record)
-                ran.append(task.id)
-                finished(task.id, seconds: record.seconds)
-            } else {
+            if try !keep(record, of: task, group: group, records: &records, ran: &ran) {
                 status?.note("\(task.id) done")
             }
         }
