@@ -40,7 +40,7 @@ final class ConvKernelTests: XCTestCase {
 
     /// A column's result does not depend on where it lies in `C` or how wide `C` is (the tails run
     /// the same arithmetic), in Float: the property that keeps a tile's result independent of the
-    /// chunk it is computed in.
+    /// chunk it is computed in. `nt` computes each element as `nn` does.
     func testSmallGEMMColumnsIndependentOfWidth() {
         var r = TestRandom(4)
         let m = 6, k = 13, n = 37
@@ -55,6 +55,13 @@ final class ConvKernelTests: XCTestCase {
             return c
         }
         let whole = product(0..<n)
+        // `nt` of the transposed B is `nn`'s arithmetic on a transposed copy: the same bits.
+        var bt = [Float](repeating: 0, count: n * k), viaNT = [Float](repeating: 0, count: m * n)
+        for p in 0..<k { for j in 0..<n { bt[j * k + p] = b[p * n + j] } }
+        a.withUnsafeBufferPointer { ap in bt.withUnsafeBufferPointer { bp in viaNT.withUnsafeMutableBufferPointer {
+            SmallGEMM.nt(m: m, n: n, k: k, alpha: 1, a: ap.baseAddress!, b: bp.baseAddress!, accumulate: false, c: $0.baseAddress!)
+        } } }
+        XCTAssertEqual(viaNT.map(\.bitPattern), whole.map(\.bitPattern), "nt of B^T against nn of B")
         for cols in [0..<5, 3..<20, 17..<37, 30..<37] {
             let part = product(cols)
             for i in 0..<m { for j in 0..<cols.count {

@@ -7,8 +7,8 @@
 ///
 /// Every element of `C` is computed by the same sequence of operations wherever it lies in `C` and
 /// whatever `m`, `n` and the blocking are (the column tails run the vector code on a zero-padded
-/// copy; the weight-gradient kernel's row/column tails run the same per-element code as its
-/// blocks), so a tile's result does not depend on which chunk or position it is computed in.
+/// copy; `nt` runs `nn`'s code on a transposed copy of `B`), so a tile's result does not depend on
+/// which chunk or position it is computed in.
 enum SmallGEMM {
     /// Lanes of the vectors (8 Floats = one AVX2 register; Doubles use two).
     static let lanes = 8
@@ -109,104 +109,80 @@ enum SmallGEMM {
         }
     }
 
-    /// Fixed-order horizontal sum of a vector, `((v0 + v4) + (v1 + v5)) + ((v2 + v6) + (v3 + v7))`:
-    /// the order `totals` uses for each of its eight vectors.
-    @inline(__always) static func total<T: Real>(_ v: SIMD8<T>) -> T {
-        let h = v.lowHalf + v.highHalf, q = h.evenHalf + h.oddHalf
-        return q[0] + q[1]
-    }
-
-    /// `[total(a), total(b), ..., total(h)]` by a transposing network of 7 vector additions.
-    @inline(__always) static func totals<T: Real>(_ a: SIMD8<T>, _ b: SIMD8<T>, _ c: SIMD8<T>, _ d: SIMD8<T>,
-                                                  _ e: SIMD8<T>, _ f: SIMD8<T>, _ g: SIMD8<T>, _ h: SIMD8<T>) -> SIMD8<T> {
-        @inline(__always) func halves(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> {
-            SIMD8(lowHalf: x.lowHalf + x.highHalf, highHalf: y.lowHalf + y.highHalf)
-        }
-        @inline(__always) func pairs(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> {
-            SIMD8(lowHalf: x.evenHalf + x.oddHalf, highHalf: y.evenHalf + y.oddHalf)
-        }
-        return pairs(pairs(halves(a, b), halves(c, d)), pairs(halves(e, f), halves(g, h)))
-    }
-
     /// `C[m x n] = alpha A[m x k] B[n x k]^T` (`+ C` with `accumulate`), row-major and dense
-    /// (`lda = ldb = k`, `ldc = n`): dot products along `k` (long: the tiles of a chunk). Each
-    /// `C[i][j]` is 8 lane-wise `fma` chains over `p < k - k % 8` in order, summed in a fixed
-    /// order, plus the tail's products in order, then scaled and added.
+    /// (`lda = ldb = k`, `ldc = n`; the weight gradient, `k` the tiles of a chunk). Panels of 16
+    /// rows of `B` (the last one zero-padded to 8 or 16) are copied transposed into a `k x 16` (or
+    /// `k x 8`) panel by 8 x 8 register transposes and multiplied by `nn`'s panel code, so each
+    /// `C[i][j]` is, as in `nn`, `fma` over `p = 0..<k` in order from zero, then scaled and added.
+    /// The copy costs `n k` moves against `m n k` multiply-adds; the dot-product form it replaced
+    /// spent a horizontal sum on every element of `C` (43-62 GFLOP/s on ResNet-20's shapes against
+    /// 61-73 now, one core).
     static func nt<T: Real>(m: Int, n: Int, k: Int, alpha: T, a: UnsafePointer<T>, b: UnsafePointer<T>,
                             accumulate: Bool, c: UnsafeMutablePointer<T>) {
-        let body = k / 8 * 8
-        @inline(__always) func finish(_ acc: SIMD8<T>, _ i: Int, _ j: Int) { finish(total(acc), i, j) }
-        @inline(__always) func finish(_ sum: T, _ i: Int, _ j: Int) {
-            var s = sum
-            let ai = a + i * k, bj = b + j * k
-            for p in body..<k { s = s.addingProduct(ai[p], bj[p]) }
-            if alpha != 1 { s *= alpha }
-            if accumulate { c[i * n + j] += s } else { c[i * n + j] = s }
-        }
-        var i = 0
-        while i + 4 <= m {
-            let a0 = a + i * k, a1 = a0 + k, a2 = a1 + k, a3 = a2 + k
+        withUnsafeTemporaryAllocation(of: T.self, capacity: 16 * (k + m)) { scratch in
+            let panel = scratch.baseAddress!, padded = panel + 16 * k
             var j = 0
-            while j + 2 <= n {
-                let b0 = b + j * k, b1 = b0 + k
-                var c00 = SIMD8<T>(), c01 = SIMD8<T>(), c10 = SIMD8<T>(), c11 = SIMD8<T>()
-                var c20 = SIMD8<T>(), c21 = SIMD8<T>(), c30 = SIMD8<T>(), c31 = SIMD8<T>()
-                var p = 0
-                while p < body {
-                    let y0 = load(b0 + p), y1 = load(b1 + p)
-                    let x0 = load(a0 + p), x1 = load(a1 + p), x2 = load(a2 + p), x3 = load(a3 + p)
-                    c00.addProduct(x0, y0); c01.addProduct(x0, y1)
-                    c10.addProduct(x1, y0); c11.addProduct(x1, y1)
-                    c20.addProduct(x2, y0); c21.addProduct(x2, y1)
-                    c30.addProduct(x3, y0); c31.addProduct(x3, y1)
-                    p += 8
-                }
-                let t = totals(c00, c01, c10, c11, c20, c21, c30, c31)
-                if body == k && alpha == 1 {
-                    // The common case (no tail, no scale), what `finish` does without its branches.
-                    let r0 = c + i * n + j, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n
-                    if accumulate {
-                        r0[0] += t[0]; r0[1] += t[1]; r1[0] += t[2]; r1[1] += t[3]
-                        r2[0] += t[4]; r2[1] += t[5]; r3[0] += t[6]; r3[1] += t[7]
-                    } else {
-                        r0[0] = t[0]; r0[1] = t[1]; r1[0] = t[2]; r1[1] = t[3]
-                        r2[0] = t[4]; r2[1] = t[5]; r3[0] = t[6]; r3[1] = t[7]
-                    }
-                    j += 2
-                    continue
-                }
-                finish(t[0], i, j); finish(t[1], i, j + 1)
-                finish(t[2], i + 1, j); finish(t[3], i + 1, j + 1)
-                finish(t[4], i + 2, j); finish(t[5], i + 2, j + 1)
-                finish(t[6], i + 3, j); finish(t[7], i + 3, j + 1)
-                j += 2
-            }
             while j < n {
-                let b0 = b + j * k
-                var c00 = SIMD8<T>(), c10 = SIMD8<T>(), c20 = SIMD8<T>(), c30 = SIMD8<T>()
-                var p = 0
-                while p < body {
-                    let y0 = load(b0 + p)
-                    c00.addProduct(load(a0 + p), y0); c10.addProduct(load(a1 + p), y0)
-                    c20.addProduct(load(a2 + p), y0); c30.addProduct(load(a3 + p), y0)
-                    p += 8
+                let width = min(16, n - j), columns = width > 8 ? 16 : 8
+                packTransposed(b + j * k, rows: width, k: k, columns: columns, into: panel)
+                if width == 16 {
+                    nnColumns(m: m, k: k, alpha: alpha, a: a, b: panel, ldb: 16, accumulate: accumulate, c: c + j, ldc: n, wide: true)
+                } else {
+                    // A narrower last panel: through a zero-padded copy of C's columns.
+                    for i in 0..<m {
+                        for q in 0..<columns { padded[i * columns + q] = accumulate && q < width ? c[i * n + j + q] : 0 }
+                    }
+                    if columns == 16 {
+                        nnColumns(m: m, k: k, alpha: alpha, a: a, b: panel, ldb: 16, accumulate: accumulate, c: padded, ldc: 16, wide: true)
+                    } else {
+                        nnColumns(m: m, k: k, alpha: alpha, a: a, b: panel, ldb: 8, accumulate: accumulate, c: padded, ldc: 8, wide: false)
+                    }
+                    for i in 0..<m { for q in 0..<width { c[i * n + j + q] = padded[i * columns + q] } }
                 }
-                finish(c00, i, j); finish(c10, i + 1, j); finish(c20, i + 2, j); finish(c30, i + 3, j)
-                j += 1
+                j += width
             }
-            i += 4
         }
-        while i < m {
-            let a0 = a + i * k
-            for j in 0..<n {
-                let b0 = b + j * k
-                var acc = SIMD8<T>()
-                var p = 0
-                while p < body { acc.addProduct(load(a0 + p), load(b0 + p)); p += 8 }
-                finish(acc, i, j)
+    }
+
+    /// `panel[p * columns + q] = B[q][p]` for `q < rows`, `0` for `rows <= q < columns` (`B`
+    /// row-major with rows of `k`).
+    @inline(__always)
+    private static func packTransposed<T: Real>(_ b: UnsafePointer<T>, rows: Int, k: Int, columns: Int,
+                                                into panel: UnsafeMutablePointer<T>) {
+        var p0 = 0
+        if rows == columns {
+            while p0 + 8 <= k {
+                for h in stride(from: 0, to: columns, by: 8) {
+                    let r = b + h * k + p0, o = panel + p0 * columns + h
+                    let t = transpose8(load(r), load(r + k), load(r + 2 * k), load(r + 3 * k),
+                                       load(r + 4 * k), load(r + 5 * k), load(r + 6 * k), load(r + 7 * k))
+                    store(t.0, o); store(t.1, o + columns); store(t.2, o + 2 * columns); store(t.3, o + 3 * columns)
+                    store(t.4, o + 4 * columns); store(t.5, o + 5 * columns); store(t.6, o + 6 * columns); store(t.7, o + 7 * columns)
+                }
+                p0 += 8
             }
-            i += 1
         }
+        for q in 0..<columns {
+            let row = b + q * k
+            for p in p0..<k { panel[p * columns + q] = q < rows ? row[p] : 0 }
+        }
+    }
+
+    /// The transpose of the 8 x 8 matrix with rows `r0...r7`: three rounds of splitting the
+    /// row-major 64 values into even and odd positions (each round rotates the 6 index bits by one;
+    /// three rotate row and column).
+    @inline(__always)
+    static func transpose8<T: Real>(_ r0: SIMD8<T>, _ r1: SIMD8<T>, _ r2: SIMD8<T>, _ r3: SIMD8<T>,
+                                    _ r4: SIMD8<T>, _ r5: SIMD8<T>, _ r6: SIMD8<T>, _ r7: SIMD8<T>)
+        -> (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>) {
+        @inline(__always) func even(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).evenHalf }
+        @inline(__always) func odd(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).oddHalf }
+        var v = (r0, r1, r2, r3, r4, r5, r6, r7)
+        for _ in 0..<3 {
+            v = (even(v.0, v.1), even(v.2, v.3), even(v.4, v.5), even(v.6, v.7),
+                 odd(v.0, v.1), odd(v.2, v.3), odd(v.4, v.5), odd(v.6, v.7))
+        }
+        return v
     }
 }
 
