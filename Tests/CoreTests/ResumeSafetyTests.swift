@@ -210,6 +210,19 @@ final class ResumeSafetyTests: XCTestCase {
         XCTAssertThrowsError(try fp.establish(in: paths)) {
             XCTAssertTrue("\($0)".contains("format version \(RunFingerprint.currentFormatVersion + 1)"), "\($0)")
         }
+        // Numerics: a fingerprint without the field (written before it existed) is version 1.
+        var old = fp
+        old.numericsVersion = nil
+        try AtomicFile.write(try JSONEncoder.sorted.encode(old), to: paths.fingerprint)
+        XCTAssertFalse(String(decoding: FileManager.default.contents(atPath: paths.fingerprint)!, as: UTF8.self).contains("numericsVersion"))
+        XCTAssertEqual(RunFingerprint.currentNumericsVersion, 2)
+        XCTAssertThrowsError(try fp.establish(in: paths)) {
+            let text = "\($0)"
+            XCTAssertTrue(text.contains("numerics version 1") && text.contains("numerics version 2"), text)
+            XCTAssertTrue(text.contains("finish it with the ntkscape version that started it"), text)
+        }
+        try AtomicFile.write(try JSONEncoder.sorted.encode(fp), to: paths.fingerprint)
+        XCTAssertNoThrow(try fp.establish(in: paths))
     }
 
     // MARK: Lock

@@ -49,8 +49,16 @@ public struct RunFingerprint: Codable, Equatable, Sendable {
     /// Version of the run directory's format: task records, checkpoints and file layout. Raised when
     /// a change makes older directories unusable; a directory of another version is refused.
     public static let currentFormatVersion = 1
+    /// Version of the numerics: raised when a change of the kernels alters the bits a training step
+    /// or a measurement computes (a summation order, a kernel's FMA chains). A run continued by a
+    /// program of another numerics version would mix two programs' numbers and no longer equal a
+    /// fresh run, so it is refused. History: 1 up to the data-parallel shards (issue 15); 2 from the
+    /// packed-panel `SmallGEMM.nt`.
+    public static let currentNumericsVersion = 2
 
     public var formatVersion: Int
+    /// Absent in fingerprints written before numerics were versioned: those are version 1.
+    public var numericsVersion: Int?
     /// The program that first started the run (informational; not compared).
     public var ntkscapeVersion: String
     public var train: DataDigest
@@ -58,6 +66,7 @@ public struct RunFingerprint: Codable, Equatable, Sendable {
 
     public init(train: Dataset, test: Dataset) {
         formatVersion = Self.currentFormatVersion
+        numericsVersion = Self.currentNumericsVersion
         ntkscapeVersion = NTKScapeVersion.string
         self.train = DataDigest(train)
         self.test = DataDigest(test)
@@ -92,6 +101,15 @@ public struct RunFingerprint: Codable, Equatable, Sendable {
                               message: "the run directory has format version \(stored.formatVersion) (ntkscape \(stored.ntkscapeVersion)); "
                                   + "this ntkscape \(NTKScapeVersion.string) reads and writes format version \(formatVersion), "
                                   + "so its results cannot be continued",
+                              fix: newRun + "; or finish it with the ntkscape version that started it")
+        }
+        let storedNumerics = stored.numericsVersion ?? 1
+        if storedNumerics != numericsVersion ?? 1 {
+            throw TaskFailure(task: "checking the run directory \(paths.runDirectory)",
+                              message: "the run directory's results were computed with numerics version \(storedNumerics) "
+                                  + "(ntkscape \(stored.ntkscapeVersion)); this ntkscape \(NTKScapeVersion.string) computes with "
+                                  + "numerics version \(numericsVersion ?? 1) (other summation orders in its kernels), so continuing "
+                                  + "would mix two programs' numbers and the tables would not equal a fresh run's",
                               fix: newRun + "; or finish it with the ntkscape version that started it")
         }
         let changes = train.differences(from: stored.train, split: "training") + test.differences(from: stored.test, split: "test")
