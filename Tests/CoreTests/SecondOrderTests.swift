@@ -73,18 +73,21 @@ final class SecondOrderTests: XCTestCase {
     // MARK: Layers
 
     /// Every convolution path: Winograd and im2col for 3x3 stride-1 padding-1 (one chunk and three),
-    /// the same-size 1x1 path, 3x3 and 1x1 with stride 2, with and without bias.
+    /// the same-size 1x1 path, 3x3 and 1x1 with stride 2, with and without bias. The second
+    /// difference's step is large, so the forward passes' rounding (F(4x4, 3x3)'s several times a
+    /// direct sum's) is divided by h² = 1e-4 rather than 1e-8.
     func testConvolutionSecondTangents() {
+        let h = 1e-2   // a convolution is bilinear in (w, x): its y(ε) is a cubic, whose second difference is exact for any h
         for a: Conv2D<Double>.Algorithm in [.im2col, .winograd] {
-            LayerHarness(n: 2) { self.conv(a, Shape(2, 5, 4), out: 3, bias: true, $0) }.checkSecondTangent("conv 3x3 \(a)")
-            LayerHarness(n: 3) { self.conv(a, Shape(16, 32, 32), out: 4, bias: false, $0) }.checkSecondTangent("conv 3x3 three chunks \(a)")
+            LayerHarness(n: 2) { self.conv(a, Shape(2, 5, 4), out: 3, bias: true, $0) }.checkSecondTangent("conv 3x3 \(a)", h: h)
+            LayerHarness(n: 3) { self.conv(a, Shape(16, 32, 32), out: 4, bias: false, $0) }.checkSecondTangent("conv 3x3 three chunks \(a)", h: h)
         }
-        LayerHarness(n: 2) { self.conv(.automatic, Shape(2, 16, 16), out: 3, bias: true, $0) }.checkSecondTangent("conv 3x3 automatic")
+        LayerHarness(n: 2) { self.conv(.automatic, Shape(2, 16, 16), out: 3, bias: true, $0) }.checkSecondTangent("conv 3x3 automatic", h: h)
         LayerHarness(n: 2) { self.conv(.im2col, Shape(3, 5, 5), out: 4, kernel: 1, padding: 0, bias: true, $0) }
-            .checkSecondTangent("conv 1x1 s1")
-        LayerHarness(n: 3) { self.conv(.im2col, Shape(1, 7, 5), out: 2, stride: 2, bias: false, $0) }.checkSecondTangent("conv 3x3 s2")
+            .checkSecondTangent("conv 1x1 s1", h: h)
+        LayerHarness(n: 3) { self.conv(.im2col, Shape(1, 7, 5), out: 2, stride: 2, bias: false, $0) }.checkSecondTangent("conv 3x3 s2", h: h)
         LayerHarness(n: 2) { self.conv(.im2col, Shape(3, 6, 6), out: 4, kernel: 1, stride: 2, padding: 0, bias: true, $0) }
-            .checkSecondTangent("conv 1x1 s2")
+            .checkSecondTangent("conv 1x1 s2", h: h)
     }
 
     func testOtherLayerSecondTangents() {

@@ -7,6 +7,10 @@
 ///   2.25x fewer multiply-adds than the direct convolution and 4 instead of 9 values per input pixel.
 ///   Measured (`ntkscape bench --conv im2col|winograd`, one run, 2 threads): ResNet-20 training
 ///   263 -> 380 img/s, evaluation 796 -> 1156; SimpleCNN training 418 -> 611, evaluation 1234 -> 1811.
+///   On planes at least 13 wide the forward and input-gradient convolutions use F(4x4, 3x3)
+///   (`Winograd4.swift`, 36 GEMMs, 4x fewer multiply-adds, about ten times a direct sum's Float
+///   rounding); the weight gradient and the second-order passes stay F(2x2, 3x3)
+///   (docs/performance.md, "Winograd F(4x4, 3x3)").
 /// - otherwise: im2col into `col[K, n*OH*OW]` (`K = Cin*KH*KW`, row order `(ci, ky, kx)` = the
 ///   weight's column order) and one GEMM per chunk of examples; the CNHW layout makes the GEMM
 ///   output land in place.
@@ -238,77 +242,106 @@ public final class Conv2D<T: Real>: Layer {
                                             + Winograd.componentStride(channels: outShape.c, tiles: ct))
     }
 
-    /// `y (=|+=) conv(x, W) (+ b)` by Winograd F(2x2, 3x3). Chunks of examples as in `convolve`:
-    /// transform the chunk's input into the worker's slot, 16 single-threaded GEMMs, transform back
-    /// into `y`.
+    /// Whether the forward and input-gradient convolutions use F(4x4, 3x3) (`Winograd4`): planes at
+    /// least 13 wide (4 or more tiles per tile row, so the transforms run on vectors of 4 or 8
+    /// tiles). Narrower planes (ResNet-20's 8x8 stage) keep F(2x2, 3x3), whose 4 tiles per row fill
+    /// a vector. (F(4x4, 3x3) on 8x8 planes with the plane's four tiles gathered into one vector
+    /// was measured no faster: ResNet-20 evaluation, 1 thread, 0.91-0.93 against 0.91-0.95.)
+    var usesWinograd4: Bool { Winograd4.Tiling(h: inShape.h, w: inShape.w).tilesW >= 4 }
+
+    /// Examples per chunk of `A`'s convolution from `inputs` to `outputs` channels: the chunk's
+    /// transformed input and output (`components (inputs + outputs)` values per tile) within
+    /// `winogradChunkElements`.
+    func winogradChunk<A: WinogradAlgorithm>(_: A.Type, _ n: Int, inputs: Int, outputs: Int) -> Int {
+        let perExample = A.components * (inputs + outputs) * A.Tiling(h: inShape.h, w: inShape.w).tiles
+        return max(1, min(n, Self.winogradChunkElements / perExample))
+    }
+
+    /// `y (=|+=) conv(x, W) (+ b)` by Winograd (`usesWinograd4`: F(4x4, 3x3), else F(2x2, 3x3)).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func winograd(_ x: UnsafePointer<T>, weights: UnsafePointer<T>, into y: UnsafeMutablePointer<T>,
                           bias: UnsafePointer<T>?, alpha: T = 1, store: Winograd.Store, n: Int) {
-        let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
-        let cin = inShape.c, cout = outShape.c, slot = winogradSlot(step)
+        func run<A: WinogradAlgorithm>(_ a: A.Type) {
+            let u = forwardFilters.transformed(a, weights, outputs: outShape.c, inputs: inShape.c, adjoint: false)
+            winogradConvolution(a, x, filters: u, inputs: inShape.c, outputs: outShape.c, into: y, bias: bias,
+                                alpha: alpha, store: store, n: n)
+        }
+        if usesWinograd4 { run(Winograd4.self) } else { run(Winograd.self) }
+    }
+
+    /// `y (=|+=) alpha conv(x, U) (+ b)` by `A` for transformed filters `U` `[components][outputs][inputs]`
+    /// (`A.transformWeights`) on planes of this layer's size: the forward convolution, and with the
+    /// adjoint filters from `outputs` to `inputs` channels, the input gradient. Chunks of examples as
+    /// in `convolve`: transform the chunk's input into the worker's slot, single-threaded component
+    /// GEMMs, transform back into `y`.
+    private func winogradConvolution<A: WinogradAlgorithm>(_: A.Type, _ x: UnsafePointer<T>, filters u: UnsafePointer<T>,
+                                                           inputs: Int, outputs: Int, into y: UnsafeMutablePointer<T>,
+                                                           bias: UnsafePointer<T>?, alpha: T, store: Winograd.Store, n: Int) {
+        let g = A.Tiling(h: inShape.h, w: inShape.w), step = winogradChunk(A.self, n, inputs: inputs, outputs: outputs)
+        let chunks = (n + step - 1) / step, single = chunks < 2
+        func strides(_ tiles: Int) -> (v: Int, m: Int) {
+            (A.componentStride(channels: inputs, tiles: tiles), A.componentStride(channels: outputs, tiles: tiles))
+        }
+        let full = strides(step * g.tiles), slot = A.components * (full.v + full.m)
         let slots = scratch(slot: slot, partials: 0)
-        let u = forwardFilters.transformed(weights, outputs: cout, inputs: cin, adjoint: false)
         Workers.splitIndexed(chunks, cost: slot) { t, range in
             let v = slots + t * slot
             for c in range {
-                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
-                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
-                let m = v + WinogradTiling.components * sv
-                Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
-                componentProducts(transB: false, m: cout, n: ct, k: cin, alpha: alpha, a: u, b: v, c: m,
-                                  strides: (cout * cin, sv, sm), parallel: single)
-                Winograd.transformOutput(m, channels: cout, batch: n, first: n0, count: nc, g, into: y, bias: bias,
-                                         store: store, parallel: single)
+                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles, (sv, sm) = strides(ct)
+                let m = v + A.components * sv
+                A.transformInput(x, channels: inputs, batch: n, first: n0, count: nc, g, into: v, parallel: single)
+                componentProducts(A.components, transB: false, m: outputs, n: ct, k: inputs, alpha: alpha, a: u, b: v, c: m,
+                                  strides: (outputs * inputs, sv, sm), parallel: single)
+                A.transformOutput(m, channels: outputs, batch: n, first: n0, count: nc, g, into: y, bias: bias,
+                                  store: store, parallel: single)
             }
         }
     }
 
-    /// Backward by Winograd: per chunk, the weight-gradient partial `dU[ξ] = dM[ξ] V[ξ]^T` (`dM` the
-    /// transformed output gradient, `V` the transformed input; summed in chunk order and mapped back
-    /// by `G^T dU G`), and the input gradient as the adjoint-filter convolution of `dy`.
+    /// Backward by Winograd: the weight gradient by F(2x2, 3x3), per chunk the partial
+    /// `dU[ξ] = dM[ξ] V[ξ]^T` (`dM` the transformed output gradient, `V` the transformed input;
+    /// summed in chunk order and mapped back by `G^T dU G`); then the input gradient as the
+    /// adjoint-filter convolution of `dy` (`winogradConvolution`, F(4x4, 3x3) where `usesWinograd4`).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func winogradBackward(x: UnsafePointer<T>, weights: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
                                   overwrite: Bool, weightGradient dw: UnsafeMutablePointer<T>?, n: Int) {
-        guard dw != nil || dx != nil else { return }
-        let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
-        let cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
-        let size = components * cout * cin, slot = winogradSlot(step)
-        // On one worker the chunks' weight-gradient terms are added into one partial as they come
-        // (`P = p0`, then `P += p_c` in chunk order: the same additions, in the same order, as
-        // summing per-chunk partials afterwards, so the same bits), saving the partials' memory
-        // traffic; with several workers each chunk keeps its own partial.
-        let direct = Workers.count == 1 || chunks == 1
-        let slots = scratch(slot: slot, partials: (direct ? 1 : chunks) * size)
-        let partials = slots + Workers.count * slot
-        let store: Winograd.Store = overwrite ? .write : .accumulate
-        let adjointU = dx == nil ? UnsafePointer(partials) : adjointFilters.transformed(weights, outputs: cin, inputs: cout, adjoint: true)
-        Workers.splitIndexed(chunks, cost: slot) { t, range in
-            let v = slots + t * slot
-            for c in range {
-                let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
-                let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
-                let dm = v + components * sv
-                if dw != nil {
+        if let dw {
+            let g = tiling, step = winogradChunk(n), chunks = (n + step - 1) / step, single = chunks < 2
+            let cin = inShape.c, cout = outShape.c, components = WinogradTiling.components
+            let size = components * cout * cin, slot = winogradSlot(step)
+            // On one worker the chunks' weight-gradient terms are added into one partial as they come
+            // (`P = p0`, then `P += p_c` in chunk order: the same additions, in the same order, as
+            // summing per-chunk partials afterwards, so the same bits), saving the partials' memory
+            // traffic; with several workers each chunk keeps its own partial.
+            let direct = Workers.count == 1 || chunks == 1
+            let slots = scratch(slot: slot, partials: (direct ? 1 : chunks) * size)
+            let partials = slots + Workers.count * slot
+            Workers.splitIndexed(chunks, cost: slot) { t, range in
+                let v = slots + t * slot
+                for c in range {
+                    let n0 = c * step, nc = min(step, n - n0), ct = nc * g.tiles
+                    let sv = Winograd.componentStride(channels: cin, tiles: ct), sm = Winograd.componentStride(channels: cout, tiles: ct)
+                    let dm = v + components * sv
                     Winograd.transformInput(x, channels: cin, batch: n, first: n0, count: nc, g, into: v, parallel: single)
                     Winograd.transformOutputGradient(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
-                    componentProducts(transB: true, m: cout, n: cin, k: ct, a: dm, b: v, beta: direct && c > 0 ? 1 : 0,
+                    componentProducts(components, transB: true, m: cout, n: cin, k: ct, a: dm, b: v, beta: direct && c > 0 ? 1 : 0,
                                       c: partials + (direct ? 0 : c) * size, strides: (sm, sv, cout * cin), parallel: single)
                 }
-                if let dx {
-                    // The transformed dy replaces dM, the product replaces V.
-                    Winograd.transformInput(dy, channels: cout, batch: n, first: n0, count: nc, g, into: dm, parallel: single)
-                    componentProducts(transB: false, m: cin, n: ct, k: cout, a: adjointU, b: dm, c: v,
-                                      strides: (cin * cout, sm, sv), parallel: single)
-                    Winograd.transformOutput(v, channels: cin, batch: n, first: n0, count: nc, g, into: dx, bias: nil,
-                                             store: store, parallel: single)
-                }
             }
+            if !direct { sumPartials(partials, size: size, chunks: chunks) }
+            Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
         }
-        guard let dw else { return }
-        if !direct { sumPartials(partials, size: size, chunks: chunks) }
-        Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
+        if let dx {
+            // The input gradient is the convolution of dy with the adjoint (transposed, rotated) filter.
+            func run<A: WinogradAlgorithm>(_ a: A.Type) {
+                let u = adjointFilters.transformed(a, weights, outputs: inShape.c, inputs: outShape.c, adjoint: true)
+                winogradConvolution(a, dy, filters: u, inputs: outShape.c, outputs: inShape.c, into: dx, bias: nil, alpha: 1,
+                                    store: overwrite ? .write : .accumulate, n: n)
+            }
+            if usesWinograd4 { run(Winograd4.self) } else { run(Winograd.self) }
+        }
     }
 
     /// `backwardTangent` by Winograd with every term present, fused: per chunk the weight-gradient
@@ -360,15 +393,15 @@ public final class Conv2D<T: Real>: Layer {
         Winograd.accumulateWeightGradient(partials, outputs: cout, inputs: cin, into: dw)
     }
 
-    /// The 16 products `C[ξ] = alpha A[ξ] op(B[ξ]) (+ C[ξ] with beta = 1)` (`A[ξ]` `m x k`, `B[ξ]`
+    /// The `components` (16, or 36 for F(4x4, 3x3)) products `C[ξ] = alpha A[ξ] op(B[ξ]) (+ C[ξ] with beta = 1)` (`A[ξ]` `m x k`, `B[ξ]`
     /// `k x n`, or `n x k` with `transB`), each on one thread (`SmallGEMM`, whose result for an
     /// element does not depend on the shape around it), split over the workers when `parallel`.
     /// Measured against OpenBLAS's `sgemm` for these products (paired runs, same window): see
     /// `docs/performance.md`.
-    private func componentProducts(transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
+    private func componentProducts(_ components: Int = WinogradTiling.components, transB: Bool, m: Int, n: Int, k: Int, alpha: T = 1, a: UnsafePointer<T>, b: UnsafePointer<T>,
                                    beta: T = 0, c: UnsafeMutablePointer<T>, strides: (a: Int, b: Int, c: Int), parallel: Bool) {
         precondition(beta == 0 || beta == 1, "componentProducts: beta \(beta)")
-        Workers.split(WinogradTiling.components, cost: m * n * k, parallel: parallel) { r in
+        Workers.split(components, cost: m * n * k, parallel: parallel) { r in
             for q in r {
                 if transB {
                     SmallGEMM.nt(m: m, n: n, k: k, alpha: alpha, a: a + q * strides.a, b: b + q * strides.b,

@@ -33,8 +33,8 @@ extension Winograd {
     static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
 }
 
-/// One Winograd filter transform (`Winograd.transformWeights`) kept between calls, with a copy of
-/// the weights it was computed from: reused only while the weights passed in are bit-identical to
+/// One Winograd filter transform (`WinogradAlgorithm.transformWeights`) kept between calls, with a copy
+/// of the weights it was computed from: reused only while the weights passed in are bit-identical to
 /// the copy (`memcmp`, `9 Cout Cin` values: far cheaper than the transform), so it follows the
 /// weights' values, never their address. Owned by one layer, used like its scratch (one caller at a
 /// time).
@@ -42,22 +42,49 @@ final class WinogradFilterCache<T: Real> {
     private var weights = Buffer<T>(count: 0), transform = Buffer<T>(count: 0)
     private var valid = false
 
-    /// `U` for `w` (`transformWeights(w, outputs:, inputs:, adjoint:)`), recomputed when `w` differs
-    /// from the weights of the stored transform.
-    func transformed(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool) -> UnsafePointer<T> {
-        let count = 9 * outputs * inputs
-        if valid && weights.count == count && memcmp(weights.pointer, w, count * MemoryLayout<T>.stride) == 0 {
+    /// `U` for `w` (`A.transformWeights(w, outputs:, inputs:, adjoint:)`), recomputed when `w` differs
+    /// from the weights of the stored transform (a cache serves one layer and one algorithm).
+    func transformed<A: WinogradAlgorithm>(_: A.Type, _ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool) -> UnsafePointer<T> {
+        let count = 9 * outputs * inputs, size = A.components * outputs * inputs
+        if valid && weights.count == count && transform.count == size
+            && memcmp(weights.pointer, w, count * MemoryLayout<T>.stride) == 0 {
             return UnsafePointer(transform.pointer)
         }
-        if weights.count != count {
+        if weights.count != count || transform.count != size {
             weights = Buffer(count: count)
-            transform = Buffer(count: WinogradTiling.components * outputs * inputs)
+            transform = Buffer(count: size)
         }
-        Winograd.transformWeights(w, outputs: outputs, inputs: inputs, adjoint: adjoint, into: transform.pointer)
+        A.transformWeights(w, outputs: outputs, inputs: inputs, adjoint: adjoint, into: transform.pointer)
         weights.pointer.update(from: w, count: count)
         valid = true
         return UnsafePointer(transform.pointer)
     }
+}
+
+/// A Winograd algorithm F(m x m, 3x3) as the convolution uses it: filters, input and output
+/// transforms around `components` GEMMs (`Winograd`, F(2x2, 3x3); `Winograd4`, F(4x4, 3x3)).
+protocol WinogradAlgorithm {
+    associatedtype Tiling: WinogradPlaneTiling
+    static var components: Int { get }
+    static func componentStride(channels: Int, tiles: Int) -> Int
+    static func transformWeights<T: Real>(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool,
+                                          into u: UnsafeMutablePointer<T>)
+    static func transformInput<T: Real>(_ x: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
+                                        _ g: Tiling, into v: UnsafeMutablePointer<T>, parallel: Bool)
+    static func transformOutput<T: Real>(_ m: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
+                                         _ g: Tiling, into y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
+                                         store mode: Winograd.Store, parallel: Bool)
+}
+
+/// The output tiles of an `h x w` plane.
+protocol WinogradPlaneTiling {
+    init(h: Int, w: Int)
+    var tiles: Int { get }
+}
+
+extension WinogradTiling: WinogradPlaneTiling {}
+extension Winograd: WinogradAlgorithm {
+    static var components: Int { WinogradTiling.components }
 }
 
 enum Winograd {

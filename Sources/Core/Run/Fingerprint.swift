@@ -53,7 +53,7 @@ public struct RunFingerprint: Codable, Equatable, Sendable {
     /// or a measurement computes (a summation order, a kernel's FMA chains). A run continued by a
     /// program of another numerics version would mix two programs' numbers and no longer equal a
     /// fresh run, so it is refused. History: 1 up to the data-parallel shards (issue 15); 2 from the
-    /// packed-panel `SmallGEMM.nt`.
+    /// packed-panel `SmallGEMM.nt` and the F(4x4, 3x3) forward and input-gradient convolutions.
     public static let currentNumericsVersion = 2
 
     public var formatVersion: Int
