@@ -144,7 +144,7 @@ enum Winograd4: WinogradAlgorithm {
     }
 
     /// Splits `channels` over the workers; each gets scratch (zeroed with `zeroed`): four phase
-    /// buffers of `phase` values and a tail of 36 x 4.
+    /// buffers of `phase` values (none for the output transform) and a tail of 36 x 4.
     @inline(__always)
     private static func withPhases<T: Real>(_: T.Type, _ channels: Int, cost: Int, parallel: Bool, phase: Int, zeroed: Bool,
                                             _ body: (Range<Int>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
@@ -201,40 +201,102 @@ enum Winograd4: WinogradAlgorithm {
 
     /// `y[c, first+j, 4ty.., 4tx..] (=|+=) (Aᵀ M_t A)` for every tile `t` of the examples
     /// `first..<first+count` (rows and columns past the plane dropped); a bias is added when writing.
+    /// Each output row of 8 (4) tiles leaves the registers interleaved into its 32 (16) columns;
+    /// tiles that reach past the plane's width go out one value at a time.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     static func transformOutput<T: Real>(_ m: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
                                          _ g: Tiling, into y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
                                          store mode: Winograd.Store, parallel: Bool) {
         let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, ms = componentStride(channels: channels, tiles: ct)
-        // The four column phases of the example's 4 tilesH output rows, padded for vector stores.
-        let len = tw + Winograd.lanes, rows = 4 * g.tilesH, phase = rows * len
-        // Every value the interleave reads is written first: no zeroing.
-        withPhases(T.self, channels, cost: 36 * ct, parallel: parallel, phase: phase, zeroed: false) { range, ph, tail in
+        withPhases(T.self, channels, cost: 36 * ct, parallel: parallel, phase: 0, zeroed: false) { range, _, tail in
             for c in range {
                 let b = bias?[c] ?? 0
                 for j in 0..<count {
                     let dst = y + (c * batch + first + j) * plane
                     for ty in 0..<g.tilesH {
-                        let s = m + c * ct + j * tiles + ty * tw, o = ph + 4 * ty * len
-                        // Output row i, column phase c of tiles tx, tx+1, ... to o + i*len + c*phase.
-                        @inline(__always) func phases<V: SIMD>(_ tx: Int) -> (Int, (V, V, V, V)) -> Void where V.Scalar == T {
-                            { i, r in
-                                let p = o + tx + i * len
-                                store(r.0, p); store(r.1, p + phase); store(r.2, p + 2 * phase); store(r.3, p + 3 * phase)
-                            }
+                        let s = m + c * ct + j * tiles + ty * tw
+                        /// Row `i` of the tiles from `tx` on: plane row `4ty + i` (if inside), columns `4tx...`.
+                        @inline(__always) func row(_ i: Int, _ tx: Int) -> (UnsafeMutablePointer<T>, columns: Int)? {
+                            4 * ty + i < g.h ? (dst + (4 * ty + i) * g.w + 4 * tx, g.w - 4 * tx) : nil
                         }
                         var tx = 0
-                        while tx + 8 <= tw { untransformTiles(SIMD8<T>.self, s + tx, ms, phases(tx)); tx += 8 }
-                        if tx + 4 <= tw { untransformTiles(SIMD4<T>.self, s + tx, ms, phases(tx)); tx += 4 }
+                        while tx + 8 <= tw {
+                            untransformTiles(SIMD8<T>.self, s + tx, ms) { i, r in
+                                guard let (d, columns) = row(i, tx) else { return }
+                                if columns >= 32 { put(r, d, b, mode) } else { put(r, d, columns: columns, b, mode) }
+                            }
+                            tx += 8
+                        }
+                        if tx + 4 <= tw {
+                            untransformTiles(SIMD4<T>.self, s + tx, ms) { i, r in
+                                guard let (d, columns) = row(i, tx) else { return }
+                                if columns >= 16 { put(r, d, b, mode) } else { put(r, d, columns: columns, b, mode) }
+                            }
+                            tx += 4
+                        }
                         if tx < tw {
                             // Gather the last tiles' components so the vector loads stay in bounds.
                             for q in 0..<36 { for i in 0..<(tw - tx) { tail[q * 4 + i] = s[q * ms + tx + i] } }
-                            untransformTiles(SIMD4<T>.self, tail, 4, phases(tx))
+                            untransformTiles(SIMD4<T>.self, tail, 4) { i, r in
+                                guard let (d, columns) = row(i, tx) else { return }
+                                put(r, d, columns: columns, b, mode)
+                            }
                         }
                     }
-                    for r in 0..<g.h { interleave(ph + r * len, phase, dst + r * g.w, g.w, b, mode) }
                 }
+            }
+        }
+    }
+
+    /// `d[4l + k] (=|+=) r.k[l] (+ b)` for the 8 tiles `l` of an output row: three rounds of even/odd
+    /// shuffles (each rotates the 5 index bits `k l` of the 32 values by one; three make them `l k`).
+    @inline(__always)
+    private static func put<T: Real>(_ r: (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>), _ d: UnsafeMutablePointer<T>,
+                                     _ b: T, _ mode: Winograd.Store) {
+        @inline(__always) func even(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).evenHalf }
+        @inline(__always) func odd(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).oddHalf }
+        var v = r
+        for _ in 0..<3 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
+        switch mode {
+        case .write:
+            store(v.0 + b, d); store(v.1 + b, d + 8); store(v.2 + b, d + 16); store(v.3 + b, d + 24)
+        case .accumulate:
+            store(load(d) + v.0, d); store(load(d + 8) + v.1, d + 8); store(load(d + 16) + v.2, d + 16); store(load(d + 24) + v.3, d + 24)
+        }
+    }
+
+    /// `put` for 4 tiles: two rounds on the 16 values.
+    @inline(__always)
+    private static func put<T: Real>(_ r: (SIMD4<T>, SIMD4<T>, SIMD4<T>, SIMD4<T>), _ d: UnsafeMutablePointer<T>,
+                                     _ b: T, _ mode: Winograd.Store) {
+        @inline(__always) func even(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).evenHalf }
+        @inline(__always) func odd(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).oddHalf }
+        var v = r
+        for _ in 0..<2 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
+        switch mode {
+        case .write:
+            store(v.0 + b, d); store(v.1 + b, d + 4); store(v.2 + b, d + 8); store(v.3 + b, d + 12)
+        case .accumulate:
+            store(load(d) + v.0, d); store(load(d + 4) + v.1, d + 4); store(load(d + 8) + v.2, d + 8); store(load(d + 12) + v.3, d + 12)
+        }
+    }
+
+    /// `put` for the first `columns` of the row only (tiles reaching past the plane), value by value.
+    @inline(__always)
+    private static func put<V: SIMD>(_ r: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, columns: Int,
+                                     _ b: V.Scalar, _ mode: Winograd.Store) where V.Scalar: FloatingPoint {
+        for i in 0..<min(columns, 4 * V.scalarCount) {
+            let l = i >> 2, value: V.Scalar
+            switch i & 3 {
+            case 0: value = r.0[l]
+            case 1: value = r.1[l]
+            case 2: value = r.2[l]
+            default: value = r.3[l]
+            }
+            switch mode {
+            case .write: d[i] = value + b
+            case .accumulate: d[i] += value
             }
         }
     }
@@ -252,55 +314,5 @@ enum Winograd4: WinogradAlgorithm {
         let k0 = column(0), k1 = column(1), k2 = column(2), k3 = column(3), k4 = column(4), k5 = column(5)
         put(0, at(k0.0, k1.0, k2.0, k3.0, k4.0, k5.0)); put(1, at(k0.1, k1.1, k2.1, k3.1, k4.1, k5.1))
         put(2, at(k0.2, k1.2, k2.2, k3.2, k4.2, k5.2)); put(3, at(k0.3, k1.3, k2.3, k3.3, k4.3, k5.3))
-    }
-
-    /// `dst[4q + c] (=|+=) P_c[q] (+ b)` for the `w` columns of one output row (`P_c` at `p + c*phase`):
-    /// 8 values of each phase at a time, interleaved by three rounds of even/odd shuffles (each
-    /// rotates the 5 index bits `c l` of the 32 values by one; three make them `l c`), then 4 (two
-    /// rounds on 16 values), then one by one.
-    @inline(__always)
-    private static func interleave<T: Real>(_ p: UnsafePointer<T>, _ phase: Int, _ dst: UnsafeMutablePointer<T>,
-                                            _ w: Int, _ b: T, _ mode: Winograd.Store) {
-        @inline(__always) func even(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).evenHalf }
-        @inline(__always) func odd(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).oddHalf }
-        var q = 0
-        while 4 &* q &+ 32 <= w {
-            let s = p + q
-            var v: (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>) = (load(s), load(s + phase), load(s + 2 * phase), load(s + 3 * phase))
-            for _ in 0..<3 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
-            let d = dst + 4 &* q
-            switch mode {
-            case .write:
-                store(v.0 + b, d); store(v.1 + b, d + 8); store(v.2 + b, d + 16); store(v.3 + b, d + 24)
-            case .accumulate:
-                store(load(d) + v.0, d); store(load(d + 8) + v.1, d + 8)
-                store(load(d + 16) + v.2, d + 16); store(load(d + 24) + v.3, d + 24)
-            }
-            q &+= 8
-        }
-        if 4 &* q &+ 16 <= w {
-            // Four values of each phase: two rounds on the 16 values.
-            @inline(__always) func even4(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).evenHalf }
-            @inline(__always) func odd4(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).oddHalf }
-            let s = p + q
-            var v: (SIMD4<T>, SIMD4<T>, SIMD4<T>, SIMD4<T>) = (load(s), load(s + phase), load(s + 2 * phase), load(s + 3 * phase))
-            for _ in 0..<2 { v = (even4(v.0, v.1), even4(v.2, v.3), odd4(v.0, v.1), odd4(v.2, v.3)) }
-            let d = dst + 4 &* q
-            switch mode {
-            case .write:
-                store(v.0 + b, d); store(v.1 + b, d + 4); store(v.2 + b, d + 8); store(v.3 + b, d + 12)
-            case .accumulate:
-                store(load(d) + v.0, d); store(load(d + 4) + v.1, d + 4)
-                store(load(d + 8) + v.2, d + 8); store(load(d + 12) + v.3, d + 12)
-            }
-            q &+= 4
-        }
-        for i in (4 * q)..<w {
-            let value = p[(i & 3) * phase + (i >> 2)]
-            switch mode {
-            case .write: dst[i] = value + b
-            case .accumulate: dst[i] += value
-            }
-        }
     }
 }
