@@ -69,24 +69,32 @@ public final class BatchNorm2D<T: Real>: Layer {
     }
 
     /// `statistics` in training mode for one shard of a batch: the mean and the (biased) variance
-    /// of each channel over the whole batch, by the same two passes — the shard's sums, summed over
-    /// the shards (`ShardSums`, in Double), give the mean; the shard's squared deviations from it,
-    /// summed likewise, the variance.
+    /// of each channel over the whole batch, in one exchange (`ShardSums`, in Double). Each shard
+    /// contributes its sum `S_s` and `M2_s + S_s²/n_s`, where `M2_s = Σ(x - a_s)²` is its squared
+    /// deviations from its own mean `a_s` (two passes over the shard, back to back while it is in
+    /// cache); summed over the shards, `Σ M2_s + Σ S_s²/n_s - S²/n` is the batch's `Σ(x - μ)²`
+    /// (Chan et al.'s pairwise update, `Σ_s n_s (m_s - μ)²` the spread of the shards' means, formed
+    /// in Double where its cancellation costs nothing measurable: the shards' own deviations carry
+    /// the within-shard variance as a direct two-pass sum would).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func shardStatistics(_ x: UnsafePointer<T>, count: Int, _ sums: ShardSums, _ ctx: LayerContext<T>) {
-        let channels = inShape.c, total = Double(sums.batchExamples * inShape.plane)
+        let channels = inShape.c, total = Double(sums.batchExamples * inShape.plane), local = Double(count)
         let mean = mean.pointer, invStd = invStd.pointer, eps = eps, meanOffset = meanOffset, varOffset = varOffset
         let m = momentum ?? 1 / T(batchesTracked + 1)
-        var partial = [Double](repeating: 0, count: channels)
+        var partial = [Double](repeating: 0, count: 2 * channels)
         partial.withUnsafeMutableBufferPointer { s in
-            for c in 0..<channels { s[c] = Double(Reduce.sum(x + c * count, count: count)) }
-            sums.sumOverShards(s)
-            for c in 0..<channels { mean[c] = T(s[c] / total) }
-            for c in 0..<channels { s[c] = Double(Reduce.squaredDeviations(x + c * count, mean: mean[c], count: count)) }
+            for c in 0..<channels where count > 0 {
+                let p = x + c * count, sum = Reduce.sum(p, count: count)
+                let deviations = Reduce.squaredDeviations(p, mean: sum / T(count), count: count)
+                s[c] = Double(sum)
+                s[channels + c] = Double(deviations) + s[c] * s[c] / local
+            }
             sums.sumOverShards(s)
             for c in 0..<channels {
-                let v = s[c] / total, unbiased = total > 1 ? s[c] / (total - 1) : v
+                let mu = s[c] / total, squares = max(0, s[channels + c] - s[c] * mu)
+                let v = squares / total, unbiased = total > 1 ? squares / (total - 1) : v
+                mean[c] = T(mu)
                 invStd[c] = T(1 / (v + Double(eps)).squareRoot())
                 ctx.state[meanOffset + c] = (1 - m) * ctx.state[meanOffset + c] + m * mean[c]
                 ctx.state[varOffset + c] = (1 - m) * ctx.state[varOffset + c] + m * T(unbiased)

@@ -50,8 +50,8 @@ public struct PlanSizes: Sendable, Equatable {
 /// and documented (docs/performance.md, "Plan"), not measured; the experiment's `plan` section
 /// (`PlanSection`) states other values. Per optimiser step a group of `g`
 /// ranks exchanges its shard gradients (an allgather of `S` shards of `P` Float parameters: each
-/// rank receives `(g-1)/g S P 4` bytes) and runs three small allreduces per BatchNorm layer (batch
-/// statistics forward, two gradient sums backward); each collective costs `ceil(log2 g)` latencies.
+/// rank receives `(g-1)/g S P 4` bytes) and runs two small allreduces per BatchNorm layer (the batch
+/// statistics forward, the gradient sums backward); each collective costs `ceil(log2 g)` latencies.
 public struct NetworkModel: Sendable, Equatable {
     /// Point-to-point bandwidth per rank, bytes/s (default 5 GB/s: an InfiniBand-class link shared
     /// by a few ranks).
@@ -74,14 +74,14 @@ public struct NetworkModel: Sendable, Equatable {
         guard g > 1 else { return 0 }
         let stages = Double(Int.bitWidth - (g - 1).leadingZeroBitCount)   // ceil(log2 g)
         let bytes = Double(g - 1) / Double(g) * Double(shards * parameters * 4)
-        return bytes / bandwidth + stages * latency * Double(1 + 3 * batchNormLayers)
+        return bytes / bandwidth + stages * latency * Double(1 + 2 * batchNormLayers)
     }
 
     /// The assumptions as one line for `ntkscape plan`.
     public var summary: String {
         String(format: "network model (plan section): %g GB/s per rank, %g us per collective stage, %g TFLOP/s per rank; ",
                bandwidth / 1e9, latency * 1e6, rankFlops / 1e12)
-            + "per step a group of g ranks allgathers S shard gradients (S P 4 bytes) and runs 3 allreduces per BatchNorm layer, "
+            + "per step a group of g ranks allgathers S shard gradients (S P 4 bytes) and runs 2 allreduces per BatchNorm layer, "
             + "ceil(log2 g) stages each; collective NTK/Hessian tasks scale ideally up to their parallelism "
             + "(Hessian shards, Gram row blocks)"
     }

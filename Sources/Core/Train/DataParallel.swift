@@ -10,9 +10,10 @@ import Foundation
 /// shards meet only where the mathematics couples the examples of a batch:
 ///
 /// - BatchNorm in training mode normalises with the statistics of the *whole* batch (the paper's
-///   and PyTorch's semantics, not per-shard "ghost" statistics). Its per-channel sums — `Σx`, then
-///   `Σ(x - μ)²`, and in the backward pass `Σg` and `Σg(x - μ)` — are summed over the shards in
-///   shard order, in Double (`ShardSums`): three collectives per BatchNorm layer and step.
+///   and PyTorch's semantics, not per-shard "ghost" statistics). Its per-channel sums — `Σx` with
+///   the squared deviations (`BatchNorm2D.shardStatistics`), and in the backward pass `Σg` and
+///   `Σg(x - μ)` — are summed over the shards in shard order, in Double (`ShardSums`): two
+///   collectives per BatchNorm layer and step.
 /// - The loss is the mean over the whole batch (each shard divides by the batch size).
 /// - The parameter gradient is the sum of the shards' gradients, added in shard order on every
 ///   rank after an allgather of the shards' gradients.
@@ -29,7 +30,7 @@ final class DataParallelStep<T: Real> {
     private var replicas: [Network<T>] = []
     /// Per replica, the logit gradients of its shard.
     private var logitGradients: [Buffer<T>] = []
-    /// `ShardSums` calls per step: two per BatchNorm layer in the forward pass, one in the backward.
+    /// `ShardSums` calls per step: one per BatchNorm layer in the forward pass, one in the backward.
     private let rounds: Int
     /// One thread per replica, kept between steps.
     private let threads = ShardThreads()
@@ -37,7 +38,7 @@ final class DataParallelStep<T: Real> {
     init(master: Network<T>, group: Communicator, shards: Int) {
         precondition(shards >= 1, "DataParallelStep: \(shards) shards")
         self.master = master; self.group = group; self.shards = shards
-        rounds = 3 * master.batchNorms.count
+        rounds = 2 * master.batchNorms.count
     }
 
     /// Writes the batch's loss gradient into `master.grads` and returns the batch's loss summary
