@@ -258,12 +258,7 @@ enum Winograd4: WinogradAlgorithm {
         @inline(__always) func odd(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).oddHalf }
         var v = r
         for _ in 0..<3 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
-        switch mode {
-        case .write:
-            store(v.0 + b, d); store(v.1 + b, d + 8); store(v.2 + b, d + 16); store(v.3 + b, d + 24)
-        case .accumulate:
-            store(load(d) + v.0, d); store(load(d + 8) + v.1, d + 8); store(load(d + 16) + v.2, d + 16); store(load(d + 24) + v.3, d + 24)
-        }
+        storeRow(v, d, b, mode)
     }
 
     /// `put` for 4 tiles: two rounds on the 16 values.
@@ -274,11 +269,20 @@ enum Winograd4: WinogradAlgorithm {
         @inline(__always) func odd(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).oddHalf }
         var v = r
         for _ in 0..<2 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
+        storeRow(v, d, b, mode)
+    }
+
+    /// `d (=|+=) v.0 v.1 v.2 v.3` (`+ b` when writing), the four vectors one after another.
+    @inline(__always)
+    private static func storeRow<V: SIMD>(_ v: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, _ b: V.Scalar,
+                                          _ mode: Winograd.Store) where V.Scalar: FloatingPoint {
+        let n = V.scalarCount
         switch mode {
         case .write:
-            store(v.0 + b, d); store(v.1 + b, d + 4); store(v.2 + b, d + 8); store(v.3 + b, d + 12)
+            store(v.0 + b, d); store(v.1 + b, d + n); store(v.2 + b, d + 2 * n); store(v.3 + b, d + 3 * n)
         case .accumulate:
-            store(load(d) + v.0, d); store(load(d + 4) + v.1, d + 4); store(load(d + 8) + v.2, d + 8); store(load(d + 12) + v.3, d + 12)
+            store(load(d) + v.0, d); store(load(d + n) + v.1, d + n); store(load(d + 2 * n) + v.2, d + 2 * n)
+            store(load(d + 3 * n) + v.3, d + 3 * n)
         }
     }
 
