@@ -224,14 +224,22 @@ enum Winograd4: WinogradAlgorithm {
                         while tx + 8 <= tw {
                             untransformTiles(SIMD8<T>.self, s + tx, ms) { i, r in
                                 guard let (d, columns) = row(i, tx) else { return }
-                                if columns >= 32 { put(r, d, b, mode) } else { put(r, d, columns: columns, b, mode) }
+                                if columns >= 32 {
+                                    put(r, d, b, mode) { x, y in let s = SIMD16(lowHalf: x, highHalf: y); return (s.evenHalf, s.oddHalf) }
+                                } else {
+                                    put(r, d, columns: columns, b, mode)
+                                }
                             }
                             tx += 8
                         }
                         if tx + 4 <= tw {
                             untransformTiles(SIMD4<T>.self, s + tx, ms) { i, r in
                                 guard let (d, columns) = row(i, tx) else { return }
-                                if columns >= 16 { put(r, d, b, mode) } else { put(r, d, columns: columns, b, mode) }
+                                if columns >= 16 {
+                                    put(r, d, b, mode) { x, y in let s = SIMD8(lowHalf: x, highHalf: y); return (s.evenHalf, s.oddHalf) }
+                                } else {
+                                    put(r, d, columns: columns, b, mode)
+                                }
                             }
                             tx += 4
                         }
@@ -249,33 +257,17 @@ enum Winograd4: WinogradAlgorithm {
         }
     }
 
-    /// `d[4l + k] (=|+=) r.k[l] (+ b)` for the 8 tiles `l` of an output row: three rounds of even/odd
-    /// shuffles (each rotates the 5 index bits `k l` of the 32 values by one; three make them `l k`).
+    /// `d[4l + k] (=|+=) r.k[l] (+ b)` for the `n` (8 or 4) tiles `l` of an output row: `log2 n`
+    /// rounds of even/odd shuffles (`halves` of two vectors joined; each round rotates the index
+    /// bits `k l` of the `4n` values by one, so `log2 n` of them make them `l k`).
     @inline(__always)
-    private static func put<T: Real>(_ r: (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>), _ d: UnsafeMutablePointer<T>,
-                                     _ b: T, _ mode: Winograd.Store) {
-        @inline(__always) func even(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).evenHalf }
-        @inline(__always) func odd(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).oddHalf }
+    private static func put<V: SIMD>(_ r: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, _ b: V.Scalar,
+                                     _ mode: Winograd.Store, halves: (V, V) -> (even: V, odd: V)) where V.Scalar: FloatingPoint {
         var v = r
-        for _ in 0..<3 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
-        storeRow(v, d, b, mode)
-    }
-
-    /// `put` for 4 tiles: two rounds on the 16 values.
-    @inline(__always)
-    private static func put<T: Real>(_ r: (SIMD4<T>, SIMD4<T>, SIMD4<T>, SIMD4<T>), _ d: UnsafeMutablePointer<T>,
-                                     _ b: T, _ mode: Winograd.Store) {
-        @inline(__always) func even(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).evenHalf }
-        @inline(__always) func odd(_ x: SIMD4<T>, _ y: SIMD4<T>) -> SIMD4<T> { SIMD8(lowHalf: x, highHalf: y).oddHalf }
-        var v = r
-        for _ in 0..<2 { v = (even(v.0, v.1), even(v.2, v.3), odd(v.0, v.1), odd(v.2, v.3)) }
-        storeRow(v, d, b, mode)
-    }
-
-    /// `d (=|+=) v.0 v.1 v.2 v.3` (`+ b` when writing), the four vectors one after another.
-    @inline(__always)
-    private static func storeRow<V: SIMD>(_ v: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, _ b: V.Scalar,
-                                          _ mode: Winograd.Store) where V.Scalar: FloatingPoint {
+        for _ in 0..<V.scalarCount.trailingZeroBitCount {
+            let (e01, o01) = halves(v.0, v.1), (e23, o23) = halves(v.2, v.3)
+            v = (e01, e23, o01, o23)
+        }
         let n = V.scalarCount
         switch mode {
         case .write:
