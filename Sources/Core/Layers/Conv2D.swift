@@ -219,12 +219,9 @@ public final class Conv2D<T: Real>: Layer {
 
     // MARK: Winograd F(2x2, 3x3)
 
-    /// Examples per Winograd chunk: the chunk's transformed input and output (`16 (Cin + Cout)`
-    /// values per tile) stay within `winogradChunkElements`, for the same reason as im2col's columns.
-    public func winogradChunk(_ n: Int) -> Int {
-        let perExample = WinogradTiling.components * (inShape.c + outShape.c) * tiling.tiles
-        return max(1, min(n, Self.winogradChunkElements / perExample))
-    }
+    /// Examples per F(2x2, 3x3) chunk (the weight gradient, the second-order passes; `winogradChunk`
+    /// below for either algorithm).
+    public func winogradChunk(_ n: Int) -> Int { winogradChunk(Winograd.self, n, inputs: inShape.c, outputs: outShape.c) }
     /// Budget of a Winograd chunk's transformed input and output (elements): 2^17 (512 KiB of
     /// Float, half of L2 here), so `V` and `M` stay in L2 between the transforms and the component
     /// products. Measured with the products on `SmallGEMM` (`ntkscape bench train --threads 1
@@ -250,8 +247,8 @@ public final class Conv2D<T: Real>: Layer {
     var usesWinograd4: Bool { Winograd4.Tiling(h: inShape.h, w: inShape.w).tilesW >= 4 }
 
     /// Examples per chunk of `A`'s convolution from `inputs` to `outputs` channels: the chunk's
-    /// transformed input and output (`components (inputs + outputs)` values per tile) within
-    /// `winogradChunkElements`.
+    /// transformed input and output (`components (inputs + outputs)` values per tile) stay within
+    /// `winogradChunkElements`, for the same reason as im2col's columns.
     func winogradChunk<A: WinogradAlgorithm>(_: A.Type, _ n: Int, inputs: Int, outputs: Int) -> Int {
         let perExample = A.components * (inputs + outputs) * A.Tiling(h: inShape.h, w: inShape.w).tiles
         return max(1, min(n, Self.winogradChunkElements / perExample))
