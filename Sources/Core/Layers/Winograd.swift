@@ -25,13 +25,6 @@ struct WinogradTiling {
     static let components = 16
 }
 
-extension Winograd {
-    /// Elements between consecutive components of a transformed `[16][channels][tiles]` block: the
-    /// block size plus one cache line, so the 16 streams a transform reads or writes do not all map
-    /// to the same L1 set (the block size is a power of two for these networks' layers: measured,
-    /// ResNet-20 training spent ~25% of its time in the input transform without the offset).
-    static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
-}
 
 /// One Winograd filter transform (`WinogradAlgorithm.transformWeights`) kept between calls, with a copy
 /// of the weights it was computed from: reused only while the weights passed in are bit-identical to
@@ -66,7 +59,6 @@ final class WinogradFilterCache<T: Real> {
 protocol WinogradAlgorithm {
     associatedtype Tiling: WinogradPlaneTiling
     static var components: Int { get }
-    static func componentStride(channels: Int, tiles: Int) -> Int
     static func transformWeights<T: Real>(_ w: UnsafePointer<T>, outputs: Int, inputs: Int, adjoint: Bool,
                                           into u: UnsafeMutablePointer<T>)
     static func transformInput<T: Real>(_ x: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
@@ -74,6 +66,15 @@ protocol WinogradAlgorithm {
     static func transformOutput<T: Real>(_ m: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
                                          _ g: Tiling, into y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
                                          store mode: Winograd.Store, parallel: Bool)
+}
+
+extension WinogradAlgorithm {
+    /// Elements between consecutive components of a transformed `[components][channels][tiles]`
+    /// block: the block size plus one cache line, so the streams a transform reads or writes do not
+    /// all map to the same L1 set (the block size is a power of two for these networks' layers:
+    /// measured, ResNet-20 training spent ~25% of its time in F(2x2, 3x3)'s input transform without
+    /// the offset).
+    static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
 }
 
 /// The output tiles of an `h x w` plane.
@@ -229,7 +230,7 @@ enum Winograd {
     /// Calls `body(tx, wide)` for groups of 8 (`wide`) and then 4 tiles covering `0..<n` as far as
     /// they fit, then `tail(tx)` for the last `n - tx < 4` tiles.
     @inline(__always)
-    private static func forEachGroup(_ n: Int, _ body: (Int, Bool) -> Void, tail: (Int) -> Void) {
+    static func forEachGroup(_ n: Int, _ body: (Int, Bool) -> Void, tail: (Int) -> Void) {
         var tx = 0
         while tx + 8 <= n { body(tx, true); tx += 8 }
         if tx + 4 <= n { body(tx, false); tx += 4 }

@@ -30,10 +30,6 @@ enum Winograd4: WinogradAlgorithm {
         static let components = 36
     }
 
-    /// Elements between consecutive components of a transformed `[36][channels][tiles]` block (the
-    /// block plus one cache line, as `Winograd.componentStride`).
-    static func componentStride(channels: Int, tiles: Int) -> Int { channels * tiles + 16 }
-
     // MARK: The three 1-D transforms (applied along rows, then columns)
 
     /// `Bᵀ x` for a column `x` of 6.
@@ -119,21 +115,24 @@ enum Winograd4: WinogradAlgorithm {
         let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, vs = componentStride(channels: channels, tiles: ct)
         // Phase rows for image rows -1 ... 4 tilesH (those outside the image stay zero), padded for vector loads.
         let len = tw + 1 + Winograd.lanes, rows = 4 * g.tilesH + 2, phase = rows * len
-        withPhases(T.self, channels, cost: 36 * ct, parallel: parallel, phase: phase, zeroed: true) { range, ph, tail in
+        withPhases(T.self, channels, cost: 36 * ct, parallel: parallel, phase: phase) { range, ph, tail in
             for c in range {
                 for j in 0..<count {
                     let src = x + (c * batch + first + j) * plane
                     for r in 0..<g.h { split(src + r * g.w, g.w, tw, ph + (r + 1) * len, phase) }
                     for ty in 0..<g.tilesH {
                         let d = ph + 4 * ty * len, out = v + c * ct + j * tiles + ty * tw
-                        var tx = 0
                         // Patch row a, column k of tiles tx, tx+1, ...: phase k % 4 at offset k / 4.
                         @inline(__always) func row<V: SIMD>(_ tx: Int) -> (Int, Int) -> V where V.Scalar == T {
                             { a, k in load(d + (k & 3) * phase + tx + (k >> 2) + a * len) }
                         }
-                        while tx + 8 <= tw { transformTiles(SIMD8<T>.self, out: out + tx, stride: vs, row(tx)); tx += 8 }
-                        if tx + 4 <= tw { transformTiles(SIMD4<T>.self, out: out + tx, stride: vs, row(tx)); tx += 4 }
-                        if tx < tw {
+                        Winograd.forEachGroup(tw) { tx, wide in
+                            if wide {
+                                transformTiles(SIMD8<T>.self, out: out + tx, stride: vs, row(tx))
+                            } else {
+                                transformTiles(SIMD4<T>.self, out: out + tx, stride: vs, row(tx))
+                            }
+                        } tail: { tx in
                             transformTiles(SIMD4<T>.self, out: tail, stride: 4, row(tx))
                             for q in 0..<36 { for i in 0..<(tw - tx) { out[q * vs + tx + i] = tail[q * 4 + i] } }
                         }
@@ -143,16 +142,16 @@ enum Winograd4: WinogradAlgorithm {
         }
     }
 
-    /// Splits `channels` over the workers; each gets scratch (zeroed with `zeroed`): four phase
-    /// buffers of `phase` values (none for the output transform) and a tail of 36 x 4.
+    /// Splits `channels` over the workers; each gets zeroed scratch: four phase buffers of `phase`
+    /// values (none for the output transform) and a tail of 36 x 4.
     @inline(__always)
-    private static func withPhases<T: Real>(_: T.Type, _ channels: Int, cost: Int, parallel: Bool, phase: Int, zeroed: Bool,
+    private static func withPhases<T: Real>(_: T.Type, _ channels: Int, cost: Int, parallel: Bool, phase: Int,
                                             _ body: (Range<Int>, UnsafeMutablePointer<T>, UnsafeMutablePointer<T>) -> Void) {
         Workers.split(channels, cost: cost, parallel: parallel) { range in
             let size = 4 * phase + 36 * 4
             let buffer = UnsafeMutablePointer<T>.allocate(capacity: size)
             defer { buffer.deallocate() }
-            if zeroed { buffer.initialize(repeating: 0, count: size) }
+            buffer.initialize(repeating: 0, count: size)
             body(range, buffer, buffer + 4 * phase)
         }
     }
@@ -209,7 +208,7 @@ enum Winograd4: WinogradAlgorithm {
                                          _ g: Tiling, into y: UnsafeMutablePointer<T>, bias: UnsafePointer<T>?,
                                          store mode: Winograd.Store, parallel: Bool) {
         let plane = g.h * g.w, tw = g.tilesW, tiles = g.tiles, ct = count * tiles, ms = componentStride(channels: channels, tiles: ct)
-        withPhases(T.self, channels, cost: 36 * ct, parallel: parallel, phase: 0, zeroed: false) { range, _, tail in
+        withPhases(T.self, channels, cost: 36 * ct, parallel: parallel, phase: 0) { range, _, tail in
             for c in range {
                 let b = bias?[c] ?? 0
                 for j in 0..<count {
@@ -220,36 +219,16 @@ enum Winograd4: WinogradAlgorithm {
                         @inline(__always) func row(_ i: Int, _ tx: Int) -> (UnsafeMutablePointer<T>, columns: Int)? {
                             4 * ty + i < g.h ? (dst + (4 * ty + i) * g.w + 4 * tx, g.w - 4 * tx) : nil
                         }
-                        var tx = 0
-                        while tx + 8 <= tw {
-                            untransformTiles(SIMD8<T>.self, s + tx, ms) { i, r in
-                                guard let (d, columns) = row(i, tx) else { return }
-                                if columns >= 32 {
-                                    put(r, d, b, mode) { x, y in let s = SIMD16(lowHalf: x, highHalf: y); return (s.evenHalf, s.oddHalf) }
-                                } else {
-                                    put(r, d, columns: columns, b, mode)
-                                }
+                        Winograd.forEachGroup(tw) { tx, wide in
+                            if wide {
+                                untransformTiles(SIMD8<T>.self, s + tx, ms) { i, r in put(r, row(i, tx), b, mode, halves: halves) }
+                            } else {
+                                untransformTiles(SIMD4<T>.self, s + tx, ms) { i, r in put(r, row(i, tx), b, mode, halves: halves) }
                             }
-                            tx += 8
-                        }
-                        if tx + 4 <= tw {
-                            untransformTiles(SIMD4<T>.self, s + tx, ms) { i, r in
-                                guard let (d, columns) = row(i, tx) else { return }
-                                if columns >= 16 {
-                                    put(r, d, b, mode) { x, y in let s = SIMD8(lowHalf: x, highHalf: y); return (s.evenHalf, s.oddHalf) }
-                                } else {
-                                    put(r, d, columns: columns, b, mode)
-                                }
-                            }
-                            tx += 4
-                        }
-                        if tx < tw {
+                        } tail: { tx in
                             // Gather the last tiles' components so the vector loads stay in bounds.
                             for q in 0..<36 { for i in 0..<(tw - tx) { tail[q * 4 + i] = s[q * ms + tx + i] } }
-                            untransformTiles(SIMD4<T>.self, tail, 4) { i, r in
-                                guard let (d, columns) = row(i, tx) else { return }
-                                put(r, d, columns: columns, b, mode)
-                            }
+                            untransformTiles(SIMD4<T>.self, tail, 4) { i, r in put(r, row(i, tx), b, mode, halves: halves) }
                         }
                     }
                 }
@@ -257,18 +236,31 @@ enum Winograd4: WinogradAlgorithm {
         }
     }
 
-    /// `d[4l + k] (=|+=) r.k[l] (+ b)` for the `n` (8 or 4) tiles `l` of an output row: `log2 n`
-    /// rounds of even/odd shuffles (`halves` of two vectors joined; each round rotates the index
-    /// bits `k l` of the `4n` values by one, so `log2 n` of them make them `l k`).
+    /// `d[4l + k] (=|+=) r.k[l] (+ b)` for the `n` (8 or 4) tiles `l` of an output row, `target`
+    /// `(d, columns)` (nil: the row lies past the plane). A full row of `4n` columns leaves the
+    /// registers by `log2 n` rounds of even/odd shuffles (`halves` of two vectors joined; each round
+    /// rotates the index bits `k l` of the `4n` values by one, so `log2 n` of them make them `l k`);
+    /// a row cut by the plane's edge goes out value by value.
     @inline(__always)
-    private static func put<V: SIMD>(_ r: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, _ b: V.Scalar,
+    private static func put<V: SIMD>(_ r: (V, V, V, V), _ target: (UnsafeMutablePointer<V.Scalar>, columns: Int)?, _ b: V.Scalar,
                                      _ mode: Winograd.Store, halves: (V, V) -> (even: V, odd: V)) where V.Scalar: FloatingPoint {
+        guard let (d, columns) = target else { return }
+        let n = V.scalarCount
+        guard columns >= 4 * n else {
+            for i in 0..<columns {
+                let l = i >> 2, value = i & 3 == 0 ? r.0[l] : i & 3 == 1 ? r.1[l] : i & 3 == 2 ? r.2[l] : r.3[l]
+                switch mode {
+                case .write: d[i] = value + b
+                case .accumulate: d[i] += value
+                }
+            }
+            return
+        }
         var v = r
-        for _ in 0..<V.scalarCount.trailingZeroBitCount {
+        for _ in 0..<n.trailingZeroBitCount {
             let (e01, o01) = halves(v.0, v.1), (e23, o23) = halves(v.2, v.3)
             v = (e01, e23, o01, o23)
         }
-        let n = V.scalarCount
         switch mode {
         case .write:
             store(v.0 + b, d); store(v.1 + b, d + n); store(v.2 + b, d + 2 * n); store(v.3 + b, d + 3 * n)
@@ -278,23 +270,16 @@ enum Winograd4: WinogradAlgorithm {
         }
     }
 
-    /// `put` for the first `columns` of the row only (tiles reaching past the plane), value by value.
+    /// The even and odd halves of `x` and `y` joined.
     @inline(__always)
-    private static func put<V: SIMD>(_ r: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, columns: Int,
-                                     _ b: V.Scalar, _ mode: Winograd.Store) where V.Scalar: FloatingPoint {
-        for i in 0..<min(columns, 4 * V.scalarCount) {
-            let l = i >> 2, value: V.Scalar
-            switch i & 3 {
-            case 0: value = r.0[l]
-            case 1: value = r.1[l]
-            case 2: value = r.2[l]
-            default: value = r.3[l]
-            }
-            switch mode {
-            case .write: d[i] = value + b
-            case .accumulate: d[i] += value
-            }
-        }
+    private static func halves<T: Real>(_ x: SIMD8<T>, _ y: SIMD8<T>) -> (even: SIMD8<T>, odd: SIMD8<T>) {
+        let j = SIMD16(lowHalf: x, highHalf: y)
+        return (j.evenHalf, j.oddHalf)
+    }
+    @inline(__always)
+    private static func halves<T: Real>(_ x: SIMD4<T>, _ y: SIMD4<T>) -> (even: SIMD4<T>, odd: SIMD4<T>) {
+        let j = SIMD8(lowHalf: x, highHalf: y)
+        return (j.evenHalf, j.oddHalf)
     }
 
     /// `Aᵀ M A` for `V.scalarCount` tiles whose component `q` is at `m + q*stride`: `put(i, r)` gets
