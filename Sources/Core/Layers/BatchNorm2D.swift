@@ -73,9 +73,10 @@ public final class BatchNorm2D<T: Real>: Layer {
     /// contributes its sum `S_s` and `M2_s + S_s²/n_s`, where `M2_s = Σ(x - a_s)²` is its squared
     /// deviations from its own mean `a_s` (two passes over the shard, back to back while it is in
     /// cache); summed over the shards, `Σ M2_s + Σ S_s²/n_s - S²/n` is the batch's `Σ(x - μ)²`
-    /// (Chan et al.'s pairwise update, `Σ_s n_s (m_s - μ)²` the spread of the shards' means, formed
-    /// in Double where its cancellation costs nothing measurable: the shards' own deviations carry
-    /// the within-shard variance as a direct two-pass sum would).
+    /// (Chan et al.'s pairwise update: `Σ S_s²/n_s - S²/n = Σ_s n_s (m_s - μ)²`, the spread of the
+    /// shards' means, formed in Double, whose 16 digits cover the cancellation against `n μ²` for any
+    /// Float data; the within-shard variance comes from the shards' own deviations, as in a direct
+    /// two-pass sum). Checked against the whole-batch step in `DataParallelTests`.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     private func shardStatistics(_ x: UnsafePointer<T>, count: Int, _ sums: ShardSums, _ ctx: LayerContext<T>) {
