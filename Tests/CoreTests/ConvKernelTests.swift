@@ -166,4 +166,29 @@ final class ConvKernelTests: XCTestCase {
         }
         return (y, dx, grads.array)
     }
+
+    /// The register transposes (`Transpose`; Float takes the unpack path, Double the generic
+    /// even/odd rounds) against their index definitions, value for value.
+    func testTransposesMatchIndexDefinitions() {
+        func check<T: Real>(_: T.Type) {
+            var r = TestRandom(3)
+            let values = r.array(64).map { T($0) }
+            func v8(_ i: Int) -> SIMD8<T> { SIMD8((0..<8).map { values[8 * i + $0] }) }
+            func v4(_ i: Int) -> SIMD4<T> { SIMD4((0..<4).map { values[4 * i + $0] }) }
+            func flat<V: SIMD>(_ t: Transpose.Four<V>) -> [V.Scalar] { [t.0, t.1, t.2, t.3].flatMap { v in v.indices.map { v[$0] } } }
+            // interleave: out[i] = r.(i % 4)[i / 4], with n lanes per vector.
+            let i8 = flat(Transpose.interleave((v8(0), v8(1), v8(2), v8(3))))
+            XCTAssertEqual(i8, (0..<32).map { values[8 * ($0 % 4) + $0 / 4] }, "interleave 4 x 8 \(T.self)")
+            let i4 = flat(Transpose.interleave((v4(0), v4(1), v4(2), v4(3))))
+            XCTAssertEqual(i4, (0..<16).map { values[4 * ($0 % 4) + $0 / 4] }, "interleave 4 x 4 \(T.self)")
+            // deinterleave: out.k[l] = m[4 l + k].
+            let d8 = flat(Transpose.deinterleave((v8(0), v8(1), v8(2), v8(3))))
+            XCTAssertEqual(d8, (0..<32).map { values[4 * ($0 % 8) + $0 / 8] }, "deinterleave 8 x 4 \(T.self)")
+            let t = Transpose.transpose8((v8(0), v8(1), v8(2), v8(3), v8(4), v8(5), v8(6), v8(7)))
+            let t8 = [t.0, t.1, t.2, t.3, t.4, t.5, t.6, t.7].flatMap { v in v.indices.map { v[$0] } }
+            XCTAssertEqual(t8, (0..<64).map { values[8 * ($0 % 8) + $0 / 8] }, "transpose 8 x 8 \(T.self)")
+        }
+        check(Float.self)
+        check(Double.self)
+    }
 }

@@ -263,12 +263,15 @@ final class LayerTests: XCTestCase {
     /// (partial tiles), 1x1 and 2x2 images, one input channel, and several chunks. F(4x4, 3x3) runs
     /// on planes 13 or more wide, with every vector path of its transforms: 4 tiles per row (13,
     /// 14: partial last tile), 6 (a 4-tile vector and a tail of 2), 8 (one 8-tile vector), 14
-    /// (8 + 4 + tail, and the rows' 32- and 16-value shuffles); narrower planes keep F(2x2, 3x3).
+    /// (8 + 4 + tail, and the rows' 32- and 16-value shuffles), and 16-wide planes, whose output
+    /// transform takes two tile rows per vector (10 and 7 rows: a pair cut by the plane's bottom,
+    /// a single last tile row); narrower planes keep F(2x2, 3x3).
     func testFastConvMatchesNaiveOracle() {
         let cases: [(cin: Int, h: Int, w: Int, cout: Int, k: Int, s: Int, p: Int)] = [
             (1, 7, 5, 2, 3, 2, 1), (3, 6, 9, 4, 3, 1, 1), (2, 5, 5, 3, 3, 2, 0), (3, 8, 8, 5, 1, 2, 0), (2, 1, 1, 3, 3, 1, 1),
             (1, 7, 5, 2, 3, 1, 1), (4, 2, 3, 3, 3, 1, 1), (3, 9, 4, 1, 3, 1, 1), (32, 32, 32, 32, 3, 1, 1),
             (3, 13, 14, 4, 3, 1, 1), (2, 11, 21, 3, 3, 1, 1), (2, 6, 55, 3, 3, 1, 1), (1, 14, 13, 2, 3, 1, 1), (3, 8, 8, 4, 3, 1, 1),
+            (2, 10, 16, 3, 3, 1, 1), (2, 7, 16, 2, 3, 1, 1), (3, 16, 16, 2, 3, 1, 1),
         ]
         for (ci, c) in cases.enumerated() {
             let n = 3
@@ -303,9 +306,9 @@ final class LayerTests: XCTestCase {
     /// computed with forward passes only:
     /// `<dx - dx0, x'> = <dy, y(x'; θ) - y(0; θ)>` and `<g - g0, θ'> = <dy, y(x; θ')>`, in Double.
     /// Winograd's also equals the im2col path's, in one chunk and in several (the input gradient
-    /// by F(2x2, 3x3) on 7x5 planes, by F(4x4, 3x3) on 9x21 and 32x32).
+    /// by F(2x2, 3x3) on 7x5 planes, by F(4x4, 3x3) on 9x21, 10x16 and 32x32).
     func testWinogradBackwardMatchesIm2col() {
-        for (shape, cout, n) in [(Shape(3, 7, 5), 4, 2), (Shape(3, 9, 21), 5, 2), (Shape(32, 32, 32), 32, 3)] {
+        for (shape, cout, n) in [(Shape(3, 7, 5), 4, 2), (Shape(3, 9, 21), 5, 2), (Shape(3, 10, 16), 4, 2), (Shape(32, 32, 32), 32, 3)] {
             for overwrite in [false, true] {
                 var results: [[Double]] = []
                 for algorithm in [Conv2D<Double>.Algorithm.im2col, .winograd] {

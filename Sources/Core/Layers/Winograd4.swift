@@ -157,7 +157,7 @@ enum Winograd4: WinogradAlgorithm {
     }
 
     /// `P_r[j] = row[4j + r - 1]` for `r = 0...3`, `j = 0...tw`, zero outside `0..<w` (`P_r` at
-    /// `p + r * phase`): 32 row values at a time by two rounds of even/odd shuffles, then one by one.
+    /// `p + r * phase`): 32 row values at a time (`Transpose.deinterleave`), then one by one.
     @inline(__always)
     private static func split<T: Real>(_ row: UnsafePointer<T>, _ w: Int, _ tw: Int, _ p: UnsafeMutablePointer<T>, _ phase: Int) {
         let p0 = p, p1 = p + phase, p2 = p1 + phase, p3 = p2 + phase
@@ -165,10 +165,8 @@ enum Winograd4: WinogradAlgorithm {
         var j = 0
         while 4 &* j &+ 32 <= w {
             let s = row + 4 &* j
-            let a: SIMD8<T> = load(s), b: SIMD8<T> = load(s + 8), c: SIMD8<T> = load(s + 16), d: SIMD8<T> = load(s + 24)
-            let e = SIMD16(lowHalf: SIMD16(lowHalf: a, highHalf: b).evenHalf, highHalf: SIMD16(lowHalf: c, highHalf: d).evenHalf)
-            let o = SIMD16(lowHalf: SIMD16(lowHalf: a, highHalf: b).oddHalf, highHalf: SIMD16(lowHalf: c, highHalf: d).oddHalf)
-            store(e.evenHalf, p1 + j); store(o.evenHalf, p2 + j); store(e.oddHalf, p3 + j); store(o.oddHalf, p0 + (j &+ 1))
+            let (k0, k1, k2, k3) = Transpose.deinterleave((load(s), load(s + 8), load(s + 16), load(s + 24)) as Transpose.Four<SIMD8<T>>)
+            store(k0, p1 + j); store(k1, p2 + j); store(k2, p3 + j); store(k3, p0 + (j &+ 1))
             j &+= 8
         }
         @inline(__always) func at(_ i: Int) -> T { i < w ? row[i] : 0 }
@@ -201,7 +199,8 @@ enum Winograd4: WinogradAlgorithm {
     /// `y[c, first+j, 4ty.., 4tx..] (=|+=) (Aᵀ M_t A)` for every tile `t` of the examples
     /// `first..<first+count` (rows and columns past the plane dropped); a bias is added when writing.
     /// Each output row of 8 (4) tiles leaves the registers interleaved into its 32 (16) columns;
-    /// tiles that reach past the plane's width go out one value at a time.
+    /// on 16-wide planes two tile rows (8 consecutive tiles) go through one vector of 8; tiles that
+    /// reach past the plane's width go out one value at a time.
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     static func transformOutput<T: Real>(_ m: UnsafePointer<T>, channels: Int, batch: Int, first: Int, count: Int,
@@ -213,22 +212,35 @@ enum Winograd4: WinogradAlgorithm {
                 let b = bias?[c] ?? 0
                 for j in 0..<count {
                     let dst = y + (c * batch + first + j) * plane
-                    for ty in 0..<g.tilesH {
-                        let s = m + c * ct + j * tiles + ty * tw
-                        /// Row `i` of the tiles from `tx` on: plane row `4ty + i` (if inside), columns `4tx...`.
-                        @inline(__always) func row(_ i: Int, _ tx: Int) -> (UnsafeMutablePointer<T>, columns: Int)? {
-                            4 * ty + i < g.h ? (dst + (4 * ty + i) * g.w + 4 * tx, g.w - 4 * tx) : nil
+                    /// Row `i` of tile row `ty` from tile `tx` on: plane row `4ty + i` (if inside), columns `4tx...`.
+                    @inline(__always) func row(_ i: Int, _ ty: Int, _ tx: Int) -> (UnsafeMutablePointer<T>, columns: Int)? {
+                        4 * ty + i < g.h ? (dst + (4 * ty + i) * g.w + 4 * tx, g.w - 4 * tx) : nil
+                    }
+                    var ty = 0
+                    if g.w == 16 {
+                        // Two tile rows of 4 tiles are 8 consecutive tiles: one vector of 8 (not two of 4).
+                        while ty + 2 <= g.tilesH {
+                            let s = m + c * ct + j * tiles + ty * tw
+                            untransformTiles(SIMD8<T>.self, s, ms) { i, r in
+                                let v = Transpose.interleave(r)
+                                put((v.0, v.1), row(i, ty, 0)?.0, b, mode)
+                                put((v.2, v.3), row(i, ty + 1, 0)?.0, b, mode)
+                            }
+                            ty += 2
                         }
+                    }
+                    for ty in ty..<g.tilesH {
+                        let s = m + c * ct + j * tiles + ty * tw
                         Winograd.forEachGroup(tw) { tx, wide in
                             if wide {
-                                untransformTiles(SIMD8<T>.self, s + tx, ms) { i, r in put(r, row(i, tx), b, mode, halves: halves) }
+                                untransformTiles(SIMD8<T>.self, s + tx, ms) { i, r in put(r, row(i, ty, tx), b, mode) }
                             } else {
-                                untransformTiles(SIMD4<T>.self, s + tx, ms) { i, r in put(r, row(i, tx), b, mode, halves: halves) }
+                                untransformTiles(SIMD4<T>.self, s + tx, ms) { i, r in put(r, row(i, ty, tx), b, mode) }
                             }
                         } tail: { tx in
                             // Gather the last tiles' components so the vector loads stay in bounds.
                             for q in 0..<36 { for i in 0..<(tw - tx) { tail[q * 4 + i] = s[q * ms + tx + i] } }
-                            untransformTiles(SIMD4<T>.self, tail, 4) { i, r in put(r, row(i, tx), b, mode, halves: halves) }
+                            untransformTiles(SIMD4<T>.self, tail, 4) { i, r in put(r, row(i, ty, tx), b, mode) }
                         }
                     }
                 }
@@ -238,52 +250,46 @@ enum Winograd4: WinogradAlgorithm {
 
     /// `d[4l + k] (=|+=) r.k[l] (+ b)` for the `n` (8 or 4) tiles `l` of an output row, `target`
     /// `(d, columns)` (nil: the row lies past the plane). A full row of `4n` columns leaves the
-    /// registers by `log2 n` rounds of even/odd shuffles (`halves` of two vectors joined; each round
-    /// rotates the index bits `k l` of the `4n` values by one, so `log2 n` of them make them `l k`);
-    /// a row cut by the plane's edge goes out value by value.
+    /// registers through `interleave` (`Transpose`); a row cut by the plane's edge goes out value by value.
     @inline(__always)
     private static func put<V: SIMD>(_ r: (V, V, V, V), _ target: (UnsafeMutablePointer<V.Scalar>, columns: Int)?, _ b: V.Scalar,
-                                     _ mode: Winograd.Store, halves: (V, V) -> (even: V, odd: V)) where V.Scalar: FloatingPoint {
+                                     _ mode: Winograd.Store) where V.Scalar: Real {
         guard let (d, columns) = target else { return }
         let n = V.scalarCount
-        guard columns >= 4 * n else {
-            for i in 0..<columns {
-                let l = i >> 2, value = i & 3 == 0 ? r.0[l] : i & 3 == 1 ? r.1[l] : i & 3 == 2 ? r.2[l] : r.3[l]
-                switch mode {
-                case .write: d[i] = value + b
-                case .accumulate: d[i] += value
-                }
+        guard columns >= 4 * n else { return putEdge(r, d, columns, b, mode) }
+        let v = Transpose.interleave(r)
+        put((v.0, v.1), d, b, mode)
+        put((v.2, v.3), d + 2 * n, b, mode)
+    }
+
+    /// `put` for a row cut by the plane's edge after `columns < 4 n` values, value by value. Not
+    /// inlined: indexing lanes keeps vectors in memory, which would slow the common path's registers.
+    @inline(never)
+    private static func putEdge<V: SIMD>(_ r: (V, V, V, V), _ d: UnsafeMutablePointer<V.Scalar>, _ columns: Int, _ b: V.Scalar,
+                                         _ mode: Winograd.Store) where V.Scalar: Real {
+        for i in 0..<columns {
+            let l = i >> 2, value = i & 3 == 0 ? r.0[l] : i & 3 == 1 ? r.1[l] : i & 3 == 2 ? r.2[l] : r.3[l]
+            switch mode {
+            case .write: d[i] = value + b
+            case .accumulate: d[i] += value
             }
-            return
-        }
-        var v = r
-        for _ in 0..<n.trailingZeroBitCount {
-            let (e01, o01) = halves(v.0, v.1), (e23, o23) = halves(v.2, v.3)
-            v = (e01, e23, o01, o23)
-        }
-        switch mode {
-        case .write:
-            store(v.0 + b, d); store(v.1 + b, d + n); store(v.2 + b, d + 2 * n); store(v.3 + b, d + 3 * n)
-        case .accumulate:
-            store(load(d) + v.0, d); store(load(d + n) + v.1, d + n); store(load(d + 2 * n) + v.2, d + 2 * n)
-            store(load(d + 3 * n) + v.3, d + 3 * n)
         }
     }
 
-    /// The even and odd halves of `x` and `y` joined.
+    /// `d[i] (=|+=) v[i] (+ b)` for the `2 n` values of `v` (nil: the row lies past the plane).
     @inline(__always)
-    private static func halves<T: Real>(_ x: SIMD8<T>, _ y: SIMD8<T>) -> (even: SIMD8<T>, odd: SIMD8<T>) {
-        let j = SIMD16(lowHalf: x, highHalf: y)
-        return (j.evenHalf, j.oddHalf)
-    }
-    @inline(__always)
-    private static func halves<T: Real>(_ x: SIMD4<T>, _ y: SIMD4<T>) -> (even: SIMD4<T>, odd: SIMD4<T>) {
-        let j = SIMD8(lowHalf: x, highHalf: y)
-        return (j.evenHalf, j.oddHalf)
+    private static func put<V: SIMD>(_ v: (V, V), _ d: UnsafeMutablePointer<V.Scalar>?, _ b: V.Scalar,
+                                     _ mode: Winograd.Store) where V.Scalar: FloatingPoint {
+        guard let d else { return }
+        let n = V.scalarCount
+        switch mode {
+        case .write: store(v.0 + b, d); store(v.1 + b, d + n)
+        case .accumulate: store(load(d) + v.0, d); store(load(d + n) + v.1, d + n)
+        }
     }
 
     /// `Aᵀ M A` for `V.scalarCount` tiles whose component `q` is at `m + q*stride`: `put(i, r)` gets
-    /// output row `i` of the tiles, `r.c` its column `c`.
+    /// output row `i` of the tiles, `r.c` its column `c` (row by row, so one row's values are live at a time).
     @inline(__always)
     private static func untransformTiles<V: SIMD>(_: V.Type, _ m: UnsafePointer<V.Scalar>, _ stride: Int,
                                                   _ put: (Int, (V, V, V, V)) -> Void) where V.Scalar: FloatingPoint {

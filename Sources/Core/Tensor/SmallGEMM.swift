@@ -154,8 +154,8 @@ enum SmallGEMM {
             while p0 + 8 <= k {
                 for h in stride(from: 0, to: columns, by: 8) {
                     let r = b + h * k + p0, o = panel + p0 * columns + h
-                    let t = transpose8(load(r), load(r + k), load(r + 2 * k), load(r + 3 * k),
-                                       load(r + 4 * k), load(r + 5 * k), load(r + 6 * k), load(r + 7 * k))
+                    let t = Transpose.transpose8((load(r), load(r + k), load(r + 2 * k), load(r + 3 * k),
+                                                  load(r + 4 * k), load(r + 5 * k), load(r + 6 * k), load(r + 7 * k)))
                     store(t.0, o); store(t.1, o + columns); store(t.2, o + 2 * columns); store(t.3, o + 3 * columns)
                     store(t.4, o + 4 * columns); store(t.5, o + 5 * columns); store(t.6, o + 6 * columns); store(t.7, o + 7 * columns)
                 }
@@ -166,23 +166,6 @@ enum SmallGEMM {
             let row = b + q * k
             for p in p0..<k { panel[p * columns + q] = q < rows ? row[p] : 0 }
         }
-    }
-
-    /// The transpose of the 8 x 8 matrix with rows `r0...r7`: three rounds of splitting the
-    /// row-major 64 values into even and odd positions (each round rotates the 6 index bits by one;
-    /// three rotate row and column).
-    @inline(__always)
-    static func transpose8<T: Real>(_ r0: SIMD8<T>, _ r1: SIMD8<T>, _ r2: SIMD8<T>, _ r3: SIMD8<T>,
-                                    _ r4: SIMD8<T>, _ r5: SIMD8<T>, _ r6: SIMD8<T>, _ r7: SIMD8<T>)
-        -> (SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>, SIMD8<T>) {
-        @inline(__always) func even(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).evenHalf }
-        @inline(__always) func odd(_ x: SIMD8<T>, _ y: SIMD8<T>) -> SIMD8<T> { SIMD16(lowHalf: x, highHalf: y).oddHalf }
-        var v = (r0, r1, r2, r3, r4, r5, r6, r7)
-        for _ in 0..<3 {
-            v = (even(v.0, v.1), even(v.2, v.3), even(v.4, v.5), even(v.6, v.7),
-                 odd(v.0, v.1), odd(v.2, v.3), odd(v.4, v.5), odd(v.6, v.7))
-        }
-        return v
     }
 }
 
