@@ -138,6 +138,15 @@ final class LayerTests: XCTestCase {
         LayerHarness(n: 3) { Conv2D<Double>("c", in: Shape(1, 7, 5), out: 2, kernel: 3, stride: 2, padding: 1, bias: false, layout: $0) }
             .checkDerivatives("conv 3x3 s2 p1 1ch")
     }
+    /// Rows wide enough for the stride-2 im2col/col2im vector path (8 outputs from 16 inputs),
+    /// with odd widths and both paddings, so the vector loop stops at the row's end and hands over
+    /// to the scalar tail.
+    func testConvStride2WideRows() {
+        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(2, 5, 35), out: 2, kernel: 3, stride: 2, padding: 1, bias: false, layout: $0) }
+            .checkDerivatives("conv 3x3 s2 p1, 35 wide")
+        LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(1, 4, 34), out: 2, kernel: 3, stride: 2, padding: 0, bias: true, layout: $0) }
+            .checkDerivatives("conv 3x3 s2 p0, 34 wide")
+    }
     func testConv1x1Stride2() {
         LayerHarness(n: 2) { Conv2D<Double>("c", in: Shape(3, 6, 6), out: 4, kernel: 1, stride: 2, padding: 0, bias: true, layout: $0) }
             .checkDerivatives("conv 1x1 s2")
@@ -272,6 +281,7 @@ final class LayerTests: XCTestCase {
             (1, 7, 5, 2, 3, 1, 1), (4, 2, 3, 3, 3, 1, 1), (3, 9, 4, 1, 3, 1, 1), (32, 32, 32, 32, 3, 1, 1),
             (3, 13, 14, 4, 3, 1, 1), (2, 11, 21, 3, 3, 1, 1), (2, 6, 55, 3, 3, 1, 1), (1, 14, 13, 2, 3, 1, 1), (3, 8, 8, 4, 3, 1, 1),
             (2, 10, 16, 3, 3, 1, 1), (2, 7, 16, 2, 3, 1, 1), (3, 16, 16, 2, 3, 1, 1),
+            (2, 6, 32, 3, 3, 2, 1), (2, 5, 35, 2, 3, 2, 1), (1, 4, 37, 2, 3, 2, 0),
         ]
         for (ci, c) in cases.enumerated() {
             let n = 3

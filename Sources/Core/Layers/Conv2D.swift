@@ -669,6 +669,15 @@ func im2col<T: Real>(_ x: UnsafePointer<T>, _ g: ConvGeometry, batch: Int, first
                         let line = src + iy * g.w - g.padding + kx
                         if g.stride == 1 {
                             for ox in oxLo..<oxHi { out[ox] = line[ox] }
+                        } else if g.stride == 2 {
+                            // 8 outputs from the even lanes of 16 inputs while those lie in the row.
+                            var ox = oxLo
+                            while ox + 8 <= oxHi && 2 * ox + 16 <= g.w + g.padding - kx {
+                                let a: SIMD8<T> = load(line + 2 * ox), b: SIMD8<T> = load(line + 2 * ox + 8)
+                                store(SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf), out + ox)
+                                ox += 8
+                            }
+                            for ox in ox..<oxHi { out[ox] = line[2 * ox] }
                         } else {
                             for ox in oxLo..<oxHi { out[ox] = line[ox * g.stride] }
                         }
@@ -714,6 +723,19 @@ func col2im<T: Real>(_ col: UnsafeMutablePointer<T>, _ g: ConvGeometry, batch: I
                         let line = dst + iy * g.w - g.padding + kx
                         if g.stride == 1 {
                             for ox in oxLo..<oxHi { line[ox] += src[ox] }
+                        } else if g.stride == 2 {
+                            // 8 values into the even lanes of 16 while those lie in the row (the
+                            // odd lanes are written back unchanged: this worker owns the channel).
+                            var ox = oxLo
+                            while ox + 8 <= oxHi && 2 * ox + 16 <= g.w + g.padding - kx {
+                                let v: SIMD8<T> = load(src + ox), p = line + 2 * ox
+                                let a: SIMD8<T> = load(p), b: SIMD8<T> = load(p + 8)
+                                let (low, high) = Transpose.zip(v, SIMD8())
+                                store(Transpose.evensFrom(a + low, oddsFrom: a), p)
+                                store(Transpose.evensFrom(b + high, oddsFrom: b), p + 8)
+                                ox += 8
+                            }
+                            for ox in ox..<oxHi { line[2 * ox] += src[ox] }
                         } else {
                             for ox in oxLo..<oxHi { line[ox * g.stride] += src[ox] }
                         }

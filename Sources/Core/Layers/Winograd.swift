@@ -251,15 +251,13 @@ enum Winograd {
             store(SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf), e + (j &+ 1))
             j &+= 8
         }
+        if 2 &* j &+ 8 <= w {   // 8 values (an 8-wide plane's row)
+            let a: SIMD8<T> = load(row + 2 &* j)
+            store(a.evenHalf, o + j); store(a.oddHalf, e + (j &+ 1))
+            j &+= 4
+        }
         for q in j...tw { o[q] = 2 &* q < w ? row[2 &* q] : 0 }
         if j + 1 <= tw { for q in (j + 1)...tw { e[q] = 2 &* q &- 1 < w ? row[2 &* q &- 1] : 0 } }
-    }
-
-    @inline(__always) private static func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>) -> V {
-        UnsafeRawPointer(p).loadUnaligned(as: V.self)
-    }
-    @inline(__always) private static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
     }
 
     /// `B^T d B` for the tiles `tx..<tx+V.scalarCount` of one tile row (split rows `e`, `o`, `len`
@@ -348,12 +346,22 @@ enum Winograd {
     private static func interleave<T: Real>(_ e: UnsafePointer<T>, _ o: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>,
                                             _ w: Int, _ b: T, _ mode: Store) {
         let pairs = w / 2
+        var i = 0
+        while i &+ 4 <= pairs {   // 4 pairs at a time: the two halves zipped
+            let a: SIMD4<T> = load(e + i), c: SIMD4<T> = load(o + i), d = dst + 2 &* i
+            let zipped = SIMD8(a[0], c[0], a[1], c[1], a[2], c[2], a[3], c[3])
+            switch mode {
+            case .write: store(zipped + b, d)
+            case .accumulate: store(load(d) + zipped, d)
+            }
+            i &+= 4
+        }
         switch mode {
         case .write:
-            for i in 0..<pairs { dst[2 &* i] = e[i] + b; dst[2 &* i &+ 1] = o[i] + b }
+            for i in i..<pairs { dst[2 &* i] = e[i] + b; dst[2 &* i &+ 1] = o[i] + b }
             if w & 1 == 1 { dst[w - 1] = e[pairs] + b }
         case .accumulate:
-            for i in 0..<pairs { dst[2 &* i] += e[i]; dst[2 &* i &+ 1] += o[i] }
+            for i in i..<pairs { dst[2 &* i] += e[i]; dst[2 &* i &+ 1] += o[i] }
             if w & 1 == 1 { dst[w - 1] += e[pairs] }
         }
     }
@@ -402,6 +410,11 @@ enum Winograd {
             store(SIMD8(lowHalf: a.evenHalf, highHalf: b.evenHalf), e + i)
             store(SIMD8(lowHalf: a.oddHalf, highHalf: b.oddHalf), o + i)
             i &+= 8
+        }
+        if 2 &* i &+ 8 <= w {
+            let a: SIMD8<T> = load(row + 2 &* i)
+            store(a.evenHalf, e + i); store(a.oddHalf, o + i)
+            i &+= 4
         }
         while i < pairs { e[i] = row[2 &* i]; o[i] = row[2 &* i &+ 1]; i &+= 1 }
         if w & 1 == 1 { e[pairs] = row[w - 1]; o[pairs] = 0 }

@@ -59,13 +59,6 @@ enum Winograd4: WinogradAlgorithm {
         return (a * quarter, (a + b + c) * sixth, (a - b + c) * sixth, ac + bb, ac - bb, c)
     }
 
-    @inline(__always) private static func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>) -> V {
-        UnsafeRawPointer(p).loadUnaligned(as: V.self)
-    }
-    @inline(__always) private static func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) {
-        UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
-    }
-
     // MARK: Filters
 
     /// `U[ξ][o][i] = (G g Gᵀ)_ξ` with `g = W[o, i]` from `W [outputs, inputs, 3, 3]`, or with
@@ -157,7 +150,8 @@ enum Winograd4: WinogradAlgorithm {
     }
 
     /// `P_r[j] = row[4j + r - 1]` for `r = 0...3`, `j = 0...tw`, zero outside `0..<w` (`P_r` at
-    /// `p + r * phase`): 32 row values at a time (`Transpose.deinterleave`), then one by one.
+    /// `p + r * phase`): 32 row values at a time (`Transpose.deinterleave`), then 16 (the 4 x 4
+    /// transpose, its own inverse), then one by one.
     @inline(__always)
     private static func split<T: Real>(_ row: UnsafePointer<T>, _ w: Int, _ tw: Int, _ p: UnsafeMutablePointer<T>, _ phase: Int) {
         let p0 = p, p1 = p + phase, p2 = p1 + phase, p3 = p2 + phase
@@ -168,6 +162,12 @@ enum Winograd4: WinogradAlgorithm {
             let (k0, k1, k2, k3) = Transpose.deinterleave((load(s), load(s + 8), load(s + 16), load(s + 24)) as Transpose.Four<SIMD8<T>>)
             store(k0, p1 + j); store(k1, p2 + j); store(k2, p3 + j); store(k3, p0 + (j &+ 1))
             j &+= 8
+        }
+        if 4 &* j &+ 16 <= w {   // 16 values (a 16-wide plane's row): the 4 x 4 transpose
+            let s = row + 4 &* j
+            let (k0, k1, k2, k3) = Transpose.interleave((load(s), load(s + 4), load(s + 8), load(s + 12)) as Transpose.Four<SIMD4<T>>)
+            store(k0, p1 + j); store(k1, p2 + j); store(k2, p3 + j); store(k3, p0 + (j &+ 1))
+            j &+= 4
         }
         @inline(__always) func at(_ i: Int) -> T { i < w ? row[i] : 0 }
         for q in j...tw { p1[q] = at(4 &* q); p2[q] = at(4 &* q &+ 1); p3[q] = at(4 &* q &+ 2) }

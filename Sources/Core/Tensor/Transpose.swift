@@ -1,5 +1,14 @@
-/// Register transposes for the Winograd transforms and the GEMM packing: pure data movement, so
-/// every path gives the same values bit for bit.
+/// A vector of `V.Scalar`s from `p` (any alignment).
+@inline(__always) func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>) -> V {
+    UnsafeRawPointer(p).loadUnaligned(as: V.self)
+}
+/// Stores the vector `v` at `p` (any alignment).
+@inline(__always) func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
+}
+
+/// Register transposes for the Winograd transforms, the GEMM packing and the stride-2 im2col:
+/// pure data movement, so every path gives the same values bit for bit.
 ///
 /// Float has a fast path built from the x86 unpack pattern (`unpackLow`/`unpackHigh` of 32-bit
 /// lanes, then of 64-bit pairs, then 128-bit halves joined): 12 shuffles for a 4 x 8 transpose, 24
@@ -49,6 +58,19 @@ enum Transpose {
             v = (a.evenHalf, b.evenHalf, a.oddHalf, b.oddHalf)
         }
         return v
+    }
+
+    /// `a` and `b` zipped: `(a0 b0 a1 b1 a2 b2 a3 b3)`, `(a4 b4 ... a7 b7)`.
+    @inline(__always)
+    static func zip<T: Real>(_ a: SIMD8<T>, _ b: SIMD8<T>) -> (low: SIMD8<T>, high: SIMD8<T>) {
+        let j = SIMD16(lowHalf: a, highHalf: b)
+        return (SIMD8(j[0], j[8], j[1], j[9], j[2], j[10], j[3], j[11]), SIMD8(j[4], j[12], j[5], j[13], j[6], j[14], j[7], j[15]))
+    }
+
+    /// The even lanes of `e` and the odd lanes of `o`.
+    @inline(__always)
+    static func evensFrom<T: Real>(_ e: SIMD8<T>, oddsFrom o: SIMD8<T>) -> SIMD8<T> {
+        SIMD8(e[0], o[1], e[2], o[3], e[4], o[5], e[6], o[7])
     }
 
     /// The transpose of the 8 x 8 matrix with rows `r.0...r.7`.
