@@ -104,9 +104,15 @@ public final class BatchNorm2D<T: Real>: Layer {
         batchesTracked += 1
     }
 
+    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+        forward(x, y, n: n, ctx, relu: false)
+    }
+
+    /// `forward`, with `relu` followed by `max(·, 0)` in the same pass (`y` then holds the ReLU's
+    /// output; `LayerChain` fuses a BatchNorm and the ReLU after it this way in training shards).
     @_specialize(where T == Float)
     @_specialize(where T == Double)
-    public func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>) {
+    func forward(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, n: Int, _ ctx: LayerContext<T>, relu: Bool) {
         let count = n * inShape.plane
         if ctx.mode == .train, let sums = ctx.shardSums {
             shardStatistics(x, count: count, sums, ctx)
@@ -118,7 +124,11 @@ public final class BatchNorm2D<T: Real>: Layer {
             for c in channels {
                 let scale = w[c] * invStd[c], shift = b[c] - mean[c] * scale
                 let p = x + c * count, q = y + c * count
-                for i in 0..<count { q[i] = p[i] * scale + shift }
+                if relu {
+                    for i in 0..<count { let v = p[i] * scale + shift; q[i] = v <= 0 ? 0 : v }   // as `ReLU.forward`
+                } else {
+                    for i in 0..<count { q[i] = p[i] * scale + shift }
+                }
             }
         }
     }

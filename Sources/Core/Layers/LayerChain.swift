@@ -3,6 +3,8 @@
 public final class LayerChain<T: Real> {
     public let layers: [any Layer<T>]
     public let inShape: Shape
+    /// At `i`: the BatchNorm `layers[i]` and the ReLU `layers[i + 1]` when the chain has that pair.
+    private let batchNormReLUPairs: [(BatchNorm2D<T>, ReLU<T>)?]
     public var outShape: Shape { layers.last?.outShape ?? inShape }
     public private(set) var capacity = 0
     /// `acts[i]` is the output of `layers[i]`; `grads[i]`, `tangents[i]`, `tangentGrads[i]` (the
@@ -21,6 +23,10 @@ public final class LayerChain<T: Real> {
         }
         self.layers = layers
         self.inShape = inShape
+        batchNormReLUPairs = layers.indices.map { i in
+            guard i + 1 < layers.count, let bn = layers[i] as? BatchNorm2D<T>, let relu = layers[i + 1] as? ReLU<T> else { return nil }
+            return (bn, relu)
+        }
     }
 
     public func prepare(maxBatch: Int) {
@@ -42,13 +48,32 @@ public final class LayerChain<T: Real> {
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, n: Int, _ ctx: LayerContext<T>) -> UnsafeMutablePointer<T> {
         precondition(n <= capacity, "batch \(n) exceeds prepared capacity \(capacity)")
-        var input = x
-        for (i, l) in layers.enumerated() {
-            l.forward(input, acts[i].pointer, n: n, ctx)
+        let fuse = Self.fusesBatchNormReLU(ctx)
+        var input = x, i = 0
+        while i < layers.count {
+            if fuse, let (bn, relu) = batchNormReLU(at: i) {
+                // One pass: BatchNorm's output goes through the ReLU into the ReLU's buffer; the
+                // BatchNorm's own buffer is left unwritten.
+                bn.forward(input, acts[i + 1].pointer, n: n, ctx, relu: true)
+                relu.fusedForward(output: acts[i + 1].pointer, n: n)
+                i += 1
+            } else {
+                layers[i].forward(input, acts[i].pointer, n: n, ctx)
+            }
             input = UnsafePointer(acts[i].pointer)
+            i += 1
         }
         return output
     }
+
+    /// Whether `forward` fuses each BatchNorm with a ReLU after it: in training shards
+    /// (`DataParallelStep`), whose only other pass is `backward`, where the ReLU takes its gate from
+    /// its own output (`> 0` exactly where its input is). Other callers (tangents, Hessian products,
+    /// metrics) read every layer's output, so they run the layers one by one.
+    static func fusesBatchNormReLU(_ ctx: LayerContext<T>) -> Bool { ctx.mode == .train && ctx.shardSums != nil }
+
+    /// The BatchNorm at `i` and the ReLU right after it, if the chain has them there.
+    private func batchNormReLU(at i: Int) -> (BatchNorm2D<T>, ReLU<T>)? { batchNormReLUPairs[i] }
 
     /// Adds parameter gradients into `ctx.grads` and, when `dx` is given, the input gradient into it.
     /// With `lowest > 0` the pass stops after `layers[lowest]`'s parameter gradients (no input
@@ -58,8 +83,11 @@ public final class LayerChain<T: Real> {
     public func backward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
                          n: Int, _ ctx: LayerContext<T>, lowest: Int = 0) {
         var gradOut = dy, layerContext = ctx
+        let fused = Self.fusesBatchNormReLU(ctx)
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
-            let input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
+            var input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
+            // A ReLU fused into the BatchNorm before it: its input was never written; its output gates alike.
+            if fused && i > 0, batchNormReLU(at: i - 1) != nil { input = UnsafePointer(acts[i].pointer) }
             var gradIn: UnsafeMutablePointer<T>? = i == 0 ? dx : nil
             // The chain's own gradient buffers have one writer each: a layer that can overwrite
             // gets a stale buffer; the others (and the caller's `dx`, which accumulates) get zeros.
