@@ -25,8 +25,8 @@ final class DataParallelTests: XCTestCase {
     /// One step's gradient, loss and BatchNorm running statistics by 8 shards against one forward
     /// and backward of the whole batch in training mode (whole-batch BatchNorm statistics), both in
     /// Double, where the two differ only by rounding (~1e-16). The shards run each BatchNorm and the
-    /// ReLU after it as one pass (`LayerChain.fusesBatchNormReLU`; ResNet-20's and WRN's pre-activation
-    /// pairs), the whole batch layer by layer, so this also checks the fusion. In Float the sharded gradient is also
+    /// ReLU after it, and a residual sum and its ReLU, as one pass (`LayerContext.fusesActivations`;
+    /// ResNet-20's and WRN's pre-activation pairs, ResNet-20's identity shortcuts), the whole batch layer by layer, so this also checks the fusion. In Float the sharded gradient is also
     /// held against the Double one, loosely: a rounding difference can flip a ReLU gate that sits
     /// within rounding of zero, which moves the gradient by ~1e-4 of its norm (measured on ResNet-20
     /// here; finite differences land between the two there).

@@ -22,6 +22,13 @@ public struct LayerContext<T: Real> {
     /// its per-channel partial sums over the shards through this. Nil: the batch is the whole batch.
     public var shardSums: ShardSums?
 
+    /// Whether a layer may be fused with the ReLU after it (one pass writing only the ReLU's output:
+    /// `LayerChain`'s BatchNorm + ReLU, a residual block's sum + ReLU): in training shards
+    /// (`DataParallelStep`), whose only other pass is `backward`, where the ReLU takes its gate from
+    /// its own output (`> 0` exactly where its input is). Other callers (tangents, Hessian products,
+    /// metrics) read every layer's output, so they run the layers one by one.
+    var fusesActivations: Bool { mode == .train && shardSums != nil }
+
     public init(params: UnsafeMutablePointer<T>, grads: UnsafeMutablePointer<T>, state: UnsafeMutablePointer<T>,
                 tangent: UnsafePointer<T>? = nil, mode: Mode) {
         self.params = params; self.grads = grads; self.state = state

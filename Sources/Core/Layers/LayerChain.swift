@@ -48,7 +48,7 @@ public final class LayerChain<T: Real> {
     @_specialize(where T == Double)
     public func forward(_ x: UnsafePointer<T>, n: Int, _ ctx: LayerContext<T>) -> UnsafeMutablePointer<T> {
         precondition(n <= capacity, "batch \(n) exceeds prepared capacity \(capacity)")
-        let fuse = Self.fusesBatchNormReLU(ctx)
+        let fuse = ctx.fusesActivations
         var input = x, i = 0
         while i < layers.count {
             if fuse, let (bn, relu) = batchNormReLU(at: i) {
@@ -66,12 +66,6 @@ public final class LayerChain<T: Real> {
         return output
     }
 
-    /// Whether `forward` fuses each BatchNorm with a ReLU after it: in training shards
-    /// (`DataParallelStep`), whose only other pass is `backward`, where the ReLU takes its gate from
-    /// its own output (`> 0` exactly where its input is). Other callers (tangents, Hessian products,
-    /// metrics) read every layer's output, so they run the layers one by one.
-    static func fusesBatchNormReLU(_ ctx: LayerContext<T>) -> Bool { ctx.mode == .train && ctx.shardSums != nil }
-
     /// The BatchNorm at `i` and the ReLU right after it, if the chain has them there.
     private func batchNormReLU(at i: Int) -> (BatchNorm2D<T>, ReLU<T>)? { batchNormReLUPairs[i] }
 
@@ -83,7 +77,7 @@ public final class LayerChain<T: Real> {
     public func backward(x: UnsafePointer<T>, dy: UnsafePointer<T>, dx: UnsafeMutablePointer<T>?,
                          n: Int, _ ctx: LayerContext<T>, lowest: Int = 0) {
         var gradOut = dy, layerContext = ctx
-        let fused = Self.fusesBatchNormReLU(ctx)
+        let fused = ctx.fusesActivations
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
             var input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
             // A ReLU fused into the BatchNorm before it: its input was never written; its output gates alike.

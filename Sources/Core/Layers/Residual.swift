@@ -61,7 +61,7 @@ public final class ResidualBlock<T: Real>: Layer {
     private func optionA(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, adjoint: Bool) {
         let cin = inShape.c, cout = outShape.c, pad = (cout - cin) / 2
         let (h, w, oh, ow, s) = (inShape.h, inShape.w, outShape.h, outShape.w, stride)
-        if pad == 0 && s == 1 {   // identity shortcut: a plain sum, either direction
+        if pad == 0 && s == 1 {   // identity shortcut (`isIdentityShortcut`): a plain sum, either direction
             Workers.split(n * outShape.count) { r in for i in r { dst[i] += src[i] } }
             return
         }
@@ -99,6 +99,12 @@ public final class ResidualBlock<T: Real>: Layer {
         let z = post == nil ? y : mainOut
         if post == nil { y.update(from: mainOut, count: count) }
         let s = shortcutSource(x)
+        if let post, projection == nil, isIdentityShortcut, ctx.fusesActivations {
+            // Sum and ReLU in one pass (training shards), `z` left unwritten: backward gates by `y`.
+            Workers.split(count) { r in for i in r { let v = z[i] + s[i]; y[i] = v <= 0 ? 0 : v } }   // as `ReLU.forward`
+            post.fusedForward(output: y, n: n)
+            return
+        }
         if let projection {
             let p = projection.forward(s, n: n, ctx)
             Workers.split(count) { r in for i in r { z[i] += p[i] } }
@@ -108,6 +114,9 @@ public final class ResidualBlock<T: Real>: Layer {
         post?.forward(z, y, n: n, ctx)
     }
 
+    /// Whether the shortcut is the identity (option A with equal shapes).
+    private var isIdentityShortcut: Bool { inShape == outShape }
+
     @_specialize(where T == Float)
     @_specialize(where T == Double)
     public func backward(x: UnsafePointer<T>, y: UnsafePointer<T>, dy: UnsafePointer<T>,
@@ -116,7 +125,9 @@ public final class ResidualBlock<T: Real>: Layer {
         if let post {
             var overwrite = ctx
             overwrite.overwriteInputGradient = true
-            post.backward(x: main.output, y: y, dy: dy, dx: sumGrad.pointer, n: n, overwrite)
+            // After a fused forward the sum was not written; the ReLU's output gates alike.
+            let fused = projection == nil && isIdentityShortcut && ctx.fusesActivations
+            post.backward(x: fused ? y : UnsafePointer(main.output), y: y, dy: dy, dx: sumGrad.pointer, n: n, overwrite)
             dz = UnsafePointer(sumGrad.pointer)
         }
         // Gradient w.r.t. the main path's input: the block input, or the pre-chain output.
