@@ -8,13 +8,13 @@ public final class ReLU<T: Real>: Layer {
     public var outShape: Shape { inShape }
     /// Pre-activations `[C, N, H, W]` of the last forward (valid until the network's next forward)
     /// and their batch size: unit `(c, n, h, w)` is on when its pre-activation is `> 0`. After a
-    /// forward fused into the BatchNorm before it (`LayerChain`), the outputs, which are `> 0`
-    /// exactly where the pre-activations are (NaN included: neither is).
+    /// forward fused into the layer before it (`LayerContext.fusesActivations`), the outputs, which
+    /// are `> 0` exactly where the pre-activations are (NaN included: neither is).
     public private(set) var lastInput: UnsafePointer<T>?
     public private(set) var lastBatch = 0
 
-    /// Records a forward computed by the layer before (`BatchNorm2D.forward(relu: true)`) with
-    /// outputs `y`.
+    /// Records a forward computed in one pass with the layer before (`LayerContext.fusesActivations`)
+    /// with outputs `y`.
     func fusedForward(output y: UnsafePointer<T>, n: Int) { lastInput = y; lastBatch = n }
 
     public init(shape: Shape) { inShape = shape }

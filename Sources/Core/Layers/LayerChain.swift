@@ -51,7 +51,7 @@ public final class LayerChain<T: Real> {
         let fuse = ctx.fusesActivations
         var input = x, i = 0
         while i < layers.count {
-            if fuse, let (bn, relu) = batchNormReLU(at: i) {
+            if fuse, let (bn, relu) = batchNormReLUPairs[i] {
                 // One pass: BatchNorm's output goes through the ReLU into the ReLU's buffer; the
                 // BatchNorm's own buffer is left unwritten.
                 bn.forward(input, acts[i + 1].pointer, n: n, ctx, relu: true)
@@ -66,9 +66,6 @@ public final class LayerChain<T: Real> {
         return output
     }
 
-    /// The BatchNorm at `i` and the ReLU right after it, if the chain has them there.
-    private func batchNormReLU(at i: Int) -> (BatchNorm2D<T>, ReLU<T>)? { batchNormReLUPairs[i] }
-
     /// Adds parameter gradients into `ctx.grads` and, when `dx` is given, the input gradient into it.
     /// With `lowest > 0` the pass stops after `layers[lowest]`'s parameter gradients (no input
     /// gradient): the gradients of layers below are left untouched (NTK Jacobian rows of top layers).
@@ -81,7 +78,7 @@ public final class LayerChain<T: Real> {
         for i in stride(from: layers.count - 1, through: lowest, by: -1) {
             var input = i == 0 ? x : UnsafePointer(acts[i - 1].pointer)
             // A ReLU fused into the BatchNorm before it: its input was never written; its output gates alike.
-            if fused && i > 0, batchNormReLU(at: i - 1) != nil { input = UnsafePointer(acts[i].pointer) }
+            if fused && i > 0 && batchNormReLUPairs[i - 1] != nil { input = UnsafePointer(acts[i].pointer) }
             var gradIn: UnsafeMutablePointer<T>? = i == 0 ? dx : nil
             // The chain's own gradient buffers have one writer each: a layer that can overwrite
             // gets a stale buffer; the others (and the caller's `dx`, which accumulates) get zeros.

@@ -61,7 +61,7 @@ public final class ResidualBlock<T: Real>: Layer {
     private func optionA(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, n: Int, adjoint: Bool) {
         let cin = inShape.c, cout = outShape.c, pad = (cout - cin) / 2
         let (h, w, oh, ow, s) = (inShape.h, inShape.w, outShape.h, outShape.w, stride)
-        if pad == 0 && s == 1 {   // identity shortcut (`isIdentityShortcut`): a plain sum, either direction
+        if pad == 0 && s == 1 {   // identity shortcut: a plain sum, either direction
             Workers.split(n * outShape.count) { r in for i in r { dst[i] += src[i] } }
             return
         }
@@ -99,7 +99,7 @@ public final class ResidualBlock<T: Real>: Layer {
         let z = post == nil ? y : mainOut
         if post == nil { y.update(from: mainOut, count: count) }
         let s = shortcutSource(x)
-        if let post, projection == nil, isIdentityShortcut, ctx.fusesActivations {
+        if let post, fusesSumAndReLU(ctx) {
             // Sum and ReLU in one pass (training shards), `z` left unwritten: backward gates by `y`.
             Workers.split(count) { r in for i in r { let v = z[i] + s[i]; y[i] = v <= 0 ? 0 : v } }   // as `ReLU.forward`
             post.fusedForward(output: y, n: n)
@@ -114,8 +114,11 @@ public final class ResidualBlock<T: Real>: Layer {
         post?.forward(z, y, n: n, ctx)
     }
 
-    /// Whether the shortcut is the identity (option A with equal shapes).
-    private var isIdentityShortcut: Bool { inShape == outShape }
+    /// Whether `forward` forms the sum and the post-activation in one pass: an identity shortcut (no
+    /// projection, equal shapes) in training shards (`LayerContext.fusesActivations`).
+    private func fusesSumAndReLU(_ ctx: LayerContext<T>) -> Bool {
+        post != nil && projection == nil && inShape == outShape && ctx.fusesActivations
+    }
 
     @_specialize(where T == Float)
     @_specialize(where T == Double)
@@ -126,8 +129,7 @@ public final class ResidualBlock<T: Real>: Layer {
             var overwrite = ctx
             overwrite.overwriteInputGradient = true
             // After a fused forward the sum was not written; the ReLU's output gates alike.
-            let fused = projection == nil && isIdentityShortcut && ctx.fusesActivations
-            post.backward(x: fused ? y : UnsafePointer(main.output), y: y, dy: dy, dx: sumGrad.pointer, n: n, overwrite)
+            post.backward(x: fusesSumAndReLU(ctx) ? y : UnsafePointer(main.output), y: y, dy: dy, dx: sumGrad.pointer, n: n, overwrite)
             dz = UnsafePointer(sumGrad.pointer)
         }
         // Gradient w.r.t. the main path's input: the block input, or the pre-chain output.

@@ -1,12 +1,3 @@
-/// A vector of `V.Scalar`s from `p` (any alignment).
-@inline(__always) func load<V: SIMD>(_ p: UnsafePointer<V.Scalar>) -> V {
-    UnsafeRawPointer(p).loadUnaligned(as: V.self)
-}
-/// Stores the vector `v` at `p` (any alignment).
-@inline(__always) func store<V: SIMD>(_ v: V, _ p: UnsafeMutablePointer<V.Scalar>) {
-    UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self)
-}
-
 /// Register transposes for the Winograd transforms, the GEMM packing and the stride-2 im2col:
 /// pure data movement, so every path gives the same values bit for bit.
 ///
@@ -28,12 +19,7 @@ enum Transpose {
         if V.self == SIMD4<Float>.self { return unsafeBitCast(floatInterleave4(unsafeBitCast(r, to: Four<SIMD4<Float>>.self)), to: Four<V>.self) }
         // log2 n rounds of even/odd splits, each rotating the index bits `k l` of the `4 n` values by one: `l k`.
         if V.self == SIMD8<V.Scalar>.self {
-            var v = unsafeBitCast(r, to: Four<SIMD8<V.Scalar>>.self)
-            for _ in 0..<3 {
-                let a = SIMD16(lowHalf: v.0, highHalf: v.1), b = SIMD16(lowHalf: v.2, highHalf: v.3)
-                v = (a.evenHalf, b.evenHalf, a.oddHalf, b.oddHalf)
-            }
-            return unsafeBitCast(v, to: Four<V>.self)
+            return unsafeBitCast(evenOddRounds(unsafeBitCast(r, to: Four<SIMD8<V.Scalar>>.self), 3), to: Four<V>.self)
         }
         precondition(V.self == SIMD4<V.Scalar>.self, "Transpose.interleave: vectors of 8 or 4")
         var v = unsafeBitCast(r, to: Four<SIMD4<V.Scalar>>.self)
@@ -52,8 +38,15 @@ enum Transpose {
             return unsafeBitCast(floatDeinterleave8(unsafeBitCast(m, to: Four<SIMD8<Float>>.self)), to: Four<SIMD8<T>>.self)
         }
         // Two rounds rotate the five index bits `l k` by two: `k l`.
-        var v = m
-        for _ in 0..<2 {
+        return evenOddRounds(m, 2)
+    }
+
+    /// `rounds` rounds of splitting the 32 values `v` into their even and odd positions (each
+    /// round moves the lowest index bit to the top).
+    @inline(__always)
+    private static func evenOddRounds<S: SIMDScalar>(_ v: Four<SIMD8<S>>, _ rounds: Int) -> Four<SIMD8<S>> {
+        var v = v
+        for _ in 0..<rounds {
             let a = SIMD16(lowHalf: v.0, highHalf: v.1), b = SIMD16(lowHalf: v.2, highHalf: v.3)
             v = (a.evenHalf, b.evenHalf, a.oddHalf, b.oddHalf)
         }
