@@ -347,9 +347,8 @@ enum Winograd {
                                             _ w: Int, _ b: T, _ mode: Store) {
         let pairs = w / 2
         var i = 0
-        while i &+ 4 <= pairs {   // 4 pairs at a time: the two halves zipped
-            let a: SIMD4<T> = load(e + i), c: SIMD4<T> = load(o + i), d = dst + 2 &* i
-            let zipped = SIMD8(a[0], c[0], a[1], c[1], a[2], c[2], a[3], c[3])
+        while i &+ 4 <= pairs {   // 4 pairs at a time (the rows are padded for the 8-wide loads)
+            let zipped = Transpose.zip(load(e + i), load(o + i)).low, d = dst + 2 &* i
             switch mode {
             case .write: store(zipped + b, d)
             case .accumulate: store(load(d) + zipped, d)
